@@ -1,0 +1,65 @@
+package elect
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Choose returns the verdict of the election for self among candidates: the
+// leader is the running candidate with the smallest (LaunchTime, ID). It is
+// pure and total: it reads no clock and does no I/O, and every input gives a
+// verdict. Candidates that are not running are ignored; if self is not among
+// the running candidates, self is a follower.
+func Choose(self string, candidates []Instance) Verdict {
+	running := make([]Instance, 0, len(candidates))
+	for _, c := range candidates {
+		if c.ID != "" && (c.State == "" || c.State == "running") {
+			running = append(running, c)
+		}
+	}
+	v := Verdict{Self: self, Candidates: len(running)}
+	if len(running) == 0 {
+		v.Reason = "no running instance in the group"
+		return v
+	}
+	leader := running[0]
+	for _, c := range running[1:] {
+		if older(c, leader) {
+			leader = c
+		}
+	}
+	v.LeaderID = leader.ID
+	v.Leader = leader.ID == self
+	switch {
+	case v.Leader:
+		v.Reason = fmt.Sprintf("oldest of %d running instances", len(running))
+	case !contains(running, self):
+		v.Reason = fmt.Sprintf("not among the %d running instances; leader is %s", len(running), leader.ID)
+	default:
+		v.Reason = fmt.Sprintf("%s is older (launched %s)", leader.ID, leader.LaunchTime.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	return v
+}
+
+// older orders instances by launch time, then by id: launch times have
+// one-second resolution, so ties are common in a scale-out.
+func older(a, b Instance) bool {
+	if !a.LaunchTime.Equal(b.LaunchTime) {
+		return a.LaunchTime.Before(b.LaunchTime)
+	}
+	return a.ID < b.ID
+}
+
+func contains(instances []Instance, id string) bool {
+	for _, i := range instances {
+		if i.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// SortByAge orders instances oldest first, the election's order.
+func SortByAge(instances []Instance) {
+	sort.Slice(instances, func(i, j int) bool { return older(instances[i], instances[j]) })
+}
