@@ -1,0 +1,149 @@
+package elect_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/leadergate/leadergate/elect"
+)
+
+// Regenerate the shipped policy after changing IAMPolicy with:
+//
+//	go test ./elect/ -run TestIAMPolicyFile -update-iam-policy
+var updateIAMPolicy = flag.Bool("update-iam-policy", false, "rewrite .ebextensions/iam-policy.json from IAMPolicy()")
+
+var iamPolicyFile = filepath.Join("..", ".ebextensions", "iam-policy.json")
+
+func TestIAMPolicyFile(t *testing.T) {
+	want := elect.IAMPolicy()
+	if *updateIAMPolicy {
+		if err := os.WriteFile(iamPolicyFile, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(iamPolicyFile)
+	if err != nil {
+		t.Fatalf("read the shipped policy: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from elect.IAMPolicy(); regenerate it with\n\tgo test ./elect/ -run TestIAMPolicyFile -update-iam-policy\ngot:\n%s\nwant:\n%s", iamPolicyFile, got, want)
+	}
+}
+
+// statement is the generic shape of an IAM policy statement: Action and
+// Resource may be a string or a list, so they are decoded loosely.
+type statement struct {
+	Sid       string
+	Effect    string
+	Action    any
+	Resource  any
+	Condition map[string]map[string]any
+	// Anything else (NotAction, NotResource, Principal) would widen or
+	// change the policy: caught by DisallowUnknownFields.
+}
+
+func decodePolicy(t *testing.T, b []byte) (version string, stmts []statement) {
+	t.Helper()
+	var p struct {
+		Version   string
+		Statement []statement
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("IAMPolicy() is not a policy document: %v\n%s", err, b)
+	}
+	return p.Version, p.Statement
+}
+
+func strs(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, _ := e.(string)
+			out = append(out, s)
+		}
+		return out
+	}
+	return nil
+}
+
+func TestIAMPolicyIsLeastPrivilege(t *testing.T) {
+	version, stmts := decodePolicy(t, elect.IAMPolicy())
+	if version != "2012-10-17" {
+		// Policy variables such as ${ec2:InstanceId} are only expanded
+		// under the 2012-10-17 language version.
+		t.Errorf("Version = %q, want 2012-10-17", version)
+	}
+	if len(stmts) != 2 {
+		t.Fatalf("got %d statements, want 2 (DescribeInstances, CreateTags)", len(stmts))
+	}
+	byAction := map[string]statement{}
+	for _, s := range stmts {
+		if s.Effect != "Allow" {
+			t.Errorf("statement %s: Effect = %q, want Allow", s.Sid, s.Effect)
+		}
+		actions := strs(s.Action)
+		if len(actions) != 1 {
+			t.Fatalf("statement %s: actions %v, want exactly one per statement", s.Sid, actions)
+		}
+		byAction[actions[0]] = s
+	}
+
+	describe, ok := byAction["ec2:DescribeInstances"]
+	if !ok {
+		t.Fatalf("no statement allows ec2:DescribeInstances; have %v", keys(byAction))
+	}
+	if r := strs(describe.Resource); !reflect.DeepEqual(r, []string{"*"}) {
+		t.Errorf("DescribeInstances resource = %v, want [*] (it supports no resource-level permissions)", r)
+	}
+	if describe.Condition != nil {
+		t.Errorf("DescribeInstances has conditions %v; none are needed", describe.Condition)
+	}
+
+	tag, ok := byAction["ec2:CreateTags"]
+	if !ok {
+		t.Fatalf("no statement allows ec2:CreateTags; have %v", keys(byAction))
+	}
+	if r := strs(tag.Resource); !reflect.DeepEqual(r, []string{"arn:aws:ec2:*:*:instance/*"}) {
+		t.Errorf("CreateTags resource = %v, want only instances", r)
+	}
+	wantCond := map[string]map[string]any{
+		// The caller is the instance being tagged.
+		"ArnLike": {"ec2:SourceInstanceARN": "arn:aws:ec2:*:*:instance/${ec2:InstanceId}"},
+		// Only leader=true or leader=false ...
+		"StringEquals": {"aws:RequestTag/leader": []any{"true", "false"}},
+		// ... and no other key in the same request.
+		"ForAllValues:StringEquals": {"aws:TagKeys": []any{"leader"}},
+	}
+	if !reflect.DeepEqual(tag.Condition, wantCond) {
+		t.Errorf("CreateTags conditions:\n got %#v\nwant %#v", tag.Condition, wantCond)
+	}
+	if _, bad := tag.Condition["StringEquals"]["ec2:CreateAction"]; bad {
+		t.Error("ec2:CreateAction condition would block plain CreateTags calls")
+	}
+}
+
+func TestIAMPolicyUsesLeaderTag(t *testing.T) {
+	// The policy and the code that tags must agree on the key, or every
+	// CreateTags is denied.
+	if !bytes.Contains(elect.IAMPolicy(), []byte(`"aws:RequestTag/`+elect.LeaderTag+`"`)) {
+		t.Errorf("policy does not allow the tag key %q that elect publishes", elect.LeaderTag)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
