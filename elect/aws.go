@@ -1,0 +1,204 @@
+package elect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+)
+
+// AWS is the production Identity and Fleet: IMDSv2 and the EC2 API through
+// aws-sdk-go-v2. Nothing is loaded until the first call, so a cached verdict
+// costs no SDK set-up. The SDK's own environment variables apply unchanged
+// (AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_ENDPOINT_URL_EC2, credentials).
+type AWS struct {
+	// IMDSTimeout bounds the identity lookup: off EC2, the metadata address
+	// does not answer, and the operator should hear so in seconds.
+	IMDSTimeout time.Duration
+	// IMDSEndpoint and LoadOptions override the SDK's defaults; the
+	// simulator gives every simulated instance its own IMDS this way.
+	IMDSEndpoint string
+	LoadOptions  []func(*config.LoadOptions) error
+
+	imdsOnce sync.Once
+	imds     *imds.Client
+
+	ec2Once sync.Once
+	ec2     *ec2.Client
+	ec2Err  error
+	region  string
+}
+
+var (
+	_ Identity = (*AWS)(nil)
+	_ Fleet    = (*AWS)(nil)
+)
+
+func (a *AWS) imdsClient() *imds.Client {
+	a.imdsOnce.Do(func() {
+		a.imds = imds.New(imds.Options{
+			Endpoint: a.IMDSEndpoint,
+			// IMDSv1 is off: a token is required, as Amazon Linux 2023 requires it.
+			EnableFallback: aws.FalseTernary,
+			HTTPClient: &http.Client{Transport: &http.Transport{
+				DialContext:           (&net.Dialer{Timeout: time.Second}).DialContext,
+				ResponseHeaderTimeout: time.Second,
+			}},
+			Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 2
+				o.MaxBackoff = 200 * time.Millisecond
+			}),
+		})
+	})
+	return a.imds
+}
+
+// Self reads this instance's id and region from the IMDSv2 identity document.
+func (a *AWS) Self(ctx context.Context) (Self, error) {
+	timeout := a.IMDSTimeout
+	if timeout <= 0 {
+		timeout = 2500 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	doc, err := a.imdsClient().GetInstanceIdentityDocument(ctx, nil)
+	if err != nil {
+		return Self{}, tempFail(fmt.Errorf("read the instance identity from IMDS: %w", err),
+			"not on EC2, or IMDS unreachable (in a container, raise the hop limit to 2); off EC2 use --assume leader|follower")
+	}
+	if doc.InstanceID == "" || doc.Region == "" {
+		return Self{}, tempFail(errors.New("IMDS identity document has no instance id or region"), "")
+	}
+	return Self{InstanceID: doc.InstanceID, Region: doc.Region}, nil
+}
+
+// client loads the SDK config once, in the region of this instance.
+func (a *AWS) client(ctx context.Context) (*ec2.Client, error) {
+	a.ec2Once.Do(func() {
+		region := a.region
+		if region == "" {
+			self, err := a.Self(ctx)
+			if err != nil {
+				a.ec2Err = err
+				return
+			}
+			region = self.Region
+		}
+		cfg, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{
+			config.WithRegion(region),
+			// The instance role's credentials come from IMDS too: the same
+			// token-only client, never the SDK's IMDSv1 fallback.
+			config.WithEC2RoleCredentialOptions(func(o *ec2rolecreds.Options) { o.Client = a.imdsClient() }),
+			config.WithRetryer(func() aws.Retryer {
+				return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 2 * time.Second })
+			}),
+		}, a.LoadOptions...)...)
+		if err != nil {
+			a.ec2Err = configErr(fmt.Errorf("load AWS configuration: %w", err), "check AWS_* variables and ~/.aws/config")
+			return
+		}
+		a.ec2 = ec2.NewFromConfig(cfg)
+	})
+	return a.ec2, a.ec2Err
+}
+
+// Instances implements Fleet with one paginated, server-side filtered
+// DescribeInstances.
+func (a *AWS) Instances(ctx context.Context, q Query) ([]Instance, error) {
+	if len(q.IDs) == 0 && q.TagKey == "" {
+		return nil, errors.New("refusing to describe every instance of the region")
+	}
+	c, err := a.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := &ec2.DescribeInstancesInput{}
+	if len(q.IDs) > 0 {
+		in.InstanceIds = q.IDs // MaxResults cannot be combined with InstanceIds
+	} else {
+		in.MaxResults = aws.Int32(1000)
+	}
+	if q.TagKey != "" {
+		in.Filters = append(in.Filters, types.Filter{Name: aws.String("tag:" + q.TagKey), Values: []string{q.TagValue}})
+	}
+	if q.RunningOnly {
+		in.Filters = append(in.Filters, types.Filter{Name: aws.String("instance-state-name"), Values: []string{"running"}})
+	}
+	var out []Instance
+	for p := ec2.NewDescribeInstancesPaginator(c, in); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, classify(ctx, err)
+		}
+		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				out = append(out, fromSDK(i))
+			}
+		}
+	}
+	return out, nil
+}
+
+// Tag implements Fleet with one CreateTags on one instance.
+func (a *AWS) Tag(ctx context.Context, id, key, value string) error {
+	c, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.CreateTags(ctx, &ec2.CreateTagsInput{
+		Resources: []string{id},
+		Tags:      []types.Tag{{Key: aws.String(key), Value: aws.String(value)}},
+	})
+	if err != nil {
+		return classify(ctx, err)
+	}
+	return nil
+}
+
+func fromSDK(i types.Instance) Instance {
+	out := Instance{ID: aws.ToString(i.InstanceId), LaunchTime: aws.ToTime(i.LaunchTime), Tags: make(map[string]string, len(i.Tags))}
+	if i.State != nil {
+		out.State = string(i.State.Name)
+	}
+	for _, t := range i.Tags {
+		out.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return out
+}
+
+// classify gives an SDK error its exit code: permission problems will not
+// fix themselves (78); throttling, 5xx and timeouts are temporary (75).
+func classify(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return tempFail(fmt.Errorf("EC2: %w", context.Cause(ctx)), "retry later or raise --timeout")
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code := ae.ErrorCode()
+		switch {
+		case code == "UnauthorizedOperation" || code == "AuthFailure" || strings.HasPrefix(code, "AccessDenied") ||
+			code == "InvalidClientTokenId" || code == "SignatureDoesNotMatch" || code == "OptInRequired":
+			return configErr(fmt.Errorf("EC2 refused the call (%s): %s", code, ae.ErrorMessage()),
+				"attach the policy printed by `leadergate iam-policy` to the instance role")
+		case code == "RequestLimitExceeded" || code == "Throttling":
+			return tempFail(fmt.Errorf("EC2 API throttled (%s)", code),
+				"other callers share the account's rate limit; retry later or raise --max-age")
+		default:
+			return tempFail(fmt.Errorf("EC2 error %s: %s", code, ae.ErrorMessage()), "retry later")
+		}
+	}
+	return tempFail(err, "")
+}

@@ -1,0 +1,235 @@
+package elect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is how an Elector elects. The zero value is not useful: use
+// Validate to catch bad combinations before anything runs.
+type Config struct {
+	// GroupTags are the tags whose value on this instance names its group,
+	// tried in order (default DefaultGroupTags).
+	GroupTags []string
+	// Group, when set, is the group's value for GroupTags[0]: no discovery.
+	Group string
+	// Marker is the legacy marker file kept in step with the verdict.
+	Marker Marker
+	// MaxAge is how long a verdict is reused; 0 elects every time.
+	MaxAge time.Duration
+	// StaleOK accepts a verdict up to this old when an election fails.
+	StaleOK time.Duration
+	// Timeout bounds one decision, waiting for the lock included.
+	Timeout time.Duration
+	// NoTag leaves the leader tag alone.
+	NoTag bool
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	switch {
+	case len(c.GroupTags) == 0:
+		return configErr(errors.New("no group tag"), "set --group-tag")
+	case c.Group != "" && len(c.GroupTags) != 1:
+		return configErr(errors.New("--group needs exactly one --group-tag"), "set --group-tag to the tag whose value --group gives")
+	case c.MaxAge < 0 || c.StaleOK < 0:
+		return configErr(errors.New("--max-age and --stale-ok cannot be negative"), "use 0s to disable them")
+	case c.Timeout <= 0:
+		return configErr(errors.New("--timeout must be positive"), "use e.g. --timeout 10s")
+	}
+	for _, t := range c.GroupTags {
+		if t == "" || strings.HasPrefix(t, "tag:") {
+			return configErr(fmt.Errorf("bad group tag %q", t), "give the tag key alone, e.g. --group-tag aws:autoscaling:groupName")
+		}
+	}
+	return nil
+}
+
+// Elector makes elections and caches their verdicts in a Store.
+type Elector struct {
+	Identity Identity
+	Fleet    Fleet
+	Store    *Store
+	Config   Config
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Decide returns this instance's verdict, electing only when the stored one
+// is too old for req. Concurrent calls on one instance share one election:
+// the first takes the state dir's lock and elects, the others wait and reuse
+// its verdict, or its failure. When no election can be made, the error says
+// why (ExitCode 75 or 78) and the marker is removed, unless Config.StaleOK
+// accepts the last verdict, which is then returned with Stale set.
+func (e *Elector) Decide(ctx context.Context, req Request) (Verdict, error) {
+	start := e.Now()
+	notBefore := start.Add(-e.Config.MaxAge)
+	if !req.Tick.IsZero() && req.Tick.Before(notBefore) {
+		notBefore = req.Tick
+	}
+	fresh := func(v Verdict) bool {
+		// A verdict from the future means the clock jumped: distrust it.
+		return !req.Force && !v.At.Before(notBefore) && !v.At.After(e.Now().Add(time.Second))
+	}
+	if v, ok := e.Store.Load(); ok && fresh(v) {
+		return v, nil
+	}
+
+	ctx, cancel := context.WithTimeoutCause(ctx, e.Config.Timeout,
+		fmt.Errorf("no answer within --timeout %s", e.Config.Timeout))
+	defer cancel()
+	if err := e.Store.Ensure(); err != nil {
+		return e.failed(Verdict{}, false, err)
+	}
+	unlock, err := e.Store.Lock(ctx)
+	if err != nil {
+		return e.failed(Verdict{}, false, err)
+	}
+	defer unlock()
+
+	last, haveLast := e.Store.Load()
+	if haveLast && fresh(last) {
+		return last, nil
+	}
+	// Another invocation failed while we waited for the lock: share its
+	// failure rather than hammer a throttled or broken endpoint again.
+	if f, ok := e.Store.lastFailure(); ok && !req.Force && !f.At.Before(start) {
+		return e.failed(last, haveLast, &Error{Code: f.Code, Err: errors.New(f.Message)})
+	}
+
+	v, err := e.elect(ctx)
+	if err != nil {
+		if serr := e.Store.saveFailure(e.Now(), err); serr != nil {
+			e.Logger.Warn("cannot record the failed election", "err", serr)
+		}
+		return e.failed(last, haveLast, err)
+	}
+	e.Store.clearFailure()
+	if err := e.Store.Save(v); err != nil {
+		return Verdict{}, err
+	}
+	return v, nil
+}
+
+// failed applies the fail-closed rule: use the last verdict if StaleOK
+// covers it, else remove the marker and return err.
+func (e *Elector) failed(last Verdict, haveLast bool, err error) (Verdict, error) {
+	if haveLast && e.Config.StaleOK > 0 && e.Now().Sub(last.At) <= e.Config.StaleOK {
+		last.Stale, last.StaleCause = true, err.Error()
+		return last, nil
+	}
+	if merr := e.Config.Marker.Set(false, ""); merr != nil {
+		return Verdict{}, fmt.Errorf("%w (and the marker could not be removed: %v)", err, merr)
+	}
+	return Verdict{}, err
+}
+
+// Survey makes a new election now without publishing it: the verdict and
+// the candidates it saw, oldest first. For status; Elect publishes.
+func (e *Elector) Survey(ctx context.Context) (Verdict, []Instance, error) {
+	self, err := e.Identity.Self(ctx)
+	if err != nil {
+		return Verdict{}, nil, err
+	}
+	key, value, err := e.group(ctx, self.InstanceID)
+	if err != nil {
+		return Verdict{}, nil, err
+	}
+	candidates, err := e.Fleet.Instances(ctx, Query{TagKey: key, TagValue: value, RunningOnly: true})
+	if err != nil {
+		return Verdict{}, nil, wrap(err, "describe instances in group %s=%s", key, value)
+	}
+	v := Choose(self.InstanceID, candidates)
+	v.GroupKey, v.Group = key, value
+	v.At = e.Now()
+	SortByAge(candidates)
+	return v, candidates, nil
+}
+
+// Elect makes a new election now and publishes it: this instance's leader
+// tag and the marker. It neither reads nor writes the verdict cache: Decide
+// does.
+func (e *Elector) Elect(ctx context.Context) (Verdict, []Instance, error) {
+	v, candidates, err := e.Survey(ctx)
+	if err != nil {
+		return Verdict{}, nil, err
+	}
+	if !e.Config.NoTag {
+		e.publishTag(ctx, v, candidates)
+	}
+	if err := e.Config.Marker.Set(v.Leader, v.Self+"\n"); err != nil {
+		return Verdict{}, nil, err
+	}
+	v.At = e.Now()
+	return v, candidates, nil
+}
+
+func (e *Elector) elect(ctx context.Context) (Verdict, error) {
+	v, _, err := e.Elect(ctx)
+	return v, err
+}
+
+// publishTag sets this instance's leader tag when it differs from what
+// DescribeInstances just showed: steady state makes no CreateTags call. A
+// failure is a warning only: the verdict never depends on the tag.
+func (e *Elector) publishTag(ctx context.Context, v Verdict, candidates []Instance) {
+	want := fmt.Sprint(v.Leader)
+	for _, c := range candidates {
+		if c.ID != v.Self {
+			continue
+		}
+		if c.Tags[LeaderTag] == want {
+			return
+		}
+		if err := e.Fleet.Tag(ctx, v.Self, LeaderTag, want); err != nil {
+			e.Logger.Warn("cannot set the leader tag; the election is unaffected, but fix the IAM policy (leadergate iam-policy)",
+				"instance", v.Self, "tag", LeaderTag+"="+want, "err", err)
+		}
+		return
+	}
+}
+
+// group returns this instance's group tag and value: given, cached in the
+// state dir, or read from the instance's own tags once.
+func (e *Elector) group(ctx context.Context, self string) (key, value string, err error) {
+	if e.Config.Group != "" {
+		return e.Config.GroupTags[0], e.Config.Group, nil
+	}
+	if key, value, ok := e.Store.group(self); ok && slices.Contains(e.Config.GroupTags, key) {
+		return key, value, nil
+	}
+	mine, err := e.Fleet.Instances(ctx, Query{IDs: []string{self}})
+	if err != nil {
+		return "", "", wrap(err, "describe this instance %s to find its group", self)
+	}
+	for _, i := range mine {
+		if i.ID != self {
+			continue
+		}
+		for _, k := range e.Config.GroupTags {
+			if v := i.Tags[k]; v != "" {
+				if err := e.Store.saveGroup(self, k, v); err != nil {
+					e.Logger.Warn("cannot cache the group", "err", err)
+				}
+				return k, v, nil
+			}
+		}
+	}
+	return "", "", configErr(fmt.Errorf("instance %s has none of the group tags %s", self, strings.Join(e.Config.GroupTags, ", ")),
+		"set --group-tag to a tag all instances of the group share, or --group")
+}
+
+// wrap adds context and keeps the exit code of err (temporary failure by
+// default).
+func wrap(err error, format string, args ...any) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return &Error{Code: e.Code, Err: fmt.Errorf(format+": %w", append(args, e.Err)...), Fix: e.Fix}
+	}
+	return tempFail(fmt.Errorf(format+": %w", append(args, err)...), "")
+}

@@ -1,0 +1,411 @@
+package elect
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeFleet is a strict in-memory Fleet: it counts calls and fails the test
+// on a query that would scan the region.
+type fakeFleet struct {
+	t         *testing.T
+	mu        sync.Mutex
+	instances []Instance
+	describes int
+	tags      int
+	err       error // returned by every call when set
+}
+
+func (f *fakeFleet) Instances(ctx context.Context, q Query) ([]Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.describes++
+	if len(q.IDs) == 0 && q.TagKey == "" {
+		f.t.Errorf("unfiltered DescribeInstances: %+v", q)
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	var out []Instance
+	for _, i := range f.instances {
+		if len(q.IDs) > 0 && !strings.Contains(strings.Join(q.IDs, ","), i.ID) {
+			continue
+		}
+		if q.TagKey != "" && i.Tags[q.TagKey] != q.TagValue {
+			continue
+		}
+		if q.RunningOnly && i.State != "running" {
+			continue
+		}
+		c := i
+		c.Tags = map[string]string{}
+		for k, v := range i.Tags {
+			c.Tags[k] = v
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (f *fakeFleet) Tag(ctx context.Context, id, key, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tags++
+	if f.err != nil {
+		return f.err
+	}
+	for i := range f.instances {
+		if f.instances[i].ID == id {
+			f.instances[i].Tags[key] = value
+			return nil
+		}
+	}
+	f.t.Errorf("CreateTags on unknown instance %s", id)
+	return nil
+}
+
+func (f *fakeFleet) counts() (describes, tags int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.describes, f.tags
+}
+
+type fixedSelf string
+
+func (s fixedSelf) Self(context.Context) (Self, error) {
+	return Self{InstanceID: string(s), Region: "us-east-1"}, nil
+}
+
+type failingSelf struct{}
+
+func (failingSelf) Self(context.Context) (Self, error) {
+	return Self{}, tempFail(errors.New("read the instance identity from IMDS: connection refused"), "off EC2 use --assume")
+}
+
+func newFleet(t *testing.T) *fakeFleet {
+	group := map[string]string{TagEnvironmentID: "e-1"}
+	mk := func(id string, min int, tags map[string]string) Instance {
+		m := map[string]string{}
+		for k, v := range tags {
+			m[k] = v
+		}
+		return Instance{ID: id, LaunchTime: t0.Add(time.Duration(min) * time.Minute), State: "running", Tags: m}
+	}
+	return &fakeFleet{t: t, instances: []Instance{
+		mk("i-old", 0, group),
+		mk("i-mid", 1, group),
+		mk("i-new", 2, group),
+		mk("i-other", -10, map[string]string{TagEnvironmentID: "e-2"}),
+	}}
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func newElector(t *testing.T, self Identity, fleet Fleet, dir string, clk *clock) *Elector {
+	return &Elector{
+		Identity: self,
+		Fleet:    fleet,
+		Store:    &Store{Dir: dir},
+		Config: Config{
+			GroupTags: DefaultGroupTags,
+			Marker:    Marker{Path: filepath.Join(dir, "marker")},
+			MaxAge:    20 * time.Second,
+			Timeout:   5 * time.Second,
+		},
+		Now:    clk.Now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+func TestElectorElectsPublishesAndCaches(t *testing.T) {
+	fleet := newFleet(t)
+	dir := t.TempDir()
+	clk := &clock{now: t0.Add(time.Hour)}
+	e := newElector(t, fixedSelf("i-old"), fleet, dir, clk)
+
+	v, err := e.Decide(context.Background(), Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Leader || v.LeaderID != "i-old" || v.Candidates != 3 || v.Group != "e-1" {
+		t.Fatalf("verdict = %+v, want i-old leading 3 candidates of e-1", v)
+	}
+	if d, tags := fleet.counts(); d != 2 || tags != 1 {
+		t.Errorf("first election: %d DescribeInstances, %d CreateTags; want 2 (group, candidates) and 1", d, tags)
+	}
+	if _, err := os.Stat(e.Config.Marker.Path); err != nil {
+		t.Errorf("leader has no marker: %v", err)
+	}
+	if fleet.instances[0].Tags[LeaderTag] != "true" {
+		t.Errorf("leader tag = %q, want true", fleet.instances[0].Tags[LeaderTag])
+	}
+
+	// Within MaxAge: the cached verdict, no call at all.
+	clk.Add(10 * time.Second)
+	if v2, err := e.Decide(context.Background(), Request{}); err != nil || !v2.Leader {
+		t.Fatalf("cached decide = %+v, %v", v2, err)
+	}
+	if d, tags := fleet.counts(); d != 2 || tags != 1 {
+		t.Errorf("cached verdict made calls: %d DescribeInstances, %d CreateTags", d, tags)
+	}
+
+	// Past MaxAge: one DescribeInstances (group cached), no CreateTags (tag unchanged).
+	clk.Add(20 * time.Second)
+	if _, err := e.Decide(context.Background(), Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if d, tags := fleet.counts(); d != 3 || tags != 1 {
+		t.Errorf("steady-state election: %d DescribeInstances, %d CreateTags in all; want 3 and 1", d, tags)
+	}
+}
+
+func TestElectorFollowerRemovesMarkerAndTagsFalse(t *testing.T) {
+	fleet := newFleet(t)
+	dir := t.TempDir()
+	clk := &clock{now: t0.Add(time.Hour)}
+	e := newElector(t, fixedSelf("i-new"), fleet, dir, clk)
+	os.WriteFile(e.Config.Marker.Path, []byte("stale\n"), 0o644)
+
+	v, err := e.Decide(context.Background(), Request{})
+	if err != nil || v.Leader || v.LeaderID != "i-old" {
+		t.Fatalf("verdict = %+v, %v; want follower of i-old", v, err)
+	}
+	if _, err := os.Stat(e.Config.Marker.Path); !os.IsNotExist(err) {
+		t.Errorf("follower kept the marker: %v", err)
+	}
+	if got := fleet.instances[2].Tags[LeaderTag]; got != "false" {
+		t.Errorf("follower tag = %q, want false", got)
+	}
+	for _, i := range fleet.instances {
+		if i.ID != "i-new" && i.Tags[LeaderTag] != "" {
+			t.Errorf("follower tagged another instance %s", i.ID)
+		}
+	}
+}
+
+func TestElectorLeaderMovesWhenTheLeaderStops(t *testing.T) {
+	fleet := newFleet(t)
+	clk := &clock{now: t0.Add(time.Hour)}
+	mid := newElector(t, fixedSelf("i-mid"), fleet, t.TempDir(), clk)
+	mid.Config.MaxAge = 0
+	if v, _ := mid.Decide(context.Background(), Request{}); v.Leader {
+		t.Fatal("i-mid leads while i-old runs")
+	}
+	fleet.instances[0].State = "terminated"
+	clk.Add(time.Second)
+	if v, err := mid.Decide(context.Background(), Request{}); err != nil || !v.Leader {
+		t.Fatalf("after the leader terminated, i-mid: %+v, %v; want leader", v, err)
+	}
+}
+
+func TestElectorConcurrentDecisionsShareOneElection(t *testing.T) {
+	fleet := newFleet(t)
+	dir := t.TempDir()
+	clk := &clock{now: t0.Add(time.Hour)}
+	// Warm the group cache so that every election is one DescribeInstances.
+	if _, err := newElector(t, fixedSelf("i-mid"), fleet, dir, clk).Decide(context.Background(), Request{}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	before, _ := fleet.counts()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A new Elector each, as separate processes would have.
+			if _, err := newElector(t, fixedSelf("i-mid"), fleet, dir, clk).Decide(context.Background(), Request{}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if after, _ := fleet.counts(); after-before != 1 {
+		t.Errorf("20 concurrent decisions made %d DescribeInstances, want 1", after-before)
+	}
+}
+
+func TestElectorTickSharesOneElectionEvenWithZeroMaxAge(t *testing.T) {
+	fleet := newFleet(t)
+	dir := t.TempDir()
+	clk := &clock{now: t0.Add(time.Hour)}
+	e := newElector(t, fixedSelf("i-mid"), fleet, dir, clk)
+	e.Config.MaxAge = 0
+	tick := clk.Now()
+	e.Decide(context.Background(), Request{Tick: tick})
+	before, _ := fleet.counts()
+	clk.Add(50 * time.Millisecond)
+	e.Decide(context.Background(), Request{Tick: tick})
+	if after, _ := fleet.counts(); after != before {
+		t.Errorf("second job of the same tick made %d more DescribeInstances, want 0", after-before)
+	}
+	clk.Add(time.Second)
+	e.Decide(context.Background(), Request{Tick: clk.Now()})
+	if after, _ := fleet.counts(); after != before+1 {
+		t.Errorf("the next tick made %d DescribeInstances, want 1", after-before)
+	}
+}
+
+func TestElectorFailsClosed(t *testing.T) {
+	fleet := newFleet(t)
+	dir := t.TempDir()
+	clk := &clock{now: t0.Add(time.Hour)}
+	e := newElector(t, fixedSelf("i-old"), fleet, dir, clk)
+	if _, err := e.Decide(context.Background(), Request{}); err != nil {
+		t.Fatal(err)
+	}
+	fleet.err = tempFail(errors.New("EC2 API throttled (RequestLimitExceeded)"), "retry later")
+	clk.Add(time.Minute)
+
+	_, err := e.Decide(context.Background(), Request{})
+	if ExitCodeOf(err) != ExitTempFail || !strings.Contains(err.Error(), "throttled") {
+		t.Fatalf("throttled election: err %v (exit %d), want exit 75 naming the throttling", err, ExitCodeOf(err))
+	}
+	if _, serr := os.Stat(e.Config.Marker.Path); !os.IsNotExist(serr) {
+		t.Error("marker kept after a failed election")
+	}
+
+	// --stale-ok covering the last verdict: use it, say it is stale, keep the marker.
+	e.Config.StaleOK = 5 * time.Minute
+	v, err := e.Decide(context.Background(), Request{})
+	if err != nil || !v.Stale || !v.Leader || !strings.Contains(v.StaleCause, "throttled") {
+		t.Fatalf("stale-ok decide = %+v, %v; want the stale leader verdict", v, err)
+	}
+	// Too old for --stale-ok: fail again.
+	clk.Add(10 * time.Minute)
+	if _, err := e.Decide(context.Background(), Request{}); ExitCodeOf(err) != ExitTempFail {
+		t.Fatalf("verdict older than --stale-ok used: %v", err)
+	}
+}
+
+func TestElectorWaitersShareAFailure(t *testing.T) {
+	fleet := newFleet(t)
+	fleet.err = tempFail(errors.New("EC2 error InternalError"), "")
+	dir := t.TempDir()
+	clk := &clock{now: t0.Add(time.Hour)}
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := newElector(t, fixedSelf("i-old"), fleet, dir, clk).Decide(context.Background(), Request{})
+			if ExitCodeOf(err) != ExitTempFail {
+				t.Errorf("err = %v, want exit 75", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if d, _ := fleet.counts(); d > 2 {
+		t.Errorf("10 concurrent failing decisions made %d DescribeInstances; waiters should share the failure", d)
+	}
+}
+
+func TestElectorNoIMDS(t *testing.T) {
+	e := newElector(t, failingSelf{}, newFleet(t), t.TempDir(), &clock{now: t0})
+	_, err := e.Decide(context.Background(), Request{})
+	if ExitCodeOf(err) != ExitTempFail || !strings.Contains(err.Error(), "--assume") {
+		t.Fatalf("err = %v, want exit 75 with a hint about --assume", err)
+	}
+}
+
+func TestElectorNoGroupTagIsAConfigError(t *testing.T) {
+	fleet := newFleet(t)
+	fleet.instances = append(fleet.instances, Instance{ID: "i-lone", LaunchTime: t0, State: "running", Tags: map[string]string{}})
+	e := newElector(t, fixedSelf("i-lone"), fleet, t.TempDir(), &clock{now: t0})
+	_, err := e.Decide(context.Background(), Request{})
+	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "--group-tag") {
+		t.Fatalf("err = %v, want exit 78 naming --group-tag", err)
+	}
+}
+
+func TestElectorFallsBackToTheAutoScalingGroupTag(t *testing.T) {
+	fleet := newFleet(t)
+	for _, id := range []string{"i-b", "i-a"} {
+		fleet.instances = append(fleet.instances, Instance{ID: id, LaunchTime: t0, State: "running", Tags: map[string]string{TagASGName: "asg-1"}})
+	}
+	v, err := newElector(t, fixedSelf("i-b"), fleet, t.TempDir(), &clock{now: t0}).Decide(context.Background(), Request{})
+	if err != nil || v.GroupKey != TagASGName || v.LeaderID != "i-a" || v.Candidates != 2 {
+		t.Fatalf("verdict = %+v, %v; want i-a leading the 2 instances of asg-1", v, err)
+	}
+}
+
+func TestStoreIgnoresCorruptAndUntrustedState(t *testing.T) {
+	dir := t.TempDir()
+	s := &Store{Dir: dir}
+	if err := s.Save(Verdict{Self: "i-a", Leader: true, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Load(); !ok {
+		t.Fatal("saved verdict not loaded")
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, verdictFile))
+	for n := range len(b) - 1 {
+		os.WriteFile(filepath.Join(dir, verdictFile), b[:n], 0o600)
+		if v, ok := s.Load(); ok {
+			t.Fatalf("truncated verdict (%d of %d bytes) trusted: %+v", n, len(b), v)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, verdictFile), b, 0o600)
+	os.Chmod(dir, 0o777)
+	if _, ok := s.Load(); ok {
+		t.Error("verdict trusted in a world-writable state dir")
+	}
+	if err := s.Ensure(); ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "chmod go-w") {
+		t.Errorf("Ensure on a world-writable dir: %v, want exit 78 with the chmod fix", err)
+	}
+}
+
+func TestMarkerIsNotRedirectedThroughASymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "precious")
+	os.WriteFile(target, []byte("keep\n"), 0o644)
+	m := Marker{Path: filepath.Join(dir, "marker")}
+	os.Symlink(target, m.Path)
+	if err := m.Set(true, "i-a\n"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep\n" {
+		t.Errorf("marker write went through the symlink: target now %q", b)
+	}
+	if fi, err := os.Lstat(m.Path); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("marker is not a regular file: %v %v", fi, err)
+	}
+	if err := m.Set(false, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set(false, ""); err != nil {
+		t.Errorf("removing an absent marker: %v", err)
+	}
+	if _, err := os.Stat(target); err != nil {
+		t.Error("removing the marker removed the symlink's target")
+	}
+}
+
+func TestOptionalMarkerWithoutItsDirectory(t *testing.T) {
+	m := Marker{Path: filepath.Join(t.TempDir(), "missing", "marker"), Optional: true}
+	if err := m.Set(true, "x"); err != nil {
+		t.Errorf("optional marker in a missing dir: %v", err)
+	}
+	m.Optional = false
+	if err := m.Set(true, "x"); ExitCodeOf(err) != ExitConfig {
+		t.Errorf("explicit marker in a missing dir: %v, want exit 78", err)
+	}
+}

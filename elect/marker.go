@@ -1,0 +1,50 @@
+package elect
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Marker is the legacy marker file: present on the leader only, so that
+// crontab lines written as `test -e FILE && CMD` keep working.
+type Marker struct {
+	Path string
+	// Optional makes a missing parent directory mean "no marker here"
+	// instead of an error: the default path exists only where the legacy
+	// setup or our .ebextensions created it.
+	Optional bool
+}
+
+// Set makes the marker present (leader) or absent (follower). Creating it
+// is atomic; removing an absent marker is not an error. A failure is a
+// configuration error: a follower that cannot remove its marker would let
+// legacy `test -e` lines run on two instances.
+func (m Marker) Set(leader bool, content string) error {
+	if m.Path == "" {
+		return nil
+	}
+	dir := filepath.Dir(m.Path)
+	if m.Optional {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	if !leader {
+		if err := os.Remove(m.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return configErr(fmt.Errorf("remove marker: %w", err), fmt.Sprintf("make %s writable by this user or set --marker= to keep no marker", dir))
+		}
+		return nil
+	}
+	// A regular file already there is the marker: leave it, so steady
+	// state writes nothing. Anything else (a symlink) is replaced.
+	if fi, err := os.Lstat(m.Path); err == nil && fi.Mode().IsRegular() {
+		return nil
+	}
+	if err := writeAtomic(m.Path, []byte(content), 0o644); err != nil {
+		return configErr(fmt.Errorf("write marker: %w", err), fmt.Sprintf("make %s writable by this user or set --marker= to keep no marker", dir))
+	}
+	return nil
+}

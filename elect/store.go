@@ -1,0 +1,202 @@
+package elect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Store is the state directory: the last verdict, the last failure, the
+// group of this instance and the lock that makes concurrent invocations on
+// one instance share one election. Everything in it is written atomically
+// (temp file + rename); a corrupt or truncated file reads as absent, never
+// as a verdict.
+type Store struct {
+	Dir string
+}
+
+const (
+	verdictFile = "verdict.json"
+	failureFile = "failure.json"
+	groupFile   = "group.json"
+	lockFile    = "lock"
+	stateFormat = 1
+)
+
+// storedVerdict is the on-disk form; the format number lets a newer
+// leadergate ignore what an older one wrote instead of misreading it.
+type storedVerdict struct {
+	Format int `json:"format"`
+	Verdict
+}
+
+type storedFailure struct {
+	Format  int       `json:"format"`
+	At      time.Time `json:"at"`
+	Code    int       `json:"code"`
+	Message string    `json:"message"`
+}
+
+type storedGroup struct {
+	Format   int    `json:"format"`
+	Instance string `json:"instance"`
+	Key      string `json:"key"`
+	Value    string `json:"value"`
+}
+
+// Check verifies that the state directory can be trusted: a verdict planted
+// by another user would make a follower run jobs. It must be owned by this
+// user (or root) and not writable by group or others.
+func (s *Store) Check() error {
+	fi, err := os.Lstat(s.Dir)
+	if err != nil {
+		return err
+	}
+	return checkDir(s.Dir, fi)
+}
+
+func checkDir(dir string, fi fs.FileInfo) error {
+	if !fi.IsDir() {
+		return configErr(fmt.Errorf("state dir %s is not a directory", dir), "remove it or set --state-dir")
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if uid := uint32(os.Geteuid()); st.Uid != uid && st.Uid != 0 {
+			return configErr(fmt.Errorf("state dir %s is owned by uid %d, not by this user (uid %d)", dir, st.Uid, uid),
+				"chown it or set --state-dir to a directory of your own")
+		}
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return configErr(fmt.Errorf("state dir %s is writable by group or others (mode %o)", dir, fi.Mode().Perm()),
+			fmt.Sprintf("chmod go-w %s", dir))
+	}
+	return nil
+}
+
+// Ensure creates the state directory (0700) if needed and checks it.
+func (s *Store) Ensure() error {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return configErr(fmt.Errorf("create state dir: %w", err), "set --state-dir (LEADERGATE_STATE_DIR) to a writable directory")
+	}
+	return s.Check()
+}
+
+// Load returns the last stored verdict. ok is false when there is none or it
+// cannot be read whole; the state dir is checked first.
+func (s *Store) Load() (v Verdict, ok bool) {
+	var sv storedVerdict
+	if !s.read(verdictFile, &sv) || sv.Format != stateFormat || sv.Self == "" || sv.At.IsZero() {
+		return Verdict{}, false
+	}
+	return sv.Verdict, true
+}
+
+// Save stores v as the last verdict.
+func (s *Store) Save(v Verdict) error {
+	return s.write(verdictFile, storedVerdict{Format: stateFormat, Verdict: v})
+}
+
+// lastFailure returns the last recorded election failure.
+func (s *Store) lastFailure() (storedFailure, bool) {
+	var f storedFailure
+	ok := s.read(failureFile, &f) && f.Format == stateFormat && !f.At.IsZero()
+	return f, ok
+}
+
+func (s *Store) saveFailure(at time.Time, err error) error {
+	return s.write(failureFile, storedFailure{Format: stateFormat, At: at, Code: ExitCodeOf(err), Message: err.Error()})
+}
+
+func (s *Store) clearFailure() {
+	_ = os.Remove(filepath.Join(s.Dir, failureFile))
+}
+
+// group returns the cached group of instance id.
+func (s *Store) group(id string) (key, value string, ok bool) {
+	var g storedGroup
+	if !s.read(groupFile, &g) || g.Format != stateFormat || g.Instance != id || g.Key == "" || g.Value == "" {
+		return "", "", false
+	}
+	return g.Key, g.Value, true
+}
+
+func (s *Store) saveGroup(id, key, value string) error {
+	return s.write(groupFile, storedGroup{Format: stateFormat, Instance: id, Key: key, Value: value})
+}
+
+func (s *Store) read(name string, v any) bool {
+	if s.Check() != nil {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir, name))
+	if err != nil {
+		return false
+	}
+	return json.Unmarshal(b, v) == nil
+}
+
+func (s *Store) write(name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(s.Dir, name), append(b, '\n'), 0o600); err != nil {
+		return configErr(fmt.Errorf("write state: %w", err), "check that the state dir is writable and the disk not full")
+	}
+	return nil
+}
+
+// Lock takes the state dir's exclusive lock, waiting until ctx is done. The
+// lock is an flock: the kernel drops it if the process dies.
+func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(s.Dir, lockFile), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, configErr(fmt.Errorf("open lock: %w", err), "check the state dir's permissions")
+	}
+	for wait := time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, configErr(fmt.Errorf("lock %s: %w", f.Name(), err), "check the state dir's file system supports flock")
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, tempFail(fmt.Errorf("wait for another leadergate's election on this instance: %w", context.Cause(ctx)), "retry later or raise --timeout")
+		case <-time.After(wait):
+		}
+	}
+}
+
+// writeAtomic writes data to path through a new temp file in the same
+// directory and a rename: readers see the old or the new file, never half of
+// one, and a symlink planted at path is replaced, not followed.
+func writeAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
