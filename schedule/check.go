@@ -1,0 +1,58 @@
+package schedule
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Check writes what --check shows: each job with its place in the file,
+// schedule, time zone, command and next 3 run times after now. For @every
+// jobs the times assume the scheduler starts at now.
+func Check(w io.Writer, c *Crontab, now time.Time) error {
+	bw := bufio.NewWriter(w)
+	for i, j := range c.Jobs {
+		if i > 0 {
+			fmt.Fprintln(bw)
+		}
+		who := "leader only"
+		if j.EveryInstance {
+			who = "every instance"
+		}
+		name := " " + j.Name
+		if j.Name == fmt.Sprintf("%s:%d", filepath.Base(j.File), j.Line) {
+			name = "" // the default name says nothing more
+		}
+		fmt.Fprintf(bw, "%s:%d%s (%s)\n", j.File, j.Line, name, who)
+		zone := "time zone " + j.TZ.String()
+		if _, every := j.Schedule.(cron.ConstantDelaySchedule); every {
+			zone = "from the scheduler's start"
+		}
+		fmt.Fprintf(bw, "  schedule  %s (%s)\n", j.Spec, zone)
+		fmt.Fprintf(bw, "  command   %s\n", j.Command)
+		next := make([]string, 0, 3)
+		t := now
+		for k := 0; k < 3; k++ {
+			t = j.Schedule.Next(t)
+			if t.IsZero() {
+				break
+			}
+			next = append(next, t.In(j.TZ).Format(time.RFC3339))
+		}
+		fmt.Fprintf(bw, "  next      %s\n", strings.Join(next, ", "))
+	}
+	switch len(c.Jobs) {
+	case 0:
+		fmt.Fprintf(bw, "%s: no jobs\n", c.File)
+	case 1:
+		fmt.Fprintf(bw, "\n%s: 1 job, ok\n", c.File)
+	default:
+		fmt.Fprintf(bw, "\n%s: %d jobs, ok\n", c.File, len(c.Jobs))
+	}
+	return bw.Flush()
+}

@@ -1,0 +1,671 @@
+package schedule
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// DefaultShell runs the commands of a crontab without a SHELL= line.
+const DefaultShell = "/bin/sh"
+
+// maxLine bounds one crontab line; longer lines are an error, not a crash.
+const maxLine = 64 << 10
+
+// Schedule tells when a job is due next: the first activation strictly after
+// t. A zero time means never. Every [cron.Schedule] is one.
+type Schedule interface {
+	Next(t time.Time) time.Time
+}
+
+// Crontab is a parsed crontab file.
+type Crontab struct {
+	File string // the name given to Parse, for messages
+	Jobs []Job
+}
+
+// Job is one job line of a crontab.
+type Job struct {
+	// Name identifies the job in logs, in LEADERGATE_JOB and to the
+	// Authority: the "# name:" comment above the line, else "base:line"
+	// (the file's base name and the line number).
+	Name string
+	File string // as given to Parse
+	Line int
+	// Spec is the schedule as written, without marker or time zone:
+	// "0 3 * * *", "*/10 * * * * *", "@daily", "@every 5m".
+	Spec     string
+	Schedule Schedule
+	// TZ is the zone the schedule is read in: CRON_TZ= on the line, else
+	// the last CRON_TZ= line above it, else time.Local.
+	TZ      *time.Location
+	Command string
+	Shell   string   // SHELL= above the line, else DefaultShell
+	Env     []string // NAME=value lines above the line, in file order
+	// EveryInstance is set by the [all] marker: the job runs on every
+	// instance, without asking the Authority.
+	EveryInstance bool
+}
+
+// LineError is one bad line of a crontab.
+type LineError struct {
+	File  string
+	Line  int
+	Field string // "minute", "day-of-week", "command", "time zone", ...
+	Value string // the offending text
+	Msg   string // what is wrong, and the fix where there is one
+}
+
+func (e LineError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s %q: %s", e.File, e.Line, e.Field, e.Value, e.Msg)
+}
+
+// ParseError lists every bad line of a crontab, one per line of its
+// message. Its exit code is 65 (EX_DATAERR).
+type ParseError struct {
+	File  string
+	Lines []LineError
+}
+
+func (e *ParseError) Error() string {
+	s := make([]string, len(e.Lines))
+	for i, l := range e.Lines {
+		s[i] = l.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// ExitCode is 65, EX_DATAERR: the crontab is bad.
+func (e *ParseError) ExitCode() int { return 65 }
+
+// FileError is a crontab that cannot be used whatever its content: missing,
+// unreadable, not a regular file, or unsafe. Its exit code is 78
+// (EX_CONFIG).
+type FileError struct {
+	File string
+	Msg  string // the problem and the fix
+	Err  error  // underlying cause, if any
+}
+
+func (e *FileError) Error() string { return e.Msg }
+func (e *FileError) Unwrap() error { return e.Err }
+
+// ExitCode is 78, EX_CONFIG.
+func (e *FileError) ExitCode() int { return 78 }
+
+// ParseFile reads and parses the crontab at path after the safety checks
+// cron makes: the file must be a regular file, not writable by group or
+// others, and owned by root or by the user running leadergate. Otherwise
+// the error is a *FileError (exit 78) naming the fix.
+func ParseFile(path string) (*Crontab, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &FileError{File: path, Err: err,
+			Msg: fmt.Sprintf("cannot read crontab: %v: check the path, or pass the file as an argument", err)}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &FileError{File: path, Err: err, Msg: fmt.Sprintf("cannot stat crontab: %v", err)}
+	}
+	if err := checkSafe(path, fi); err != nil {
+		return nil, err
+	}
+	return Parse(f, path)
+}
+
+func checkSafe(path string, fi os.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return &FileError{File: path, Msg: fmt.Sprintf("crontab %s is not a regular file (%s): pass the path of a file", path, fi.Mode().Type())}
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return &FileError{File: path, Msg: fmt.Sprintf(
+			"crontab %s is writable by group or others (mode %04o), so anyone could run commands through it: run chmod go-w %s",
+			path, fi.Mode().Perm(), path)}
+	}
+	if uid, ok := fileOwner(fi); ok && uid != 0 && uid != os.Geteuid() {
+		return &FileError{File: path, Msg: fmt.Sprintf(
+			"crontab %s is owned by uid %d, neither root nor the user running leadergate (uid %d): run chown %d %s, or run leadergate as its owner",
+			path, uid, os.Geteuid(), os.Geteuid(), path)}
+	}
+	return nil
+}
+
+var (
+	envLine   = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$`)
+	nameLine  = regexp.MustCompile(`^#[ \t]*name:[ \t]*(.*)$`)
+	validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
+)
+
+// Parse reads a crontab from r; filename is used in messages and default
+// job names. A bad file gives a *ParseError listing every bad line. Parse
+// never panics, whatever r holds.
+func Parse(r io.Reader, filename string) (*Crontab, error) {
+	p := &parser{
+		file:  filename,
+		base:  filepath.Base(filename),
+		shell: DefaultShell,
+		tz:    time.Local,
+		names: map[string]int{},
+	}
+	c := &Crontab{File: filename}
+	br := bufio.NewReader(r)
+	for n := 1; ; n++ {
+		line, err := readLine(br)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errLineTooLong) {
+			return nil, &FileError{File: filename, Err: err, Msg: fmt.Sprintf("read crontab %s: %v", filename, err)}
+		}
+		if errors.Is(err, errLineTooLong) {
+			p.errorf(n, "", "", "line longer than %d bytes: shorten it, or move the command into a script", maxLine)
+		} else if line != "" || err == nil {
+			if n == 1 {
+				line = strings.TrimPrefix(line, "\ufeff")
+			}
+			if job, ok := p.line(n, line); ok {
+				c.Jobs = append(c.Jobs, job)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+	}
+	if p.pendingName != "" {
+		p.errs = append(p.errs, LineError{File: filename, Line: p.pendingLine, Field: "name", Value: p.pendingName,
+			Msg: "no job line below it: put the name comment directly above its job"})
+	}
+	if len(p.errs) > 0 {
+		return nil, &ParseError{File: filename, Lines: p.errs}
+	}
+	return c, nil
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine returns one line without its end of line (LF or CRLF). A line
+// longer than maxLine is consumed and reported as errLineTooLong.
+func readLine(br *bufio.Reader) (string, error) {
+	var b []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(b)+len(chunk) <= maxLine+2 {
+			b = append(b, chunk...)
+		} else {
+			b = b[:maxLine+3] // mark as too long, keep memory bounded
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if len(b) > maxLine+2 {
+			if err == nil {
+				return "", errLineTooLong
+			}
+			return "", fmt.Errorf("%w: %w", errLineTooLong, err)
+		}
+		s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		return s, err
+	}
+}
+
+type parser struct {
+	file, base  string
+	shell       string
+	tz          *time.Location
+	env         []string
+	names       map[string]int // name → line
+	pendingName string         // from "# name:", waiting for its job line
+	pendingLine int
+	errs        []LineError
+}
+
+func (p *parser) errorf(line int, field, value, format string, args ...any) {
+	p.errs = append(p.errs, LineError{File: p.file, Line: line, Field: field, Value: value, Msg: fmt.Sprintf(format, args...)})
+}
+
+// line parses one line; ok reports a job. Errors are collected in p.
+func (p *parser) line(n int, raw string) (job Job, ok bool) {
+	defer func() {
+		// robfig/cron panics on some input (robfig/cron#554); never let a
+		// crontab crash the scheduler.
+		if r := recover(); r != nil {
+			p.errorf(n, "", "", "cannot parse line (internal error: %v): please report it", r)
+			job, ok = Job{}, false
+		}
+	}()
+	s := strings.TrimSpace(raw)
+	switch {
+	case s == "":
+		p.dropPendingName(n, "a blank line")
+		return Job{}, false
+	case strings.HasPrefix(s, "#"):
+		if m := nameLine.FindStringSubmatch(s); m != nil {
+			p.nameComment(n, strings.TrimSpace(m[1]))
+		}
+		return Job{}, false
+	}
+	if m := envLine.FindStringSubmatch(s); m != nil {
+		key, val := m[1], m[2]
+		if (key == "CRON_TZ" || key == "TZ") && len(strings.Fields(val)) > 1 {
+			return p.job(n, s) // a time zone prefix on a job line
+		}
+		p.dropPendingName(n, "an environment line")
+		p.setenv(n, key, val)
+		return Job{}, false
+	}
+	c := s[0]
+	if c == '@' || c == '*' || c == '?' || c == '[' || (c >= '0' && c <= '9') {
+		return p.job(n, s)
+	}
+	p.dropPendingName(n, "a bad line")
+	p.errorf(n, "line", truncate(s), "neither a job (schedule then command), an environment setting (NAME=value) nor a comment (#)")
+	return Job{}, false
+}
+
+func (p *parser) nameComment(n int, name string) {
+	if p.pendingName != "" {
+		p.errorf(p.pendingLine, "name", p.pendingName, "followed by another name comment on line %d: keep one per job", n)
+	}
+	p.pendingName, p.pendingLine = name, n
+	if name == "" {
+		p.errorf(n, "name", name, "empty: write # name: NAME directly above the job line")
+		p.pendingName = ""
+		return
+	}
+	if !validName.MatchString(name) {
+		p.errorf(n, "name", name, "use only letters, digits and . _ - : / @ +, starting with a letter or digit")
+		p.pendingName = ""
+	}
+}
+
+// dropPendingName reports a name comment that is not followed by its job:
+// only other comment lines may stand between them.
+func (p *parser) dropPendingName(n int, what string) {
+	if p.pendingName == "" {
+		return
+	}
+	p.errorf(p.pendingLine, "name", p.pendingName, "followed by %s on line %d, not by a job line: put the name comment directly above its job", what, n)
+	p.pendingName = ""
+}
+
+func (p *parser) setenv(n int, key, val string) {
+	v, err := unquote(val)
+	if err != nil {
+		p.errorf(n, key+" value", val, "%v", err)
+		return
+	}
+	switch key {
+	case "SHELL":
+		if !strings.HasPrefix(v, "/") {
+			p.errorf(n, "SHELL", v, "must be an absolute path, e.g. SHELL=/bin/bash")
+			return
+		}
+		p.shell = v
+	case "CRON_TZ":
+		loc, msg := loadZone(v)
+		if msg != "" {
+			p.errorf(n, "time zone", v, "%s", msg)
+			return
+		}
+		p.tz = loc
+	}
+	p.env = append(p.env, key+"="+v)
+}
+
+// unquote strips one pair of matching quotes; inside them everything is
+// literal. Unquoted values are taken as written, trimmed.
+func unquote(v string) (string, error) {
+	if v == "" || (v[0] != '"' && v[0] != '\'') {
+		return v, nil
+	}
+	q := v[0]
+	end := strings.IndexByte(v[1:], q)
+	if end < 0 {
+		return "", fmt.Errorf("unterminated %c quote: close it at the end of the value", q)
+	}
+	if rest := strings.TrimSpace(v[end+2:]); rest != "" {
+		return "", fmt.Errorf("text %q after the closing quote: quote the whole value", rest)
+	}
+	return v[1 : end+1], nil
+}
+
+// job parses a job line: [all]? (CRON_TZ=Zone|TZ=Zone)? schedule command.
+func (p *parser) job(n int, s string) (Job, bool) {
+	name := p.pendingName
+	p.pendingName = ""
+	j := Job{File: p.file, Line: n, Shell: p.shell, TZ: p.tz}
+	j.Env = append([]string(nil), p.env...)
+	bad := len(p.errs)
+	rest := s
+	sawTZ := false
+	for {
+		tok, after := nextToken(rest)
+		switch {
+		case tok == "[all]":
+			if j.EveryInstance {
+				p.errorf(n, "marker", tok, "given twice: write it once, at the start of the line")
+			}
+			j.EveryInstance = true
+			rest = after
+			continue
+		case strings.HasPrefix(tok, "[") && strings.HasSuffix(tok, "]"):
+			p.errorf(n, "marker", tok, "unknown: the only marker is [all] (run on every instance)")
+			rest = after
+			continue
+		case strings.HasPrefix(tok, "CRON_TZ=") || strings.HasPrefix(tok, "TZ="):
+			zone := tok[strings.IndexByte(tok, '=')+1:]
+			if sawTZ {
+				p.errorf(n, "time zone", zone, "given twice: write one CRON_TZ= per line")
+			}
+			sawTZ = true
+			if loc, msg := loadZone(zone); msg != "" {
+				p.errorf(n, "time zone", zone, "%s", msg)
+			} else {
+				j.TZ = loc
+			}
+			rest = after
+			continue
+		}
+		break
+	}
+	spec, cmd := p.schedule(n, rest)
+	j.Spec = spec
+	j.Command = cmd
+	if spec != "" && cmd == "" {
+		p.errorf(n, "command", "", "missing after the schedule %q: a job line is the schedule, then the command", spec)
+	}
+	if len(p.errs) > bad {
+		return Job{}, false
+	}
+	sched, err := buildSchedule(spec, j.TZ)
+	if err != nil {
+		p.errorf(n, "schedule", spec, "%v", err)
+		return Job{}, false
+	}
+	if _, ok := sched.(*cron.SpecSchedule); ok && sched.Next(neverRef).IsZero() {
+		p.errorf(n, "schedule", spec, "never fires: no such date; check the day-of-month and month fields")
+		return Job{}, false
+	}
+	j.Schedule = sched
+	j.Name = fmt.Sprintf("%s:%d", p.base, n)
+	if name != "" {
+		j.Name = name
+	}
+	if prev, dup := p.names[j.Name]; dup {
+		p.errorf(n, "name", j.Name, "already used by line %d: give each job its own name", prev)
+		return Job{}, false
+	}
+	p.names[j.Name] = n
+	return j, true
+}
+
+// neverRef is a fixed start for the "never fires" check, so Parse reads no
+// clock; a day that exists at all exists within robfig's 5-year search.
+var neverRef = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func loadZone(zone string) (*time.Location, string) {
+	if zone == "" {
+		return nil, "empty: write e.g. CRON_TZ=Europe/Berlin or CRON_TZ=UTC"
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		return nil, "unknown time zone: use an IANA name such as UTC or Europe/Berlin"
+	}
+	return loc, ""
+}
+
+// nextToken splits off the first whitespace-separated token of s.
+func nextToken(s string) (tok, rest string) {
+	s = strings.TrimLeft(s, " \t")
+	i := strings.IndexAny(s, " \t")
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimLeft(s[i:], " \t")
+}
+
+var descriptors = map[string]bool{
+	"@yearly": true, "@annually": true, "@monthly": true, "@weekly": true,
+	"@daily": true, "@midnight": true, "@hourly": true,
+}
+
+// schedule splits s into the schedule spec and the command, validating the
+// schedule field by field so that errors name the field. spec is "" when
+// the schedule was bad (the error is recorded).
+func (p *parser) schedule(n int, s string) (spec, cmd string) {
+	tok, rest := nextToken(s)
+	if tok == "" {
+		p.errorf(n, "schedule", "", "missing: a job line is the schedule (5 fields, 6 with seconds, or @daily, @every 5m, ...), then the command")
+		return "", ""
+	}
+	if strings.HasPrefix(tok, "@") {
+		switch {
+		case descriptors[tok]:
+			return tok, rest
+		case tok == "@every":
+			d, after := nextToken(rest)
+			if msg := checkEvery(d); msg != "" {
+				p.errorf(n, "@every duration", d, "%s", msg)
+				return "", ""
+			}
+			return "@every " + d, after
+		case tok == "@reboot":
+			p.errorf(n, "schedule", tok, "not supported: leadergate runs jobs on a schedule only; start such a command from systemd or a deploy hook")
+		default:
+			p.errorf(n, "schedule", tok, "unknown descriptor: use @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @every DURATION")
+		}
+		return "", ""
+	}
+	// Five fields, or six with a leading seconds field: the sixth token is
+	// a seconds-form day-of-week only if it reads as one.
+	var fields []string
+	r := s
+	for i := 0; i < 6; i++ {
+		var t string
+		t, r = nextToken(r)
+		if t == "" {
+			break
+		}
+		fields = append(fields, t)
+	}
+	names := fieldNames5
+	if len(fields) == 6 && looksLikeField(fields[5]) && checkField(fields[5], fieldBounds["day-of-week"]) == "" {
+		names = fieldNames6
+	} else if len(fields) > 5 {
+		fields = fields[:5]
+	}
+	if len(fields) < 5 {
+		p.errorf(n, "schedule", strings.Join(fields, " "), "%d fields, a schedule needs 5 (minute hour day-of-month month day-of-week), or 6 with a leading seconds field, then the command", len(fields))
+		return "", ""
+	}
+	ok := true
+	for i, f := range fields {
+		if msg := checkField(f, fieldBounds[names[i]]); msg != "" {
+			if i == len(fields)-1 && !looksLikeField(f) {
+				msg += "; is a schedule field missing before the command?"
+			}
+			p.errorf(n, names[i]+" field", f, "%s", msg)
+			ok = false
+		}
+	}
+	if !ok {
+		return "", ""
+	}
+	cmd = s
+	for range fields {
+		_, cmd = nextToken(cmd)
+	}
+	return strings.Join(fields, " "), cmd
+}
+
+func checkEvery(d string) string {
+	if d == "" {
+		return "missing: write e.g. @every 5m or @every 1h30m"
+	}
+	dur, err := time.ParseDuration(d)
+	switch {
+	case err != nil:
+		return "not a duration: write e.g. 90s, 5m or 1h30m"
+	case dur < time.Second:
+		return "shorter than 1s: the scheduler fires at most once a second"
+	case dur%time.Second != 0:
+		return "not a whole number of seconds: the scheduler fires on whole seconds"
+	}
+	return ""
+}
+
+var (
+	fieldNames5 = []string{"minute", "hour", "day-of-month", "month", "day-of-week"}
+	fieldNames6 = []string{"second", "minute", "hour", "day-of-month", "month", "day-of-week"}
+)
+
+type bounds struct {
+	min, max int
+	names    map[string]int
+	hint     string
+}
+
+var fieldBounds = map[string]bounds{
+	"second":       {min: 0, max: 59},
+	"minute":       {min: 0, max: 59},
+	"hour":         {min: 0, max: 23},
+	"day-of-month": {min: 1, max: 31},
+	"month": {min: 1, max: 12, names: map[string]int{
+		"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+		"jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+	}, hint: "jan-dec"},
+	"day-of-week": {min: 0, max: 6, names: map[string]int{
+		"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6,
+	}, hint: "sun-sat"},
+}
+
+// looksLikeField reports whether s is made only of characters a schedule
+// field can hold and holds a digit, '*', '?' or a day name: a command
+// rarely does.
+func looksLikeField(s string) bool {
+	if strings.Trim(s, "0123456789*?,-/") == "" {
+		return true
+	}
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '-' || r == '/' }) {
+		if _, ok := fieldBounds["day-of-week"].names[strings.ToLower(part)]; !ok {
+			if _, ok := fieldBounds["month"].names[strings.ToLower(part)]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkField validates one schedule field as robfig/cron reads it: a comma
+// list of *, ?, N, N-M, each with an optional /STEP. It returns what is
+// wrong, or "".
+func checkField(f string, b bounds) string {
+	whole := func(v string) bool { return v == f }
+	rangeText := fmt.Sprintf("%d-%d", b.min, b.max)
+	if b.hint != "" {
+		rangeText += " or " + b.hint
+	}
+	for _, elem := range strings.Split(f, ",") {
+		if elem == "" {
+			return "empty list element: remove the extra comma"
+		}
+		rng, step, hasStep := strings.Cut(elem, "/")
+		if hasStep {
+			st, err := strconv.Atoi(step)
+			switch {
+			case err != nil:
+				return fmt.Sprintf("step %q is not a number", step)
+			case st < 1:
+				return "step must be at least 1"
+			case st > b.max-b.min+1 && b.max > 0:
+				return fmt.Sprintf("step %d is larger than the field's range %d-%d", st, b.min, b.max)
+			}
+		}
+		if rng == "*" || rng == "?" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(rng, "-")
+		vals := []string{lo}
+		if isRange {
+			vals = append(vals, hi)
+		}
+		var nums []int
+		for _, v := range vals {
+			if v == "" {
+				return "empty range end: write N-M"
+			}
+			x, err := strconv.Atoi(v)
+			if err != nil {
+				named, ok := b.names[strings.ToLower(v)]
+				if !ok {
+					if strings.ContainsAny(v, "LW#") && strings.Trim(v, "0123456789LW#") == "" {
+						return fmt.Sprintf("%q is not supported (no L, W or # syntax): use numbers, ranges and steps", v)
+					}
+					if whole(v) {
+						return fmt.Sprintf("not a number in %s", rangeText)
+					}
+					return fmt.Sprintf("%q is not a number in %s", v, rangeText)
+				}
+				x = named
+			}
+			if x < b.min || x > b.max {
+				extra := ""
+				if b.hint == "sun-sat" && x == 7 {
+					extra = " (Sunday is 0)"
+				}
+				if whole(v) {
+					return fmt.Sprintf("value out of range %d-%d%s", b.min, b.max, extra)
+				}
+				return fmt.Sprintf("value %d out of range %d-%d%s", x, b.min, b.max, extra)
+			}
+			nums = append(nums, x)
+		}
+		if isRange && nums[0] > nums[1] {
+			return fmt.Sprintf("range %s runs backwards: write the smaller value first", rng)
+		}
+	}
+	return ""
+}
+
+var specParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// buildSchedule turns a validated spec into a robfig/cron schedule read in
+// loc. The zone is set here rather than through robfig's TZ= prefix, whose
+// parser panics on some input.
+func buildSchedule(spec string, loc *time.Location) (s Schedule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot parse (internal error: %v): please report it", r)
+		}
+	}()
+	full := spec
+	if !strings.HasPrefix(spec, "@") && len(strings.Fields(spec)) == 5 {
+		full = "0 " + spec
+	}
+	cs, err := specParser.Parse(full)
+	if err != nil {
+		return nil, err
+	}
+	if ss, ok := cs.(*cron.SpecSchedule); ok {
+		ss.Location = loc
+	}
+	return cs, nil
+}
+
+func truncate(s string) string {
+	const max = 60
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
