@@ -75,6 +75,7 @@ func (e *EC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	e.answered(c, http.StatusOK, "")
 	e.opts.logger.Debug("ec2 request", "action", c.Action, "request_id", reqID)
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
 }
