@@ -46,6 +46,9 @@ func startError(name string, err error) *StartError {
 	var lookup *exec.Error
 	isLookup := errors.As(err, &lookup)
 	switch {
+	case errors.Is(err, exec.ErrDot):
+		se.Code = ExitNotFound
+		se.Problem = "found only in a relative PATH entry, which is not searched; give its path, e.g. ./" + name
 	case errors.Is(err, exec.ErrNotFound):
 		se.Code = ExitNotFound
 		se.Problem = "command not found in PATH; check the name or give an absolute path"

@@ -1,0 +1,367 @@
+package gate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Exit codes Run uses besides the command's own.
+const (
+	ExitUsage      = 64  // EX_USAGE: the options make no sense
+	ExitTempFail   = 75  // EX_TEMPFAIL: cannot tell whether to run; try again later
+	ExitConfig     = 78  // EX_CONFIG: retrying will not help
+	ExitMaxRuntime = 124 // the command ran longer than MaxRuntime, as timeout(1)
+)
+
+// DefaultGrace is the time between SIGTERM and SIGKILL when Options.Grace is
+// zero: long enough for a PHP or Python job to finish a transaction, short
+// enough that a stuck run does not overlap the next cron minute by much.
+const DefaultGrace = 10 * time.Second
+
+// Options says how Run runs one command.
+type Options struct {
+	Argv         []string      // the command after --, never through a shell
+	FollowerExit int           // exit code on a follower (0..255)
+	NoOverlap    bool          // per-command flock taken before exec and inherited by the command
+	LockName     string        // key for NoOverlap; default derived from Argv
+	LockDir      string        // where overlap locks live (the state dir)
+	MaxRuntime   time.Duration // 0: execve; >0: stay parent, forward SIGTERM/SIGINT/SIGHUP, stop the group after it, exit 124
+	Grace        time.Duration // between SIGTERM and SIGKILL (DefaultGrace when 0)
+	DryRun       bool          // say what would happen on Stderr, run nothing
+	Verbose      bool          // say why on Stderr (follower skips are otherwise silent)
+	Stderr       io.Writer     // for leadergate's own lines; os.Stderr when nil. Unbuffered: execve discards buffers
+}
+
+// codedError carries the exit code leadergate ends with.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// ExitCode is the process exit code this error calls for.
+func (e *codedError) ExitCode() int { return e.code }
+
+// ExitCode returns the exit code err calls for: the ExitCode() of the first
+// error in its chain that has one, 0 for nil, 1 otherwise.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var c interface{ ExitCode() int }
+	if errors.As(err, &c) {
+		return c.ExitCode()
+	}
+	return 1
+}
+
+func usageError(format string, args ...any) error {
+	return &codedError{ExitUsage, fmt.Errorf(format, args...)}
+}
+
+// check validates opts and fills in defaults.
+func (o Options) check() (Options, error) {
+	if len(o.Argv) == 0 || o.Argv[0] == "" {
+		return o, usageError("run: no command given; put it after --, e.g. leadergate run -- php app/console foo")
+	}
+	if o.FollowerExit < 0 || o.FollowerExit > 255 {
+		return o, usageError("run: --follower-exit %d is out of range; use 0 to 255", o.FollowerExit)
+	}
+	if o.MaxRuntime < 0 {
+		return o, usageError("run: --max-runtime %s is negative; use a positive duration such as 30m, or 0 for none", o.MaxRuntime)
+	}
+	if o.Grace < 0 {
+		return o, usageError("run: grace period %s is negative; use a positive duration such as 10s", o.Grace)
+	}
+	if o.Grace == 0 {
+		o.Grace = DefaultGrace
+	}
+	if o.LockName != "" && !validLockName(o.LockName) {
+		return o, usageError("run: --lock-name %q: use only letters, digits, '.', '_' and '-'", o.LockName)
+	}
+	if o.NoOverlap && o.LockDir == "" {
+		return o, &codedError{ExitConfig, errors.New("run: --no-overlap needs a directory for its lock; set --state-dir")}
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	return o, nil
+}
+
+func validLockName(s string) bool {
+	if s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// display is the command as messages quote it.
+func display(argv []string) string { return strconv.Quote(strings.Join(argv, " ")) }
+
+type action int
+
+const (
+	actRun  action = iota // go on: lock, look up, exec
+	actSkip               // exit with code, nothing run
+	actFail               // exit with err, nothing run
+)
+
+// decision is what Run does with the Authority's answer. It is computed
+// without I/O so that every combination can be tested.
+type decision struct {
+	act   action
+	code  int      // exit code for actSkip and actFail
+	err   error    // for actFail
+	lines []string // for Stderr, each without the "leadergate: " prefix
+}
+
+// decide turns the Authority's answer into an action. It fails closed: an
+// error means "cannot tell", and the command does not run.
+func decide(p Permit, authErr error, o Options) decision {
+	what := display(o.Argv)
+	if authErr != nil {
+		code := ExitTempFail
+		var c interface{ ExitCode() int }
+		if errors.As(authErr, &c) {
+			code = c.ExitCode()
+		}
+		return decision{act: actFail, code: code, err: &codedError{code, fmt.Errorf("run: %s not run: %w", what, authErr)}}
+	}
+	var d decision
+	if p.Stale {
+		note := p.Note
+		if note == "" {
+			note = "using an older verdict (--stale-ok)"
+		}
+		d.lines = append(d.lines, "warning: "+note)
+	}
+	if !p.Run {
+		d.act, d.code = actSkip, o.FollowerExit
+		switch {
+		case o.DryRun:
+			d.lines = append(d.lines, fmt.Sprintf("dry run: would skip %s: %s", what, p.Reason))
+		case o.Verbose:
+			d.lines = append(d.lines, fmt.Sprintf("skipped %s: %s", what, p.Reason))
+		}
+		return d
+	}
+	d.act = actRun
+	if o.Verbose && !o.DryRun {
+		d.lines = append(d.lines, fmt.Sprintf("running %s: %s", what, p.Reason))
+	}
+	return d
+}
+
+// Run asks auth whether job may run and acts on the answer.
+//
+// On the leader it execve's opts.Argv in place of this process and does not
+// return on success; with opts.MaxRuntime it runs the command as a child in
+// its own process group instead and returns its exit code. On a follower it
+// returns opts.FollowerExit and prints nothing (unless opts.Verbose). When
+// auth cannot tell, nothing runs and the error says why (ExitCode 75 or 78).
+//
+// code is the exit code to end with; when err is non-nil, code equals
+// ExitCode(err) and err is one line for "leadergate: error: ". Warnings and
+// notes are written to opts.Stderr by Run itself.
+//
+// ctx bounds the question to auth. Once the command runs, it ends by itself,
+// by the signals forwarded to it, or by MaxRuntime, not by ctx: a CLI that
+// cancels its context on SIGTERM would otherwise signal the command twice.
+func Run(ctx context.Context, auth Authority, job Job, opts Options) (code int, err error) {
+	o, err := opts.check()
+	if err != nil {
+		return ExitCode(err), err
+	}
+	p, authErr := auth.MayRun(ctx, job)
+	d := decide(p, authErr, o)
+	for _, l := range d.lines {
+		fmt.Fprintf(o.Stderr, "leadergate: %s\n", l)
+	}
+	switch d.act {
+	case actSkip:
+		return d.code, nil
+	case actFail:
+		return d.code, d.err
+	}
+	return runLeader(context.WithoutCancel(ctx), o, p.Reason)
+}
+
+// runLeader runs the command on the leader: look it up, take the overlap
+// lock, then exec or supervise.
+func runLeader(ctx context.Context, o Options, reason string) (int, error) {
+	what := display(o.Argv)
+	path, err := exec.LookPath(o.Argv[0])
+	if err != nil {
+		se := startError(o.Argv[0], err)
+		return se.Code, fmt.Errorf("run: %w", se)
+	}
+
+	var lock *os.File
+	if o.NoOverlap {
+		lp := lockPath(o.LockDir, o.LockName, o.Argv)
+		var held bool
+		lock, held, err = takeLock(lp)
+		if err != nil {
+			return ExitCode(err), err
+		}
+		if held {
+			if o.DryRun {
+				fmt.Fprintf(o.Stderr, "leadergate: dry run: would skip %s: previous run still running (--no-overlap)\n", what)
+			} else {
+				fmt.Fprintf(o.Stderr, "leadergate: warning: skipped: previous run of %s still running (--no-overlap)\n", what)
+			}
+			return 0, nil
+		}
+		// In exec mode execve keeps the lock in the command; this Close
+		// only runs when Run returns, i.e. after a dry run, a failed
+		// execve or a supervised run.
+		defer lock.Close()
+	}
+
+	if o.DryRun {
+		fmt.Fprintf(o.Stderr, "leadergate: dry run: would run %s (%s): %s\n", what, path, reason)
+		return o.FollowerExit, nil
+	}
+	if o.MaxRuntime > 0 {
+		return supervise(ctx, o, path, lock)
+	}
+	return execve(o, path, lock)
+}
+
+// execve replaces this process with the command: same pid, so exit code,
+// signals and stdio are the command's own. Go opens every file with
+// O_CLOEXEC, so only the lock (on purpose) and what this process inherited
+// reach the command. It returns only when execve fails.
+func execve(o Options, path string, lock *os.File) (int, error) {
+	if lock != nil {
+		if _, err := unix.FcntlInt(lock.Fd(), unix.F_SETFD, 0); err != nil {
+			return ExitTempFail, &codedError{ExitTempFail, fmt.Errorf("run: pass the overlap lock to %s: %w", display(o.Argv), err)}
+		}
+	}
+	err := syscall.Exec(path, o.Argv, os.Environ())
+	runtime.KeepAlive(lock) // the finalizer must not close the fd before execve
+	se := startError(o.Argv[0], err)
+	return se.Code, fmt.Errorf("run: %w", se)
+}
+
+var errMaxRuntime = errors.New("max runtime exceeded")
+
+// supervise runs the command as a child in its own process group, forwards
+// SIGTERM, SIGINT and SIGHUP to the group, and stops the group after
+// MaxRuntime.
+func supervise(ctx context.Context, o Options, path string, lock *os.File) (int, error) {
+	cmd := &exec.Cmd{
+		Path:   path,
+		Args:   o.Argv,
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+	}
+	if lock != nil {
+		cmd.ExtraFiles = []*os.File{lock} // fd 3 in the command, so the lock outlives leadergate
+	}
+	// Catch the signals before starting: one that came in between would
+	// kill leadergate and leave the command unsupervised.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	g, err := StartGroup(cmd)
+	if err != nil {
+		return ExitCode(err), fmt.Errorf("run: %w", err)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, o.MaxRuntime, errMaxRuntime)
+	defer cancel()
+	stop := make(chan struct{})
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
+		for {
+			select {
+			case s := <-sigs:
+				_ = g.Signal(s.(syscall.Signal)) // the group may be gone already
+			case <-stop:
+				return
+			}
+		}
+	}()
+	code, cancelled := g.Wait(ctx, o.Grace)
+	close(stop)
+	<-forwarded
+	if cancelled && errors.Is(context.Cause(ctx), errMaxRuntime) {
+		return ExitMaxRuntime, &codedError{ExitMaxRuntime, fmt.Errorf(
+			"run: %s ran longer than --max-runtime %s and was stopped; raise --max-runtime or find out why it runs long",
+			display(o.Argv), o.MaxRuntime)}
+	}
+	return code, nil
+}
+
+// lockPath is the overlap lock of a command: named by --lock-name, or by the
+// program's base name and a hash of the whole argv (readable in ls, and two
+// commands differing in one argument do not share a lock).
+func lockPath(dir, name string, argv []string) string {
+	if name == "" {
+		sum := sha256.Sum256([]byte(strings.Join(argv, "\x00"))) // argv holds no NUL
+		base := []byte(filepath.Base(argv[0]))
+		for i, c := range base {
+			if !validLockName(string(c)) {
+				base[i] = '_'
+			}
+		}
+		if len(base) > 32 {
+			base = base[:32]
+		}
+		name = string(base) + "-" + hex.EncodeToString(sum[:8])
+	}
+	return filepath.Join(dir, "run-"+name+".lock")
+}
+
+// takeLock takes the flock at path without waiting. held reports that
+// another process holds it.
+func takeLock(path string) (f *os.File, held bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, &codedError{ExitConfig, fmt.Errorf("run: create lock directory: %w; check --state-dir", err)}
+	}
+	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, &codedError{ExitConfig, fmt.Errorf("run: open overlap lock: %w; check the owner and permissions of --state-dir", err)}
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		return f, false, nil
+	case errors.Is(err, unix.EWOULDBLOCK):
+		f.Close()
+		return nil, true, nil
+	default:
+		f.Close()
+		return nil, false, &codedError{ExitTempFail, fmt.Errorf("run: lock %s: %w; try again, or drop --no-overlap", path, err)}
+	}
+}
