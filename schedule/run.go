@@ -1,0 +1,388 @@
+package schedule
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/leadergate/leadergate/gate"
+)
+
+// Defaults of Options.
+const (
+	DefaultRefresh = time.Minute
+	DefaultGrace   = 30 * time.Second
+)
+
+const (
+	// maxSleep bounds one wait of the scheduler so that a step of the
+	// wall clock (NTP, a resumed VM) is noticed within a minute.
+	maxSleep = time.Minute
+	// maxLateness is how late a tick may still fire. Later ticks (the
+	// process was stopped, the clock jumped) are skipped with a warning
+	// rather than run long after their time: cron does not catch up either.
+	maxLateness = time.Minute
+	// outputDrain is how long output is still read after a job's shell has
+	// exited, while a background process it left keeps the pipe open.
+	outputDrain = 5 * time.Second
+	// stopSlack is added to Grace when waiting for jobs at shutdown, for the
+	// SIGKILLed processes to be reaped and their output drained.
+	stopSlack = outputDrain + 5*time.Second
+)
+
+// Clock is the scheduler's view of time; tests pass a fake one.
+type Clock interface {
+	Now() time.Time
+	// After sends the time once d has passed (at once when d <= 0).
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Options configure Run.
+type Options struct {
+	File string // the crontab, read with ParseFile at start and on reload
+	// Authority is asked before each run of a leader-only job, with the
+	// job's name and nominal tick, and by the background refresh.
+	Authority gate.Authority
+	Logger    *slog.Logger // nil discards logs
+	// Refresh is the period of the background leadership check that keeps
+	// the tag and marker current and logs transitions: 0 means
+	// DefaultRefresh, negative turns it off.
+	Refresh time.Duration
+	// Grace is how long running jobs get between SIGTERM and SIGKILL at
+	// shutdown: 0 means DefaultGrace.
+	Grace time.Duration
+	// AllowOverlap runs a job even when its previous run is still going;
+	// by default that tick is skipped with a warning.
+	AllowOverlap bool
+	// Reload re-reads File on every receive (wire SIGHUP to it). A bad
+	// file is reported and the current schedule kept.
+	Reload <-chan os.Signal
+	Clock  Clock // nil means the real clock
+}
+
+// Run schedules the jobs of opts.File until ctx is done. It returns the
+// ParseFile error (exit 65 or 78) when the file cannot be used at start.
+// When ctx is done it stops scheduling, sends SIGTERM to the process group
+// of every running job, SIGKILL after Grace to what is left, waits for
+// them, and returns nil.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Authority == nil {
+		return errors.New("schedule: Options.Authority is nil")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Refresh == 0 {
+		opts.Refresh = DefaultRefresh
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	c, err := ParseFile(opts.File)
+	if err != nil {
+		return err
+	}
+	r := &runner{
+		opts:    opts,
+		log:     opts.Logger,
+		clock:   opts.Clock,
+		environ: os.Environ(),
+		running: map[string]int{},
+	}
+	r.log.Info("schedule loaded", "file", opts.File, "jobs", len(c.Jobs))
+	if opts.Refresh > 0 {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.refresh(ctx)
+		}()
+	}
+	r.loop(ctx, c)
+	r.stop()
+	return nil
+}
+
+type runner struct {
+	opts    Options
+	log     *slog.Logger
+	clock   Clock
+	environ []string
+	wg      sync.WaitGroup // refresh and job goroutines
+
+	mu      sync.Mutex
+	running map[string]int // job name → runs in progress
+}
+
+type entry struct {
+	job  Job
+	next time.Time // nominal time of the next run; zero: never
+}
+
+func plan(jobs []Job, after time.Time) []entry {
+	es := make([]entry, len(jobs))
+	for i, j := range jobs {
+		es[i] = entry{job: j, next: j.Schedule.Next(after)}
+	}
+	return es
+}
+
+// loop fires due jobs until ctx is done. cursor is the time up to which
+// every tick has been handled: a reload plans the new jobs from it, so a
+// tick that fell due while reloading still fires.
+func (r *runner) loop(ctx context.Context, c *Crontab) {
+	cursor := r.clock.Now()
+	entries := plan(c.Jobs, cursor)
+	for {
+		var wake <-chan time.Time
+		if at, ok := earliest(entries); ok {
+			wake = r.clock.After(min(at.Sub(r.clock.Now()), maxSleep))
+		} else {
+			wake = r.clock.After(maxSleep)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.opts.Reload:
+			if c, ok := r.reload(); ok {
+				entries = plan(c.Jobs, cursor)
+			}
+			continue
+		case <-wake:
+		}
+		now := r.clock.Now()
+		for i := range entries {
+			e := &entries[i]
+			if e.next.IsZero() || e.next.After(now) {
+				continue
+			}
+			tick := e.next
+			if late := now.Sub(tick); late > maxLateness {
+				r.log.Warn("job skipped: missed its time (the scheduler was stopped or the clock jumped)",
+					"job", e.job.Name, "scheduled_at", tick.In(e.job.TZ).Format(time.RFC3339), "lateness", late)
+			} else {
+				r.start(ctx, e.job, tick)
+			}
+			// Next from the tick keeps @every from drifting; from now when
+			// behind, so that missed ticks are not fired in a burst.
+			next := e.job.Schedule.Next(tick)
+			if !next.IsZero() && !next.After(now) {
+				next = e.job.Schedule.Next(now)
+			}
+			e.next = next
+		}
+		cursor = now
+	}
+}
+
+func earliest(es []entry) (time.Time, bool) {
+	var at time.Time
+	for _, e := range es {
+		if !e.next.IsZero() && (at.IsZero() || e.next.Before(at)) {
+			at = e.next
+		}
+	}
+	return at, !at.IsZero()
+}
+
+// reload re-reads the file; a bad one is reported, line by line, and
+// ignored.
+func (r *runner) reload() (*Crontab, bool) {
+	c, err := ParseFile(r.opts.File)
+	if err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			for _, l := range pe.Lines {
+				r.log.Error("reload failed, keeping the old schedule", "file", r.opts.File, "error", l.Error())
+			}
+		} else {
+			r.log.Error("reload failed, keeping the old schedule", "file", r.opts.File, "error", err)
+		}
+		return nil, false
+	}
+	r.log.Info("schedule reloaded", "file", r.opts.File, "jobs", len(c.Jobs))
+	return c, true
+}
+
+func (r *runner) start(ctx context.Context, j Job, tick time.Time) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.runOnce(ctx, j, tick)
+	}()
+}
+
+// claim marks a run of name as in progress; false when one already is and
+// overlap is not allowed.
+func (r *runner) claim(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running[name] > 0 && !r.opts.AllowOverlap {
+		return false
+	}
+	r.running[name]++
+	return true
+}
+
+func (r *runner) release(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running[name]--; r.running[name] <= 0 {
+		delete(r.running, name)
+	}
+}
+
+func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
+	log := r.log.With("job", j.Name)
+	// The tick as written in the crontab: in the job's zone.
+	at := tick.In(j.TZ).Format(time.RFC3339)
+	if !r.claim(j.Name) {
+		log.Warn("job skipped: its previous run is still running", "scheduled_at", at)
+		return
+	}
+	defer r.release(j.Name)
+
+	if !j.EveryInstance {
+		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: j.Name, Tick: tick})
+		switch {
+		case ctx.Err() != nil:
+			log.Debug("job skipped: shutting down", "scheduled_at", at)
+			return
+		case err != nil:
+			// Fail closed: a job that cannot be cleared does not run.
+			log.Warn("job skipped: cannot tell whether this instance is the leader", "scheduled_at", at, "error", err)
+			return
+		case !p.Run:
+			log.Debug("job skipped: not the leader", "scheduled_at", at, "reason", p.Reason)
+			return
+		case p.Stale:
+			log.Warn("job runs on a stale verdict", "scheduled_at", at, "note", p.Note)
+		}
+	}
+	if ctx.Err() != nil {
+		log.Debug("job skipped: shutting down", "scheduled_at", at)
+		return
+	}
+
+	runID := newRunID()
+	log = log.With("run_id", runID)
+	cmd := exec.Command(j.Shell, "-c", j.Command)
+	cmd.Env = append(append(append(make([]string, 0, len(r.environ)+len(j.Env)+3), r.environ...), j.Env...),
+		"LEADERGATE_JOB="+j.Name,
+		"LEADERGATE_SCHEDULED_AT="+at,
+		"LEADERGATE_RUN_ID="+runID,
+	)
+	stdout := newLineLogger(log, "stdout")
+	stderr := newLineLogger(log, "stderr")
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = outputDrain
+
+	log.Info("job started", "scheduled_at", at, "lateness", r.clock.Now().Sub(tick))
+	started := time.Now() // the run's duration is real time, whatever the clock
+	code, err := gate.RunGroup(ctx, cmd, r.opts.Grace)
+	stdout.Flush()
+	stderr.Flush()
+	dur := time.Since(started)
+	switch {
+	case err != nil:
+		log.Error("job could not start", "exit_code", code, "error", err)
+	case ctx.Err() != nil:
+		log.Warn("job stopped by shutdown", "exit_code", code, "duration", dur)
+	case code != 0:
+		log.Error("job failed", "exit_code", code, "duration", dur)
+	default:
+		log.Info("job finished", "exit_code", code, "duration", dur)
+	}
+}
+
+// refresh asks the Authority every Refresh, which keeps the election's tag
+// and marker current, and logs leadership transitions.
+func (r *runner) refresh(ctx context.Context) {
+	const (
+		unknown = iota
+		leader
+		follower
+	)
+	state := unknown
+	for {
+		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: "(refresh)", Tick: r.clock.Now()})
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			r.log.Warn("cannot tell whether this instance is the leader; leader-only jobs are skipped until it can", "error", err)
+		case p.Run && state != leader:
+			if state == unknown {
+				r.log.Info("this instance is the leader", "reason", p.Reason)
+			} else {
+				r.log.Info("became leader", "reason", p.Reason)
+			}
+			state = leader
+		case !p.Run && state != follower:
+			if state == unknown {
+				r.log.Info("this instance is a follower", "reason", p.Reason)
+			} else {
+				r.log.Info("lost leadership", "reason", p.Reason)
+			}
+			state = follower
+		}
+		if err == nil && p.Stale {
+			r.log.Warn("leadership is from a stale verdict", "note", p.Note)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.clock.After(r.opts.Refresh):
+		}
+	}
+}
+
+// stop waits for the refresh and every running job; their contexts are
+// done, so gate.RunGroup is signalling their groups. The wait is bounded in
+// case a job ignores everything short of a process it cannot reach.
+func (r *runner) stop() {
+	r.mu.Lock()
+	n := 0
+	for _, c := range r.running {
+		n += c
+	}
+	r.mu.Unlock()
+	if n > 0 {
+		r.log.Info("stopping: sent SIGTERM to running jobs", "running", n, "grace", r.opts.Grace)
+	}
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		r.log.Info("scheduler stopped")
+	case <-time.After(r.opts.Grace + stopSlack):
+		r.log.Error("scheduler stopped with jobs still running", "waited", r.opts.Grace+stopSlack)
+	}
+}
+
+func newRunID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on Linux; a clock-based id still
+		// tells runs apart if it ever does.
+		return fmt.Sprintf("t%x", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
+}
