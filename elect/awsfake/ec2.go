@@ -111,6 +111,8 @@ type EC2 struct {
 
 	callMu sync.Mutex
 	calls  []*Call
+	counts map[string]int
+	total  int
 }
 
 // NewEC2 starts an EC2 emulator on a free port of 127.0.0.1. It panics if
@@ -128,6 +130,7 @@ func NewEC2(opts ...Option) *EC2 {
 		rng:    rand.New(rand.NewPCG(seed, 0x6177736661)),
 		byID:   map[string]*inst{},
 		tagIdx: map[string]map[string][]*inst{},
+		counts: map[string]int{},
 	}
 	e.reqSeq.Store(seed)
 	e.srv = startServer(e)
@@ -347,16 +350,15 @@ func (e *EC2) SetLatency(d time.Duration) { e.faults.setLatency(d) }
 func (e *EC2) Calls(action string) int {
 	e.callMu.Lock()
 	defer e.callMu.Unlock()
-	n := 0
-	for _, c := range e.calls {
-		if action == "" || c.Action == action {
-			n++
-		}
+	if action == "" {
+		return e.total
 	}
-	return n
+	return e.counts[action]
 }
 
-// CallLog returns every request received since the start or ResetCalls.
+// CallLog returns the requests received since the start or ResetCalls,
+// oldest first; only the last 10,000 are kept, so that a long simulation
+// does not grow without bound (Calls still counts them all).
 func (e *EC2) CallLog() []Call {
 	e.callMu.Lock()
 	defer e.callMu.Unlock()
@@ -371,13 +373,21 @@ func (e *EC2) CallLog() []Call {
 func (e *EC2) ResetCalls() {
 	e.callMu.Lock()
 	defer e.callMu.Unlock()
-	e.calls = nil
+	e.calls, e.counts, e.total = nil, map[string]int{}, 0
 }
+
+// maxCallLog bounds the call log.
+const maxCallLog = 10_000
 
 func (e *EC2) record(c *Call) {
 	e.callMu.Lock()
 	defer e.callMu.Unlock()
+	if len(e.calls) == maxCallLog {
+		e.calls = slices.Delete(e.calls, 0, maxCallLog/10)
+	}
 	e.calls = append(e.calls, c)
+	e.counts[c.Action]++
+	e.total++
 }
 
 func (e *EC2) answered(c *Call, status int, code string) {

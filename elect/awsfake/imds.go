@@ -56,7 +56,7 @@ type IMDS struct {
 
 	mu     sync.Mutex
 	tokens map[string]time.Time // token → expiry
-	calls  []string             // paths requested
+	calls  map[string]int       // path → requests
 }
 
 // NewIMDS starts the metadata service of instance instanceID in region on
@@ -90,6 +90,7 @@ func NewIMDS(instanceID, region string, opts ...Option) *IMDS {
 		opts:   o,
 		doc:    doc,
 		tokens: map[string]time.Time{},
+		calls:  map[string]int{},
 		data: map[string]string{
 			"/latest/meta-data/instance-id":                 doc.InstanceID,
 			"/latest/meta-data/placement/region":            doc.Region,
@@ -125,11 +126,12 @@ func (m *IMDS) SetLatency(d time.Duration) { m.faults.setLatency(d) }
 func (m *IMDS) Calls(path string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if path != "" {
+		return m.calls[path]
+	}
 	n := 0
-	for _, p := range m.calls {
-		if path == "" || p == path {
-			n++
-		}
+	for _, c := range m.calls {
+		n += c
 	}
 	return n
 }
@@ -138,14 +140,14 @@ func (m *IMDS) Calls(path string) int {
 func (m *IMDS) ResetCalls() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.calls = nil
+	m.calls = map[string]int{}
 }
 
 // ServeHTTP answers one metadata request.
 func (m *IMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	m.mu.Lock()
-	m.calls = append(m.calls, path)
+	m.calls[path]++
 	m.mu.Unlock()
 
 	status, body, answer := m.handle(w, r)

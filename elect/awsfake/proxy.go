@@ -1,0 +1,110 @@
+package awsfake
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+)
+
+// Proxy sits in front of another EC2 endpoint, such as moto_server: it
+// counts the calls and injects the faults that endpoint cannot (throttling,
+// 500s, hangs, UnauthorizedOperation), answering them in EC2's own error
+// shape, and passes every other call through unchanged.
+type Proxy struct {
+	upstream string
+	faults   faultSet
+	srv      *server
+
+	mu    sync.Mutex
+	calls map[string]int
+	seq   int
+}
+
+// NewProxy starts a proxy to upstream (e.g. Moto.URL) on a free port of
+// 127.0.0.1. Close it when done.
+func NewProxy(upstream string) *Proxy {
+	p := &Proxy{upstream: upstream, calls: map[string]int{}}
+	p.srv = startServer(p)
+	return p
+}
+
+// URL is the endpoint to give the SDK (AWS_ENDPOINT_URL_EC2).
+func (p *Proxy) URL() string { return p.srv.url }
+
+// Close stops the proxy; hanging calls return.
+func (p *Proxy) Close() { p.srv.close() }
+
+// Inject adds a fault, as [EC2.Inject].
+func (p *Proxy) Inject(f Fault) { p.faults.inject(f) }
+
+// ClearFaults removes every fault.
+func (p *Proxy) ClearFaults() { p.faults.clear() }
+
+// Calls returns how many calls of action reached the proxy, failed ones included.
+func (p *Proxy) Calls(action string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[action]
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	form, _ := url.ParseQuery(string(body))
+	action := form.Get("Action")
+	p.mu.Lock()
+	p.calls[action]++
+	p.seq++
+	reqID := fmt.Sprintf("00000000-0000-4000-8000-%012d", p.seq)
+	p.mu.Unlock()
+
+	f, hit, latency := p.faults.take(action)
+	if !sleep(r.Context(), p.srv.closing, latency, false) {
+		panic(http.ErrAbortHandler)
+	}
+	if hit {
+		var aerr *apiError
+		switch f.Kind {
+		case Throttle:
+			aerr = errorf(http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
+		case InternalError:
+			aerr = errorf(http.StatusInternalServerError, "InternalError", "An internal error has occurred")
+		case Unauthorized:
+			aerr = errorf(http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+		case Hang:
+			if !sleep(r.Context(), p.srv.closing, f.Delay, true) {
+				panic(http.ErrAbortHandler)
+			}
+		}
+		if aerr != nil {
+			w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+			w.WriteHeader(aerr.status)
+			_, _ = w.Write(errorXML(aerr, reqID))
+			return
+		}
+	}
+
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
