@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -183,8 +184,7 @@ func (g *Group) Wait(ctx context.Context, grace time.Duration) (code int, cancel
 }
 
 // stop sends SIGTERM to the group, waits up to grace for it to empty, then
-// sends SIGKILL. The group counts as empty when kill(-pgid, 0) says ESRCH:
-// the leader, reaped by Wait's goroutine, no longer counts.
+// sends SIGKILL.
 func (g *Group) stop(grace time.Duration) {
 	// Errors other than ESRCH (EPERM after a setuid exec) leave nothing
 	// better to do than to go on: the caller still waits for the leader.
@@ -193,7 +193,7 @@ func (g *Group) stop(grace time.Duration) {
 	defer deadline.Stop()
 	poll := 5 * time.Millisecond
 	for {
-		if errors.Is(unix.Kill(-g.pgid, 0), unix.ESRCH) {
+		if !groupAlive(g.pgid) {
 			return
 		}
 		select {
@@ -206,11 +206,41 @@ func (g *Group) stop(grace time.Duration) {
 	}
 }
 
+// groupAlive reports whether a process of group pgid is still running.
+// kill(-pgid, 0) succeeds as long as a zombie is left, and orphans become
+// zombies of init, which may reap them late or never (a container without
+// an init): so when kill says yes, /proc decides, ignoring zombies.
+func groupAlive(pgid int) bool {
+	if errors.Is(unix.Kill(-pgid, 0), unix.ESRCH) {
+		return false
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return true // no /proc: trust kill
+	}
+	for _, p := range procs {
+		if p.Name()[0] < '0' || p.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + p.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// "pid (comm) state ppid pgrp ...": comm may hold spaces and parens.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
+}
+
 // RunGroup starts cmd in a new process group (it sets cmd.SysProcAttr.Setpgid)
 // and waits for it. When ctx is done, every process of the group gets SIGTERM,
 // and SIGKILL after grace if any is left; RunGroup returns only when the
 // leader has exited (and, after a ctx cancel, when the group is gone or was
-// SIGKILLed). code is the exit code as a shell reports it (128+N after death
+// SIGKILLed; zombies waiting for init to reap them count as gone). code is the exit code as a shell reports it (128+N after death
 // by signal N); err is non-nil only when cmd could not start: a *StartError
 // whose ExitCode is 127 (not found) or 126 (not executable), and code is
 // that too. See StartGroup for what cmd should look like.
