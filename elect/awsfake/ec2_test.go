@@ -267,7 +267,7 @@ func TestDescribeInstancesRefusesWhatAWSRefuses(t *testing.T) {
 
 func TestNextTokenBelongsToItsFilters(t *testing.T) {
 	e := newEC2(t)
-	c := newClient(e, fastRetries(1))
+	c := newClient(e, fastRetries(3)) // the first page is large: see firstAttempts
 	for range 12 {
 		e.Launch(awsfake.LaunchSpec{Tags: map[string]string{groupTag: "e-aaa"}})
 	}
