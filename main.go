@@ -335,7 +335,7 @@ type runCmd struct {
 	Grace        time.Duration `env:"LEADERGATE_GRACE" default:"10s" help:"With --max-runtime: time between SIGTERM and SIGKILL."`
 	FollowerExit int           `env:"LEADERGATE_FOLLOWER_EXIT" default:"0" placeholder:"N" help:"Exit code on a follower."`
 	DryRun       bool          `env:"LEADERGATE_DRY_RUN" help:"Say what would happen; run nothing."`
-	Command      []string      `arg:"" passthrough:"" placeholder:"-- CMD ARGS" help:"The command, run directly (never through a shell)."`
+	Command      []string      `arg:"" optional:"" passthrough:"" placeholder:"-- CMD ARGS" help:"The command, run directly (never through a shell)."`
 }
 
 func (c *runCmd) Run(g *Globals, d *Deps) error {

@@ -120,6 +120,10 @@ func (e *Elector) Decide(ctx context.Context, req Request) (Verdict, error) {
 // covers it, else remove the marker and return err.
 func (e *Elector) failed(last Verdict, haveLast bool, err error) (Verdict, error) {
 	if haveLast && e.Config.StaleOK > 0 && e.Now().Sub(last.At) <= e.Config.StaleOK {
+		// The marker follows the verdict in use, so legacy lines agree with run.
+		if merr := e.Config.Marker.Set(last.Leader, last.Self+"\n"); merr != nil {
+			return Verdict{}, merr
+		}
 		last.Stale, last.StaleCause = true, err.Error()
 		return last, nil
 	}
