@@ -1,0 +1,150 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMakeDist builds the release binaries the way a release is made and
+// checks what a user of them relies on: one static, stripped binary per
+// architecture, stamped with the version, no build paths, and checksums
+// that sha256sum -c accepts. It compiles the whole module twice (slow on a
+// cold build cache), so -short skips it.
+func TestMakeDist(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the module for two architectures; skipped with -short")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist := t.TempDir()
+	version := fmt.Sprintf("v0.0.0-disttest-%d", time.Now().UnixNano())
+	const commit = "c0ffee1"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "make", "-C", repo, "dist", "DIST="+dist, "VERSION="+version, "COMMIT="+commit)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make dist: %v\n%s", err, out)
+	}
+	t.Logf("make dist took %v", time.Since(start).Round(time.Millisecond))
+
+	entries, err := os.ReadDir(dist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := "SHA256SUMS leadergate-linux-amd64 leadergate-linux-arm64"; strings.Join(names, " ") != want {
+		t.Errorf("dist holds %q, want exactly %q (no temporary files)", names, want)
+	}
+
+	for _, tc := range []struct {
+		arch    string
+		machine elf.Machine
+	}{
+		{"amd64", elf.EM_X86_64},
+		{"arm64", elf.EM_AARCH64},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			path := filepath.Join(dist, "leadergate-linux-"+tc.arch)
+			f, err := elf.Open(path)
+			if err != nil {
+				t.Fatalf("%s is not an ELF binary: %v", path, err)
+			}
+			defer f.Close()
+			if f.Machine != tc.machine {
+				t.Errorf("machine = %v, want %v", f.Machine, tc.machine)
+			}
+			// Static: no dynamic loader, no shared libraries, so it runs
+			// on Amazon Linux 2 and 2023 and in scratch containers alike.
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_INTERP {
+					t.Error("has a dynamic loader (PT_INTERP): not static; is CGO_ENABLED=0 set?")
+				}
+			}
+			if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+				t.Errorf("links shared libraries %v", libs)
+			}
+			// -s: no symbol table.
+			if f.Section(".symtab") != nil {
+				t.Error("has a symbol table: not built with -ldflags -s")
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(data, []byte(version)) {
+				t.Errorf("the binary does not carry the version %s: does package main declare var version?", version)
+			}
+			if bytes.Contains(data, []byte(repo+"/")) {
+				t.Errorf("the binary contains the build path %s: not built with -trimpath", repo)
+			}
+			if tc.arch == runtime.GOARCH && runtime.GOOS == "linux" {
+				out, err := exec.Command(path, "version").CombinedOutput()
+				if err != nil {
+					t.Errorf("%s version: %v\n%s", path, err, out)
+				}
+				for _, want := range []string{version, commit} {
+					if !strings.Contains(string(out), want) {
+						t.Errorf("leadergate version says %q, want it to name %s", out, want)
+					}
+				}
+			}
+		})
+	}
+
+	// SHA256SUMS: "HASH  NAME" per binary, as sha256sum -c reads it.
+	sums, err := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(sums))
+	for sc.Scan() {
+		sum, name, ok := strings.Cut(sc.Text(), "  ")
+		if !ok || len(sum) != 64 {
+			t.Errorf("SHA256SUMS line %q is not in sha256sum format", sc.Text())
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dist, name))
+		if err != nil {
+			t.Errorf("SHA256SUMS names %q: %v", name, err)
+			continue
+		}
+		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum {
+			t.Errorf("SHA256SUMS: wrong checksum for %s", name)
+		}
+		seen[name] = true
+	}
+	if !seen["leadergate-linux-amd64"] || !seen["leadergate-linux-arm64"] || len(seen) != 2 {
+		t.Errorf("SHA256SUMS covers %v, want both binaries and nothing else", seen)
+	}
+	if sha, err := exec.LookPath("sha256sum"); err == nil {
+		c := exec.Command(sha, "-c", "SHA256SUMS")
+		c.Dir = dist
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Errorf("sha256sum -c SHA256SUMS: %v\n%s", err, out)
+		}
+	}
+}
