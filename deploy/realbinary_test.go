@@ -1,0 +1,145 @@
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildHostBinary builds leadergate for this machine, as make dist does.
+func buildHostBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the leadergate binary; skipped with -short")
+	}
+	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
+		t.Skipf("install.sh targets linux/amd64 and linux/arm64, not %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	bin := filepath.Join(t.TempDir(), "leadergate-linux-"+runtime.GOARCH)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, ".")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// withRealBinary puts the real binary in the fixture's bundle in place of
+// the fake one for this CPU.
+func withRealBinary(t *testing.T, f *fixture, bin string) (arch string) {
+	t.Helper()
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.write(f.bundle+"/.leadergate/leadergate-linux-"+runtime.GOARCH, data, 0o755)
+	if err := os.Remove(f.bundle + "/.leadergate/SHA256SUMS"); err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOARCH == "arm64" {
+		return "aarch64"
+	}
+	return "x86_64"
+}
+
+// TestInstallWithRealBinary runs install.sh with the real leadergate: the
+// commands the script and the unit give it must be ones it accepts.
+func TestInstallWithRealBinary(t *testing.T) {
+	bin := buildHostBinary(t)
+
+	t.Run("a crontab with an error fails the deployment", func(t *testing.T) {
+		f := newFixture(t)
+		arch := withRealBinary(t, f, bin)
+		f.write(f.crontabPath, []byte("# jobs\n61 * * * * ./bin/report\n"), 0o644)
+		_, stderr, err := f.run("LEADERGATE_ARCH=" + arch)
+		if err == nil {
+			t.Fatal("install.sh accepted a crontab with minute 61")
+		}
+		for _, want := range []string{"leader-jobs.cron:2", "leader-jobs.cron has errors"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr)
+			}
+		}
+		if _, err := os.Stat(f.root + "/usr/local/bin/leadergate"); err == nil {
+			t.Error("the binary was installed although the deployment failed")
+		}
+	})
+
+	t.Run("the unit's command starts and stops cleanly", func(t *testing.T) {
+		f := newFixture(t)
+		arch := withRealBinary(t, f, bin)
+		f.mustRun("LEADERGATE_ARCH=" + arch)
+		unit, err := os.ReadFile(f.root + "/etc/systemd/system/leadergate.service")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := unitSettings(t, unit)
+		if len(s["Service.ExecStart"]) != 1 {
+			t.Fatalf("ExecStart = %q", s["Service.ExecStart"])
+		}
+		// Run ExecStart as systemd would, against the scratch root: its
+		// binary and crontab, a scratch state dir, and no AWS (a
+		// follower runs no job).
+		argv := strings.Fields(s["Service.ExecStart"][0])
+		argv[0] = f.root + argv[0]
+		argv[len(argv)-1] = f.crontabPath
+		state := filepath.Join(t.TempDir(), "state")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = f.bundle
+		cmd.Env = []string{
+			"PATH=/usr/bin:/bin",
+			"LEADERGATE_STATE_DIR=" + state,
+			"LEADERGATE_MARKER=" + filepath.Join(t.TempDir(), "leader-manager-is-leader"),
+			"LEADERGATE_ASSUME=follower",
+		}
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The first log line comes after the signal handlers are set:
+		// from then on SIGTERM is a clean stop, not a kill.
+		lines := make(chan string, 100)
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		var log []string
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				err := cmd.Wait()
+				t.Fatalf("%q exited before logging anything: %v", argv, err)
+			}
+			log = append(log, l)
+		case <-ctx.Done():
+			t.Fatalf("%q logged nothing in 2 minutes", argv)
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		for l := range lines {
+			log = append(log, l)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("%q after SIGTERM: %v, want exit 0 (systemd would count a failure)\n%s", argv, err, strings.Join(log, "\n"))
+		}
+	})
+}
