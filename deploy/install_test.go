@@ -312,7 +312,6 @@ func TestInstallService(t *testing.T) {
 		if fi.Mode().Perm()&0o100 == 0 {
 			t.Errorf("%s is not executable: Elastic Beanstalk would skip it", hook)
 		}
-		shellcheck(t, kind+"/postdeploy/99_leadergate.sh", hook)
 		before := len(f.calls())
 		cmd := exec.Command(hook)
 		cmd.Env = []string{"PATH=" + f.stubs + ":/usr/bin:/bin", "FAKE_LOG=" + f.log}
@@ -518,5 +517,13 @@ func TestInstallCronMode(t *testing.T) {
 	}
 	if !contains(calls, "leadergate-linux-amd64 version") {
 		t.Errorf("the new binary was not tried; calls: %q", calls)
+	}
+}
+
+func TestShellcheckHooks(t *testing.T) {
+	f := newFixture(t)
+	f.mustRun()
+	for _, kind := range []string{"hooks", "confighooks"} {
+		shellcheck(t, kind+"/postdeploy/99_leadergate.sh", f.bundle+"/.platform/"+kind+"/postdeploy/99_leadergate.sh")
 	}
 }
