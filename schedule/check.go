@@ -38,7 +38,7 @@ func Check(w io.Writer, c *Crontab, now time.Time) error {
 		next := make([]string, 0, 3)
 		t := now
 		for k := 0; k < 3; k++ {
-			t = j.Schedule.Next(t)
+			t = j.Next(t)
 			if t.IsZero() {
 				break
 			}

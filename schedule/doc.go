@@ -45,7 +45,10 @@
 // Schedules are read in the zone given by CRON_TZ= on the line, else by the
 // last CRON_TZ=Zone line above it, else in the local zone of the process
 // (UTC on EC2 unless configured). A TZ=Zone line on its own is only an
-// environment variable for the jobs, as in cron.
+// environment variable for the jobs, as in cron. When clocks fall back, a
+// time that occurs twice runs once, at its first occurrence; when they
+// spring forward, a time that does not exist that day is skipped (use UTC
+// for jobs that must run every day).
 //
 // NAME=value lines set the environment of the jobs below them, on top of
 // the scheduler's own environment. Values are taken literally: no $VAR

@@ -56,6 +56,24 @@ type Job struct {
 	EveryInstance bool
 }
 
+// Next returns the job's first run after t. A wall-clock time that occurs
+// twice when clocks fall back (02:30 in Europe/Berlin on the last Sunday of
+// October) runs once, at its first occurrence, as in cron; a time that does
+// not exist when clocks spring forward is skipped that day (robfig/cron).
+func (j Job) Next(t time.Time) time.Time {
+	n := j.Schedule.Next(t)
+	if !n.IsZero() && j.TZ != nil && sameWallClock(n.In(j.TZ), t.In(j.TZ)) {
+		n = j.Schedule.Next(n)
+	}
+	return n
+}
+
+func sameWallClock(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd && a.Hour() == b.Hour() && a.Minute() == b.Minute() && a.Second() == b.Second()
+}
+
 // LineError is one bad line of a crontab.
 type LineError struct {
 	File  string

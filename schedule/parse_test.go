@@ -377,3 +377,41 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestJobNextAcrossDaylightSavingTime(t *testing.T) {
+	tests := []struct {
+		name, line string
+		from       time.Time
+		want       []string
+	}{
+		{"a time repeated at fall back runs once", "CRON_TZ=Europe/Berlin 30 2 * * * x",
+			time.Date(2025, 10, 25, 12, 0, 0, 0, time.UTC),
+			[]string{"2025-10-26T02:30:00+02:00", "2025-10-27T02:30:00+01:00"}},
+		{"an hourly job runs once in the repeated hour", "CRON_TZ=Europe/Berlin 0 * * * * x",
+			time.Date(2025, 10, 25, 23, 30, 0, 0, time.UTC),
+			[]string{"2025-10-26T02:00:00+02:00", "2025-10-26T03:00:00+01:00"}},
+		{"a time missing at spring forward is skipped that day", "CRON_TZ=Europe/Berlin 30 2 * * * x",
+			time.Date(2025, 3, 29, 12, 0, 0, 0, time.UTC),
+			[]string{"2025-03-31T02:30:00+02:00", "2025-04-01T02:30:00+02:00"}},
+		{"seconds jobs go on through the repeated hour", "CRON_TZ=Europe/Berlin */15 * * * * * x",
+			time.Date(2025, 10, 26, 0, 59, 50, 0, time.UTC),
+			[]string{"2025-10-26T02:00:00+01:00", "2025-10-26T02:00:15+01:00"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(strings.NewReader(tt.line), "x.cron")
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := c.Jobs[0]
+			var got []string
+			for n, i := tt.from, 0; i < len(tt.want); i++ {
+				n = j.Next(n)
+				got = append(got, n.In(j.TZ).Format(time.RFC3339))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

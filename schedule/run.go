@@ -136,7 +136,7 @@ type entry struct {
 func plan(jobs []Job, after time.Time) []entry {
 	es := make([]entry, len(jobs))
 	for i, j := range jobs {
-		es[i] = entry{job: j, next: j.Schedule.Next(after)}
+		es[i] = entry{job: j, next: j.Next(after)}
 	}
 	return es
 }
@@ -179,9 +179,9 @@ func (r *runner) loop(ctx context.Context, c *Crontab) {
 			}
 			// Next from the tick keeps @every from drifting; from now when
 			// behind, so that missed ticks are not fired in a burst.
-			next := e.job.Schedule.Next(tick)
+			next := e.job.Next(tick)
 			if !next.IsZero() && !next.After(now) {
-				next = e.job.Schedule.Next(now)
+				next = e.job.Next(now)
 			}
 			e.next = next
 		}
