@@ -28,7 +28,7 @@ type node struct {
 	env []string
 }
 
-func newNode(t *testing.T, id, ec2URL string) *node {
+func newNode(t testing.TB, id, ec2URL string) *node {
 	m := awsfake.NewIMDS(id, "us-east-1")
 	t.Cleanup(m.Close)
 	dir := t.TempDir()

@@ -140,7 +140,7 @@ func (g *Globals) stateDir() string {
 
 func (g *Globals) elector(d *Deps, log *slog.Logger) (*elect.Elector, error) {
 	dir := g.stateDir()
-	aws := &elect.AWS{}
+	aws := &elect.AWS{Logger: log}
 	e := &elect.Elector{
 		Identity: aws,
 		Fleet:    aws,

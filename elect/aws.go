@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 )
 
 // AWS is the production Identity and Fleet: IMDSv2 and the EC2 API through
@@ -32,6 +34,9 @@ type AWS struct {
 	// simulator gives every simulated instance its own IMDS this way.
 	IMDSEndpoint string
 	LoadOptions  []func(*config.LoadOptions) error
+	// Logger receives the SDK's own log lines at debug level, instead of
+	// the SDK writing them to stderr, where cron would mail them.
+	Logger *slog.Logger
 
 	imdsOnce sync.Once
 	imds     *imds.Client
@@ -102,6 +107,11 @@ func (a *AWS) client(ctx context.Context) (*ec2.Client, error) {
 			// The instance role's credentials come from IMDS too: the same
 			// token-only client, never the SDK's IMDSv1 fallback.
 			config.WithEC2RoleCredentialOptions(func(o *ec2rolecreds.Options) { o.Client = a.imdsClient() }),
+			config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+				if a.Logger != nil {
+					a.Logger.Debug("aws sdk: "+fmt.Sprintf(format, v...), "classification", string(c))
+				}
+			})),
 			config.WithRetryer(func() aws.Retryer {
 				return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 2 * time.Second })
 			}),

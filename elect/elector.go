@@ -136,6 +136,9 @@ func (e *Elector) failed(last Verdict, haveLast bool, err error) (Verdict, error
 // Survey makes a new election now without publishing it: the verdict and
 // the candidates it saw, oldest first. For status; Elect publishes.
 func (e *Elector) Survey(ctx context.Context) (Verdict, []Instance, error) {
+	if err := e.Store.Ensure(); err != nil {
+		return Verdict{}, nil, err
+	}
 	self, err := e.Identity.Self(ctx)
 	if err != nil {
 		return Verdict{}, nil, err

@@ -44,7 +44,7 @@ var testCreds = []func(*config.LoadOptions) error{
 	config.WithSharedCredentialsFiles([]string{}),
 }
 
-func ec2Client(t *testing.T, endpoint string) *ec2.Client {
+func ec2Client(t testing.TB, endpoint string) *ec2.Client {
 	cfg, err := config.LoadDefaultConfig(context.Background(), append(testCreds, config.WithRegion("us-east-1"), config.WithBaseEndpoint(endpoint))...)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func ec2Client(t *testing.T, endpoint string) *ec2.Client {
 	return ec2.NewFromConfig(cfg)
 }
 
-func runInstances(t *testing.T, c *ec2.Client, n int, env string) []string {
+func runInstances(t testing.TB, c *ec2.Client, n int, env string) []string {
 	t.Helper()
 	out, err := c.RunInstances(context.Background(), &ec2.RunInstancesInput{
 		ImageId: aws.String("ami-0c02fb55956c7d316"), MinCount: aws.Int32(int32(n)), MaxCount: aws.Int32(int32(n)),
