@@ -43,7 +43,8 @@ func (p *Proxy) Inject(f Fault) { p.faults.inject(f) }
 // ClearFaults removes every fault.
 func (p *Proxy) ClearFaults() { p.faults.clear() }
 
-// Calls returns how many calls of action reached the proxy, failed ones included.
+// Calls returns how many calls of action reached the proxy as the SDK's
+// first attempts, failed ones included.
 func (p *Proxy) Calls(action string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -59,7 +60,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	form, _ := url.ParseQuery(string(body))
 	action := form.Get("Action")
 	p.mu.Lock()
-	p.calls[action]++
+	// Count what the SDK sent as first attempts: its retries are not
+	// new calls of the code under test.
+	if sdkAttempt(r.Header.Get("Amz-Sdk-Request")) <= 1 {
+		p.calls[action]++
+	}
 	p.seq++
 	reqID := fmt.Sprintf("00000000-0000-4000-8000-%012d", p.seq)
 	p.mu.Unlock()
