@@ -14,6 +14,7 @@ trap cleanup EXIT
 
 echo "== build (static, stripped, as released)"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/leadergate" .
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/baseline" ./scripts/baseline
 ls -l "$tmp/leadergate" | awk '{printf "binary: %.1f MB\n", $5/1048576}'
 
 # A fresh cached verdict, as the first check of the minute leaves it.
@@ -26,13 +27,24 @@ export LEADERGATE_STATE_DIR="$tmp/state" LEADERGATE_MAX_AGE=1h LEADERGATE_MARKER
 
 echo
 echo "== cached verdict, whole processes, side by side"
-if command -v hyperfine >/dev/null; then
-	hyperfine -N --style basic --warmup 50 --runs 1000 \
-		"sh -c 'test -e $tmp/marker'" \
-		"$tmp/leadergate check" 2>&1 | grep -E 'Benchmark|Time|±|faster'
-	hyperfine -N --style basic --warmup 50 --runs 1000 \
-		"sh -c 'test -e $tmp/marker && true'" \
-		"$tmp/leadergate run -- true" 2>&1 | grep -E 'Benchmark|Time|±|faster'
+# median of each command, and leadergate's ratio to the shell test beside it
+side_by_side() {
+	hyperfine -N --style none --warmup 50 --runs 1000 --export-json "$tmp/h.json" "$@" >/dev/null 2>&1
+	python3 - "$tmp" <<'PY'
+import json, sys
+tmp = sys.argv[1]
+r = json.load(open(tmp + "/h.json"))["results"]
+base = r[0]["median"]
+for x in r:
+    print(f"  {x['median'] * 1000:6.2f} ms  {x['command'].replace(tmp, '$tmp'):45s} ({x['median'] / base:.1f}x)")
+PY
+}
+if command -v hyperfine >/dev/null && command -v python3 >/dev/null; then
+	echo "medians of 1000 runs (hyperfine -N):"
+	side_by_side "sh -c 'test -e $tmp/marker'" "$tmp/leadergate check" "$tmp/baseline"
+	# `true` is a shell builtin: the first line execs nothing after the test,
+	# the second execs /bin/true as leadergate must.
+	side_by_side "sh -c 'test -e $tmp/marker && true'" "$tmp/leadergate run -- true" "sh -c 'test -e $tmp/marker && /bin/true'"
 else
 	echo "(hyperfine not installed: apt-get install hyperfine; timing loops instead)"
 	loop() { local s e; s=$(date +%s%N); for _ in $(seq 500); do "$@" >/dev/null; done; e=$(date +%s%N); echo "$(((e - s) / 500000))us/run  $*"; }
@@ -41,7 +53,7 @@ else
 	loop sh -c "test -e $tmp/marker && true"
 	loop "$tmp/leadergate" run -- true
 fi
-echo "(the same through Go's os/exec, with the election against the emulator:)"
+echo "(the same through Go's os/exec, with the test binary standing in for leadergate and the emulator behind it:)"
 go test -run '^$' -bench 'Process' -benchtime 300x . | grep -E '^Benchmark'
 
 echo
