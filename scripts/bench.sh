@@ -58,7 +58,7 @@ go test -run '^$' -bench 'Process' -benchtime 300x . | grep -E '^Benchmark'
 
 echo
 echo "== full election (IMDS + one DescribeInstances), real SDK over HTTP"
-go test -run '^$' -bench 'Election' -benchtime 100x ./elect/ | grep -E '^Benchmark'
+go test -run '^$' -bench 'Election' -benchtime 100x -benchmem ./elect/ | grep -E '^Benchmark'
 echo "(BenchmarkElectionMoto is skipped when moto_server is not installed)"
 
 echo
