@@ -39,8 +39,9 @@ func (m Marker) Set(leader bool, content string) error {
 		return nil
 	}
 	// A regular file already there is the marker: leave it, so steady
-	// state writes nothing. Anything else (a symlink) is replaced.
-	if fi, err := os.Lstat(m.Path); err == nil && fi.Mode().IsRegular() {
+	// state writes nothing. Anything else (a symlink, a file others can
+	// write, say left by the legacy script) is replaced.
+	if fi, err := os.Lstat(m.Path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o022 == 0 {
 		return nil
 	}
 	if err := writeAtomic(m.Path, []byte(content), 0o644); err != nil {

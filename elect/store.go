@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -104,7 +106,10 @@ func (s *Store) Save(v Verdict) error {
 // lastFailure returns the last recorded election failure.
 func (s *Store) lastFailure() (storedFailure, bool) {
 	var f storedFailure
-	ok := s.read(failureFile, &f) && f.Format == stateFormat && !f.At.IsZero()
+	// Its code becomes this process's exit code: anything but "cannot tell"
+	// or "configuration error" (a 0 would read as "leader") is not ours.
+	ok := s.read(failureFile, &f) && f.Format == stateFormat && !f.At.IsZero() &&
+		(f.Code == ExitTempFail || f.Code == ExitConfig) && !strings.ContainsAny(f.Message, "\r\n")
 	return f, ok
 }
 
@@ -129,15 +134,37 @@ func (s *Store) saveGroup(id, key, value string) error {
 	return s.write(groupFile, storedGroup{Format: stateFormat, Instance: id, Key: key, Value: value})
 }
 
+// maxStateFile bounds what read accepts: every file Store writes is a few
+// hundred bytes.
+const maxStateFile = 64 << 10
+
+// read decodes a state file. Only a regular file of this user (or root) that
+// no one else can write is state: a symlink planted in its place is not
+// followed, and a fifo or a device neither blocks nor floods the reader.
 func (s *Store) read(name string, v any) bool {
 	if s.Check() != nil {
 		return false
 	}
-	b, err := os.ReadFile(filepath.Join(s.Dir, name))
+	f, err := os.OpenFile(filepath.Join(s.Dir, name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxStateFile || fi.Mode().Perm()&0o022 != 0 || !ownedByUs(fi) {
+		return false
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
+	if err != nil || len(b) > maxStateFile {
+		return false
+	}
 	return json.Unmarshal(b, v) == nil
+}
+
+// ownedByUs reports whether fi belongs to this user or to root.
+func ownedByUs(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return !ok || st.Uid == uint32(os.Geteuid()) || st.Uid == 0
 }
 
 func (s *Store) write(name string, v any) error {
