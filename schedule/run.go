@@ -251,7 +251,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 	// The tick as written in the crontab: in the job's zone.
 	at := tick.In(j.TZ).Format(time.RFC3339)
 	if !r.claim(j.Name) {
-		log.Warn("job skipped: its previous run is still running", "scheduled_at", at)
+		log.Warn("job skipped: its previous run is still running or waiting for its election", "scheduled_at", at)
 		return
 	}
 	defer r.release(j.Name)

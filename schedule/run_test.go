@@ -141,7 +141,7 @@ func TestJobStillRunningIsSkippedWithAWarning(t *testing.T) {
 	clock.advance(t, at03.Add(time.Second))
 	logs.wait(t, "job started")
 	clock.advance(t, at03.Add(2*time.Second))
-	w := logs.wait(t, "job skipped: its previous run is still running")
+	w := logs.wait(t, "job skipped: its previous run is still running or waiting for its election")
 	if w.Level.String() != "WARN" || w.Attrs["scheduled_at"] != at03.Add(2*time.Second).Local().Format(time.RFC3339) {
 		t.Errorf("warning %v", w)
 	}
@@ -167,7 +167,7 @@ func TestAllowOverlapRunsConcurrently(t *testing.T) {
 	logs.waitN(t, 2, "job started")
 	os.WriteFile(filepath.Join(dir, "release"), nil, 0o600)
 	logs.waitN(t, 2, "job finished")
-	if got := logs.find("job skipped: its previous run is still running"); len(got) != 0 {
+	if got := logs.find("job skipped: its previous run is still running or waiting for its election"); len(got) != 0 {
 		t.Errorf("skipped with AllowOverlap: %v", got)
 	}
 }
