@@ -121,7 +121,11 @@ func TestConcurrentChecksShareOneElection(t *testing.T) {
 	}
 }
 
-func TestRunOnTenInstancesAgainstMoto(t *testing.T) {
+// motoFleet starts moto_server behind a fault-injecting proxy, or skips the
+// test when moto_server is not installed, unless LEADERGATE_REQUIRE_MOTO=1
+// (as in CI). direct talks to moto itself, for the test's own set-up.
+func motoFleet(t *testing.T) (proxy *awsfake.Proxy, direct *ec2.Client) {
+	t.Helper()
 	moto, err := awsfake.StartMoto(context.Background())
 	if errors.Is(err, awsfake.ErrNoMoto) && os.Getenv("LEADERGATE_REQUIRE_MOTO") != "1" {
 		t.Skipf("skipping the moto_server test: %v", err)
@@ -129,30 +133,38 @@ func TestRunOnTenInstancesAgainstMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer moto.Close()
-	proxy := awsfake.NewProxy(moto.URL)
-	defer proxy.Close()
-
+	t.Cleanup(moto.Close)
+	proxy = awsfake.NewProxy(moto.URL)
+	t.Cleanup(proxy.Close)
 	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"), config.WithBaseEndpoint(moto.URL),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	direct := ec2.NewFromConfig(cfg)
-	launch := func(n int) (ids []string) {
-		out, err := direct.RunInstances(context.Background(), &ec2.RunInstancesInput{
-			ImageId: aws.String("ami-0c02fb55956c7d316"), MinCount: aws.Int32(int32(n)), MaxCount: aws.Int32(int32(n)),
-			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance,
-				Tags: []types.Tag{{Key: aws.String(elect.TagEnvironmentID), Value: aws.String("e-main")}}}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, i := range out.Instances {
-			ids = append(ids, *i.InstanceId)
-		}
-		return ids
+	return proxy, ec2.NewFromConfig(cfg)
+}
+
+// launchMoto runs n instances of environment env in moto and returns their
+// ids in launch order.
+func launchMoto(t *testing.T, direct *ec2.Client, n int, env string) (ids []string) {
+	t.Helper()
+	out, err := direct.RunInstances(context.Background(), &ec2.RunInstancesInput{
+		ImageId: aws.String("ami-0c02fb55956c7d316"), MinCount: aws.Int32(int32(n)), MaxCount: aws.Int32(int32(n)),
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance,
+			Tags: []types.Tag{{Key: aws.String(elect.TagEnvironmentID), Value: aws.String(env)}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, i := range out.Instances {
+		ids = append(ids, *i.InstanceId)
+	}
+	return ids
+}
+
+func TestRunOnTenInstancesAgainstMoto(t *testing.T) {
+	proxy, direct := motoFleet(t)
+	launch := func(n int) []string { return launchMoto(t, direct, n, "e-main") }
 	var nodes []*node
 	for _, id := range launch(10) {
 		nodes = append(nodes, newNode(t, id, proxy.URL()))

@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -42,31 +40,8 @@ const (
 // and every scheduler stops cleanly on SIGTERM.
 func TestScheduleFleetAgainstMoto(t *testing.T) {
 	began := time.Now()
-	moto, err := awsfake.StartMoto(context.Background())
-	if errors.Is(err, awsfake.ErrNoMoto) && os.Getenv("LEADERGATE_REQUIRE_MOTO") != "1" {
-		t.Skipf("skipping the moto_server test: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer moto.Close()
-	proxy := awsfake.NewProxy(moto.URL)
-	defer proxy.Close()
-
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"), config.WithBaseEndpoint(moto.URL),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct := ec2.NewFromConfig(cfg)
-	out, err := direct.RunInstances(context.Background(), &ec2.RunInstancesInput{
-		ImageId: aws.String("ami-0c02fb55956c7d316"), MinCount: aws.Int32(3), MaxCount: aws.Int32(3),
-		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance,
-			Tags: []types.Tag{{Key: aws.String(elect.TagEnvironmentID), Value: aws.String("e-main")}}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxy, direct := motoFleet(t)
+	ids := launchMoto(t, direct, 3, "e-main")
 
 	work := t.TempDir()
 	ranLog := filepath.Join(work, "ran.log")
@@ -80,8 +55,7 @@ func TestScheduleFleetAgainstMoto(t *testing.T) {
 
 	scheds := map[string]*scheduler{}
 	var order []string // instance ids in launch (RunInstances) order
-	for _, i := range out.Instances {
-		id := aws.ToString(i.InstanceId)
+	for _, id := range ids {
 		order = append(order, id)
 		scheds[id] = startScheduler(t, newNode(t, id, proxy.URL()),
 			"schedule", "--refresh", "2s", "--max-age", "0s", "--log-format", "json", "--grace", schedGrace.String(), crontab)
