@@ -41,10 +41,14 @@ type AWS struct {
 	imdsOnce sync.Once
 	imds     *imds.Client
 
-	ec2Once sync.Once
-	ec2     *ec2.Client
-	ec2Err  error
-	region  string
+	// The identity of an instance never changes: it is read once per
+	// process, and the EC2 client's region comes from it.
+	selfMu sync.Mutex
+	self   Self
+
+	ec2Mu  sync.Mutex
+	ec2    *ec2.Client
+	region string // the EC2 client's region when set; else the identity's
 }
 
 var (
@@ -73,6 +77,11 @@ func (a *AWS) imdsClient() *imds.Client {
 
 // Self reads this instance's id and region from the IMDSv2 identity document.
 func (a *AWS) Self(ctx context.Context) (Self, error) {
+	a.selfMu.Lock()
+	defer a.selfMu.Unlock()
+	if a.self.InstanceID != "" {
+		return a.self, nil
+	}
 	timeout := a.IMDSTimeout
 	if timeout <= 0 {
 		timeout = 2500 * time.Millisecond
@@ -87,42 +96,45 @@ func (a *AWS) Self(ctx context.Context) (Self, error) {
 	if doc.InstanceID == "" || doc.Region == "" {
 		return Self{}, tempFail(errors.New("IMDS identity document has no instance id or region"), "")
 	}
-	return Self{InstanceID: doc.InstanceID, Region: doc.Region}, nil
+	a.self = Self{InstanceID: doc.InstanceID, Region: doc.Region}
+	return a.self, nil
 }
 
-// client loads the SDK config once, in the region of this instance.
+// client loads the SDK config once, in the region of this instance. A
+// failure is not kept: a long-running scheduler tries again next time.
 func (a *AWS) client(ctx context.Context) (*ec2.Client, error) {
-	a.ec2Once.Do(func() {
-		region := a.region
-		if region == "" {
-			self, err := a.Self(ctx)
-			if err != nil {
-				a.ec2Err = err
-				return
-			}
-			region = self.Region
-		}
-		cfg, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{
-			config.WithRegion(region),
-			// The instance role's credentials come from IMDS too: the same
-			// token-only client, never the SDK's IMDSv1 fallback.
-			config.WithEC2RoleCredentialOptions(func(o *ec2rolecreds.Options) { o.Client = a.imdsClient() }),
-			config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
-				if a.Logger != nil {
-					a.Logger.Debug("aws sdk: "+fmt.Sprintf(format, v...), "classification", string(c))
-				}
-			})),
-			config.WithRetryer(func() aws.Retryer {
-				return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 2 * time.Second })
-			}),
-		}, a.LoadOptions...)...)
+	a.ec2Mu.Lock()
+	defer a.ec2Mu.Unlock()
+	if a.ec2 != nil {
+		return a.ec2, nil
+	}
+	region := a.region
+	if region == "" {
+		self, err := a.Self(ctx)
 		if err != nil {
-			a.ec2Err = configErr(fmt.Errorf("load AWS configuration: %w", err), "check AWS_* variables and ~/.aws/config")
-			return
+			return nil, err
 		}
-		a.ec2 = ec2.NewFromConfig(cfg)
-	})
-	return a.ec2, a.ec2Err
+		region = self.Region
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{
+		config.WithRegion(region),
+		// The instance role's credentials come from IMDS too: the same
+		// token-only client, never the SDK's IMDSv1 fallback.
+		config.WithEC2RoleCredentialOptions(func(o *ec2rolecreds.Options) { o.Client = a.imdsClient() }),
+		config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+			if a.Logger != nil {
+				a.Logger.Debug("aws sdk: "+fmt.Sprintf(format, v...), "classification", string(c))
+			}
+		})),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 2 * time.Second })
+		}),
+	}, a.LoadOptions...)...)
+	if err != nil {
+		return nil, configErr(fmt.Errorf("load AWS configuration: %w", err), "check AWS_* variables and ~/.aws/config")
+	}
+	a.ec2 = ec2.NewFromConfig(cfg)
+	return a.ec2, nil
 }
 
 // Instances implements Fleet with one paginated, server-side filtered
