@@ -71,7 +71,7 @@ type Config struct {
 	Instances int           // in the simulated group (default 5)
 	Others    int           // in another group of the same region, older: never counted or tagged (default 2)
 	Script    []Event       // one round per event (default DefaultScript)
-	Timeout   time.Duration // per election (default 1s: hang rounds last this long)
+	Timeout   time.Duration // per election (default 2s: hang and throttle rounds last this long)
 	Seed      uint64
 	// Lag makes a terminated instance look running for this long after its
 	// termination, as DescribeInstances' eventual consistency can.
@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (Result, error) {
 		cfg.Script = DefaultScript
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = time.Second
+		cfg.Timeout = 2 * time.Second
 	}
 	dir, err := os.MkdirTemp("", "leadergate-sim-")
 	if err != nil {
@@ -191,19 +191,8 @@ func (s *fleet) close() {
 func (s *fleet) launch(spec awsfake.LaunchSpec) {
 	in := s.ec2.Launch(spec)
 	m := awsfake.NewIMDS(in.ID, s.ec2.Region(), awsfake.WithInstance(in))
-	aws := &elect.AWS{
-		IMDSEndpoint: m.URL(),
-		LoadOptions: []func(*config.LoadOptions) error{
-			config.WithBaseEndpoint(s.ec2.URL()),
-			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDSIMULATED", "simulated-secret", "")),
-			config.WithSharedConfigFiles([]string{}),
-			config.WithSharedCredentialsFiles([]string{}),
-		},
-	}
 	s.nodes[in.ID] = &node{id: in.ID, imds: m, el: &elect.Elector{
-		Identity: aws,
-		Fleet:    aws,
-		Store:    &elect.Store{Dir: filepath.Join(s.dir, in.ID)},
+		Store: &elect.Store{Dir: filepath.Join(s.dir, in.ID)},
 		Config: elect.Config{
 			GroupTags: elect.DefaultGroupTags,
 			Marker:    elect.Marker{Path: filepath.Join(s.dir, in.ID, "leader-manager-is-leader")},
@@ -212,6 +201,21 @@ func (s *fleet) launch(spec awsfake.LaunchSpec) {
 		Now:    time.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}}
+}
+
+// connect gives nd a new AWS adapter, as a new leadergate process has: cron
+// starts one per line, so nothing but the state dir carries over.
+func (s *fleet) connect(nd *node) {
+	aws := &elect.AWS{
+		IMDSEndpoint: nd.imds.URL(),
+		LoadOptions: []func(*config.LoadOptions) error{
+			config.WithBaseEndpoint(s.ec2.URL()),
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDSIMULATED", "simulated-secret", "")),
+			config.WithSharedConfigFiles([]string{}),
+			config.WithSharedCredentialsFiles([]string{}),
+		},
+	}
+	nd.el.Identity, nd.el.Fleet = aws, aws
 }
 
 func (s *fleet) terminate(id string) {
@@ -286,6 +290,7 @@ func (s *fleet) round(ctx context.Context, n int, ev Event) Round {
 		go func() {
 			defer wg.Done()
 			t := time.Now()
+			s.connect(nd)
 			v, err := nd.el.Decide(ctx, elect.Request{Force: true})
 			took := time.Since(t)
 			mu.Lock()

@@ -27,7 +27,7 @@ func TestDefaultScript(t *testing.T) {
 // in every round without a fault, none in a fault round.
 func TestChaos(t *testing.T) {
 	var out strings.Builder
-	res, err := Run(context.Background(), Config{Instances: 12, Others: 3, Script: ChaosScript(36, 42), Timeout: 700 * time.Millisecond, Seed: 42}, &out)
+	res, err := Run(context.Background(), Config{Instances: 12, Others: 3, Script: ChaosScript(36, 42), Timeout: 1500 * time.Millisecond, Seed: 42}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
