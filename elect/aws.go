@@ -137,6 +137,10 @@ func (a *AWS) client(ctx context.Context) (*ec2.Client, error) {
 	return a.ec2, nil
 }
 
+// maxPages bounds one listing: 1,000 pages of 1,000 instances is more than
+// any group, and a broken endpoint must not page forever.
+const maxPages = 1000
+
 // Instances implements Fleet with one paginated, server-side filtered
 // DescribeInstances.
 func (a *AWS) Instances(ctx context.Context, q Query) ([]Instance, error) {
@@ -159,9 +163,13 @@ func (a *AWS) Instances(ctx context.Context, q Query) ([]Instance, error) {
 	if q.RunningOnly {
 		in.Filters = append(in.Filters, types.Filter{Name: aws.String("instance-state-name"), Values: []string{"running"}})
 	}
+	// Our own loop rather than the SDK's paginator: a token seen before
+	// means the pages would never end, and a partial list would elect the
+	// wrong leader, so it is an error, not the end.
 	var out []Instance
-	for p := ec2.NewDescribeInstancesPaginator(c, in); p.HasMorePages(); {
-		page, err := p.NextPage(ctx)
+	seen := map[string]bool{}
+	for {
+		page, err := c.DescribeInstances(ctx, in)
 		if err != nil {
 			return nil, classify(ctx, err)
 		}
@@ -170,6 +178,15 @@ func (a *AWS) Instances(ctx context.Context, q Query) ([]Instance, error) {
 				out = append(out, fromSDK(i))
 			}
 		}
+		next := aws.ToString(page.NextToken)
+		if next == "" {
+			break
+		}
+		if seen[next] || len(seen) >= maxPages {
+			return nil, tempFail(fmt.Errorf("DescribeInstances kept paging (%d pages, token repeated: %t)", len(seen)+1, seen[next]), "retry later")
+		}
+		seen[next] = true
+		in.NextToken = &next
 	}
 	return out, nil
 }
