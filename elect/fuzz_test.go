@@ -560,6 +560,15 @@ func FuzzDescribeInstancesResponse(f *testing.F) {
 		case <-time.After(20 * time.Second):
 			t.Fatalf("Instances did not return 19.5 s after its deadline (%d requests)", srv.count())
 		}
+		if srv.count() == 0 {
+			t.Fatalf("the server was never asked, so this input proves nothing: %v", r.err)
+		}
+		if structured && len(ops) == 2 && ops[0]%8 == 4 && code == http.StatusOK {
+			// Only a token mode: pages are whole, so only the tokens decide.
+			if m := int(ops[1]) % fzTokenModes; (m == fzTokenRepeat || m == fzTokenCycle) && (r.err == nil || ctx.Err() != nil) {
+				t.Fatalf("tokens that repeat: %d requests, %v; want an error before the deadline", srv.count(), r.err)
+			}
+		}
 		if r.err != nil {
 			if structured && len(ops) == 0 && code == http.StatusOK {
 				t.Fatalf("an undamaged page was refused: %v", r.err)

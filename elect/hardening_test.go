@@ -510,13 +510,23 @@ func TestHardenNoSecretsInLogsOrErrors(t *testing.T) {
 }
 
 // A server that always answers with a next token must not keep
-// DescribeInstances going until the deadline.
+// DescribeInstances going until the deadline: a partial list would elect the
+// wrong leader, and every instance would spend the account's API rate limit
+// for the whole --timeout.
 func TestHardenEndlessPaginationEnds(t *testing.T) {
-	for _, mode := range []int{fzTokenRepeat, fzTokenCycle} {
-		t.Run([]string{fzTokenRepeat: "same token", fzTokenCycle: "two tokens in turn"}[mode], func(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		mode int
+		max  int // requests before giving up
+	}{
+		{"same token every time", fzTokenRepeat, 3},
+		{"two tokens in turn", fzTokenCycle, 4},
+		{"a new token every time", fzTokenForever, 1001},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			srv := &fzServer{}
 			page, _ := program(2, nil, nil)
-			srv.set(http.StatusOK, nil, page, mode, nil)
+			srv.set(http.StatusOK, nil, page, c.mode, nil)
 			ts := httptest.NewServer(srv)
 			defer ts.Close()
 			a := &AWS{Logger: slog.New(slog.DiscardHandler), region: "us-east-1", LoadOptions: []func(*config.LoadOptions) error{
@@ -525,7 +535,7 @@ func TestHardenEndlessPaginationEnds(t *testing.T) {
 				config.WithSharedConfigFiles([]string{}),
 				config.WithSharedCredentialsFiles([]string{}),
 			}}
-			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			done := make(chan error, 1)
 			go func() {
@@ -536,13 +546,17 @@ func TestHardenEndlessPaginationEnds(t *testing.T) {
 			select {
 			case err = <-done:
 			case <-time.After(30 * time.Second):
-				t.Fatalf("Instances still paging 29 s after its deadline (%d requests)", srv.count())
+				t.Fatalf("Instances still paging 10 s after its deadline (%d requests)", srv.count())
 			}
+			n := srv.count()
 			if err == nil {
-				t.Fatalf("endless pagination accepted as a whole answer after %d requests", srv.count())
+				t.Fatalf("endless pagination accepted as a whole answer after %d requests", n)
 			}
-			if n := srv.count(); n > 100 || ctx.Err() != nil {
-				knownBug(t, "elect/aws.go Instances", "it paged %d times until the deadline (%v) instead of refusing a repeated next token", n, err)
+			if ctx.Err() != nil || n > c.max {
+				t.Fatalf("Instances paged %d times, until %v; want an error after at most %d", n, err, c.max)
+			}
+			if ExitCodeOf(err) != ExitTempFail || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q: want one line, exit 75", err)
 			}
 		})
 	}
