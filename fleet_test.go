@@ -116,7 +116,7 @@ func TestConcurrentChecksShareOneElection(t *testing.T) {
 		}
 	}
 	// The first election also reads the instance's own group: 2 calls.
-	if got := firstAttempts(fake, "DescribeInstances"); got != 2 {
+	if got := fake.FirstCalls("DescribeInstances"); got != 2 {
 		t.Errorf("20 simultaneous checks made %d DescribeInstances, want 2 (one election)", got)
 	}
 }

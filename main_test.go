@@ -156,7 +156,7 @@ func cmdCalls(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	want, err := strconv.Atoi(args[1])
 	ts.Check(err)
-	if got := firstAttempts(f.ec2, args[0]); got != want {
+	if got := f.ec2.FirstCalls(args[0]); got != want {
 		ts.Fatalf("%d %s calls, want %d (log: %+v)", got, args[0], want, f.ec2.CallLog())
 	}
 }
@@ -182,17 +182,4 @@ func cmdTag(ts *testscript.TestScript, neg bool, args []string) {
 	if got != args[1] {
 		ts.Fatalf("%s tag %s=%s, want %s", args[0], elect.LeaderTag, got, args[1])
 	}
-}
-
-// firstAttempts counts the calls of action the SDK made as first attempts:
-// the SDK retries a request whose connection the Go HTTP client closed under
-// it (aws-sdk-go-v2#2737), and a retry is not another election.
-func firstAttempts(e *awsfake.EC2, action string) int {
-	n := 0
-	for _, c := range e.CallLog() {
-		if c.Action == action && c.Attempt <= 1 {
-			n++
-		}
-	}
-	return n
 }

@@ -90,7 +90,7 @@ func (a *AWS) Self(ctx context.Context) (Self, error) {
 	defer cancel()
 	doc, err := a.imdsClient().GetInstanceIdentityDocument(ctx, nil)
 	if err != nil {
-		return Self{}, tempFail(fmt.Errorf("read the instance identity from IMDS: %w", err),
+		return Self{}, tempFail(fmt.Errorf("read the instance identity from IMDS: %w", oneLine{err}),
 			"not on EC2, or IMDS unreachable (in a container, raise the hop limit to 2); off EC2 use --assume leader|follower")
 	}
 	if doc.InstanceID == "" || doc.Region == "" {
@@ -175,6 +175,11 @@ func (a *AWS) Instances(ctx context.Context, q Query) ([]Instance, error) {
 		}
 		for _, r := range page.Reservations {
 			for _, i := range r.Instances {
+				// Without an id or a launch time an instance cannot be
+				// ranked; a zero time would even make it the leader.
+				if aws.ToString(i.InstanceId) == "" || i.LaunchTime == nil || i.LaunchTime.IsZero() {
+					return nil, tempFail(errors.New("DescribeInstances returned an instance without an id or a launch time"), "retry later")
+				}
 				out = append(out, fromSDK(i))
 			}
 		}
@@ -221,6 +226,7 @@ func fromSDK(i types.Instance) Instance {
 // classify gives an SDK error its exit code: permission problems will not
 // fix themselves (78); throttling, 5xx and timeouts are temporary (75).
 func classify(ctx context.Context, err error) error {
+	err = oneLine{err}
 	if ctx.Err() != nil {
 		return tempFail(fmt.Errorf("EC2: %w", context.Cause(ctx)), "retry later or raise --timeout")
 	}
@@ -230,14 +236,24 @@ func classify(ctx context.Context, err error) error {
 		switch {
 		case code == "UnauthorizedOperation" || code == "AuthFailure" || strings.HasPrefix(code, "AccessDenied") ||
 			code == "InvalidClientTokenId" || code == "SignatureDoesNotMatch" || code == "OptInRequired":
-			return configErr(fmt.Errorf("EC2 refused the call (%s): %s", code, ae.ErrorMessage()),
+			return configErr(fmt.Errorf("EC2 refused the call (%s): %s", code, flatten(ae.ErrorMessage())),
 				"attach the policy printed by `leadergate iam-policy` to the instance role")
 		case code == "RequestLimitExceeded" || code == "Throttling":
 			return tempFail(fmt.Errorf("EC2 API throttled (%s)", code),
 				"other callers share the account's rate limit; retry later or raise --max-age")
 		default:
-			return tempFail(fmt.Errorf("EC2 error %s: %s", code, ae.ErrorMessage()), "retry later")
+			return tempFail(fmt.Errorf("EC2 error %s: %s", flatten(code), flatten(ae.ErrorMessage())), "retry later")
 		}
 	}
 	return tempFail(err, "")
 }
+
+// oneLine keeps an SDK error whole for errors.As and prints it on one line:
+// deserialization errors and server messages can span several, and an
+// operator reads one stderr line per failure.
+type oneLine struct{ error }
+
+func (e oneLine) Error() string { return flatten(e.error.Error()) }
+func (e oneLine) Unwrap() error { return e.error }
+
+func flatten(s string) string { return strings.Join(strings.Fields(s), " ") }

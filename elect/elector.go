@@ -111,7 +111,8 @@ func (e *Elector) Decide(ctx context.Context, req Request) (Verdict, error) {
 	}
 	e.Store.clearFailure()
 	if err := e.Store.Save(v); err != nil {
-		return Verdict{}, err
+		// The marker was already published: take it back, fail closed.
+		return e.failed(Verdict{}, false, err)
 	}
 	return v, nil
 }
@@ -119,7 +120,9 @@ func (e *Elector) Decide(ctx context.Context, req Request) (Verdict, error) {
 // failed applies the fail-closed rule: use the last verdict if StaleOK
 // covers it, else remove the marker and return err.
 func (e *Elector) failed(last Verdict, haveLast bool, err error) (Verdict, error) {
-	if haveLast && e.Config.StaleOK > 0 && e.Now().Sub(last.At) <= e.Config.StaleOK {
+	// A verdict from the future means the clock was stepped back: like
+	// fresh(), never trust it.
+	if age := e.Now().Sub(last.At); haveLast && e.Config.StaleOK > 0 && age >= -time.Second && age <= e.Config.StaleOK {
 		// The marker follows the verdict in use, so legacy lines agree with run.
 		if merr := e.Config.Marker.Set(last.Leader, last.Self+"\n"); merr != nil {
 			return Verdict{}, merr

@@ -356,6 +356,20 @@ func (e *EC2) Calls(action string) int {
 	return e.counts[action]
 }
 
+// FirstCalls counts the requests for action that the SDK sent as first
+// attempts: the SDK retries a request whose connection Go's HTTP client
+// closed under it (aws-sdk-go-v2#2737), and a retry is not a new call of
+// the code under test. It reads the call log, so it sees the last 10,000.
+func (e *EC2) FirstCalls(action string) int {
+	n := 0
+	for _, c := range e.CallLog() {
+		if c.Action == action && c.Attempt <= 1 {
+			n++
+		}
+	}
+	return n
+}
+
 // CallLog returns the requests received since the start or ResetCalls,
 // oldest first; only the last 10,000 are kept, so that a long simulation
 // does not grow without bound (Calls still counts them all).
