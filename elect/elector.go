@@ -224,7 +224,8 @@ func (e *Elector) group(ctx context.Context, self string) (key, value string, er
 		for _, k := range e.Config.GroupTags {
 			if v := i.Tags[k]; v != "" {
 				if err := e.Store.saveGroup(self, k, v); err != nil {
-					e.Logger.Warn("cannot cache the group", "err", err)
+					// Only a cache: the next election asks again.
+					e.Logger.Debug("cannot cache the group", "err", err)
 				}
 				return k, v, nil
 			}

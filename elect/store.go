@@ -64,7 +64,11 @@ func (s *Store) Check() error {
 }
 
 func checkDir(dir string, fi fs.FileInfo) error {
-	if !fi.IsDir() {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		// Not followed: whoever controls the link would control the verdict.
+		return configErr(fmt.Errorf("state dir %s is a symbolic link", dir), "set --state-dir to the directory itself")
+	case !fi.IsDir():
 		return configErr(fmt.Errorf("state dir %s is not a directory", dir), "remove it or set --state-dir")
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
