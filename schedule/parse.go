@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -161,10 +162,12 @@ func checkSafe(path string, fi os.FileInfo) error {
 	return nil
 }
 
+// Compiled on first use, not at start-up: every leadergate process pays
+// for package initialisation, and `check` and `run` parse no crontab.
 var (
-	envLine   = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$`)
-	nameLine  = regexp.MustCompile(`^#[ \t]*name:[ \t]*(.*)$`)
-	validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
+	envLine   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$`) })
+	nameLine  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^#[ \t]*name:[ \t]*(.*)$`) })
+	validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`) })
 )
 
 // Parse reads a crontab from r; filename is used in messages and default
@@ -267,12 +270,12 @@ func (p *parser) line(n int, raw string) (job Job, ok bool) {
 		p.dropPendingName(n, "a blank line")
 		return Job{}, false
 	case strings.HasPrefix(s, "#"):
-		if m := nameLine.FindStringSubmatch(s); m != nil {
+		if m := nameLine().FindStringSubmatch(s); m != nil {
 			p.nameComment(n, strings.TrimSpace(m[1]))
 		}
 		return Job{}, false
 	}
-	if m := envLine.FindStringSubmatch(s); m != nil {
+	if m := envLine().FindStringSubmatch(s); m != nil {
 		key, val := m[1], m[2]
 		if (key == "CRON_TZ" || key == "TZ") && len(strings.Fields(val)) > 1 {
 			return p.job(n, s) // a time zone prefix on a job line
@@ -300,7 +303,7 @@ func (p *parser) nameComment(n int, name string) {
 		p.pendingName = ""
 		return
 	}
-	if !validName.MatchString(name) {
+	if !validName().MatchString(name) {
 		p.errorf(n, "name", name, "use only letters, digits and . _ - : / @ +, starting with a letter or digit")
 		p.pendingName = ""
 	}

@@ -11,13 +11,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
+// Compiled on first use: the emulator is linked into every leadergate
+// process (for simulate), which should not pay for it at start-up.
 var (
-	instanceIDRe = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	instanceIDRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`) })
 	// indexed matches "Prefix.N" and "Prefix.N.Rest" parameter names.
-	indexedRe = regexp.MustCompile(`^([A-Za-z]+)\.([1-9][0-9]*)(?:\.(.+))?$`)
+	indexedRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([A-Za-z]+)\.([1-9][0-9]*)(?:\.(.+))?$`) })
 )
 
 type filter struct {
@@ -33,7 +36,7 @@ func indexed(params url.Values, plain ...string) (groups map[string]map[int]map[
 		if slices.Contains(plain, k) {
 			continue
 		}
-		m := indexedRe.FindStringSubmatch(k)
+		m := indexedRe().FindStringSubmatch(k)
 		if m == nil {
 			return nil, k
 		}
@@ -110,7 +113,7 @@ func (e *EC2) describeInstances(params url.Values, reqID string) ([]byte, *apiEr
 		maxResults = n
 	}
 	for _, id := range ids {
-		if !instanceIDRe.MatchString(id) {
+		if !instanceIDRe().MatchString(id) {
 			return nil, badRequest("InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id)
 		}
 	}
@@ -520,7 +523,7 @@ func (e *EC2) createTags(params url.Values, reqID string) ([]byte, *apiError) {
 		}
 	}
 	for _, id := range ids {
-		if !instanceIDRe.MatchString(id) {
+		if !instanceIDRe().MatchString(id) {
 			return nil, badRequest("InvalidID", "The ID '%s' is not valid", id)
 		}
 	}
