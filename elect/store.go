@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -149,26 +148,36 @@ func (s *Store) read(name string, v any) bool {
 	if s.Check() != nil {
 		return false
 	}
-	f, err := os.OpenFile(filepath.Join(s.Dir, name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	// Raw system calls, not os.File: this is the whole work of a cached
+	// `check`, and an os.File opened non-blocking would first set up the
+	// runtime's poller. O_NONBLOCK keeps a planted FIFO from blocking us.
+	fd, err := syscall.Open(filepath.Join(s.Dir, name), syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxStateFile || fi.Mode().Perm()&0o022 != 0 || !ownedByUs(fi) {
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if syscall.Fstat(fd, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > maxStateFile ||
+		st.Mode&0o022 != 0 || (st.Uid != uint32(os.Geteuid()) && st.Uid != 0) {
 		return false
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
-	if err != nil || len(b) > maxStateFile {
+	b := make([]byte, maxStateFile+1)
+	n := 0
+	for n < len(b) {
+		m, err := syscall.Read(fd, b[n:])
+		if err != nil {
+			return false
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if n > maxStateFile {
 		return false
 	}
+	b = b[:n]
 	return json.Unmarshal(b, v) == nil
-}
-
-// ownedByUs reports whether fi belongs to this user or to root.
-func ownedByUs(fi fs.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return !ok || st.Uid == uint32(os.Geteuid()) || st.Uid == 0
 }
 
 func (s *Store) write(name string, v any) error {
