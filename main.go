@@ -314,7 +314,7 @@ func (c *electCmd) Run(g *Globals, d *Deps) error {
 }
 
 type statusCmd struct {
-	JSON bool `help:"Print JSON."`
+	JSON bool `env:"LEADERGATE_JSON" help:"Print JSON."`
 }
 
 func (c *statusCmd) Run(g *Globals, d *Deps) error {
@@ -454,7 +454,7 @@ func (c *runCmd) Run(g *Globals, d *Deps) error {
 
 type scheduleCmd struct {
 	File         string        `arg:"" default:"leader-jobs.cron" env:"LEADERGATE_FILE" help:"Crontab-style file of leader-only jobs."`
-	Check        bool          `help:"Validate the file and print each job's next 3 runs; exit 0, or 65 listing every bad line."`
+	Check        bool          `env:"LEADERGATE_CHECK" help:"Validate the file and print each job's next 3 runs; exit 0, or 65 listing every bad line."`
 	Refresh      time.Duration `env:"LEADERGATE_REFRESH" default:"1m" help:"Re-check leadership this often between runs, keeping tag and marker current."`
 	Grace        time.Duration `env:"LEADERGATE_GRACE" default:"30s" help:"On SIGTERM, time running jobs get before SIGKILL."`
 	AllowOverlap bool          `env:"LEADERGATE_ALLOW_OVERLAP" help:"Start a job even while its previous run is still going."`
@@ -501,11 +501,11 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 }
 
 type simulateCmd struct {
-	Instances int           `default:"5" help:"Instances in the simulated group."`
-	Others    int           `default:"2" help:"Instances of another group in the same region (never counted or tagged)."`
-	Chaos     int           `placeholder:"ROUNDS" help:"Play this many rounds mixing leader kills, stop/start, launches, immutable deploys and faults."`
-	Seed      uint64        `default:"1" help:"Seed for --chaos."`
-	Lag       time.Duration `help:"Eventual consistency: a terminated instance looks running this long."`
+	Instances int           `env:"LEADERGATE_INSTANCES" default:"5" help:"Instances in the simulated group."`
+	Others    int           `env:"LEADERGATE_OTHERS" default:"2" help:"Instances of another group in the same region (never counted or tagged)."`
+	Chaos     int           `env:"LEADERGATE_CHAOS" placeholder:"ROUNDS" help:"Play this many rounds mixing leader kills, stop/start, launches, immutable deploys and faults."`
+	Seed      uint64        `env:"LEADERGATE_SEED" default:"1" help:"Seed for --chaos."`
+	Lag       time.Duration `env:"LEADERGATE_LAG" help:"Eventual consistency: a terminated instance looks running this long."`
 }
 
 func (c *simulateCmd) Run(d *Deps) error {

@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,4 +75,30 @@ func TestQuickPathStepsAsideForWhatItCannotRead(t *testing.T) {
 			t.Errorf("quick(%q) took the quick path", args)
 		}
 	}
+}
+
+// TestEveryFlagHasItsVariable: every flag of every command can be set from
+// the environment as LEADERGATE_<FLAG>, as the README promises.
+func TestEveryFlagHasItsVariable(t *testing.T) {
+	var cli CLI
+	parser, err := kong.New(&cli, kong.Vars{"marker": legacyMarker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			if f.Name == "help" {
+				continue
+			}
+			want := "LEADERGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+			if !slices.Equal(f.Envs, []string{want}) {
+				t.Errorf("%s --%s: environment variables %v, want [%s]", n.Path(), f.Name, f.Envs, want)
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(parser.Model.Node)
 }
