@@ -11,11 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/elect/awsfake"
@@ -122,12 +118,13 @@ func TestConcurrentChecksShareOneElection(t *testing.T) {
 }
 
 // motoFleet starts moto_server behind a fault-injecting proxy, or skips the
-// test when moto_server is not installed, unless LEADERGATE_REQUIRE_MOTO=1
-// (as in CI). direct talks to moto itself, for the test's own set-up.
-func motoFleet(t *testing.T) (proxy *awsfake.Proxy, direct *ec2.Client) {
+// test when moto_server is not installed (see awsfake.SkipMoto). launch runs
+// n instances of environment env in moto and returns their ids in launch
+// order; moto.EC2 talks to moto directly, for the test's own checks.
+func motoFleet(t *testing.T) (moto *awsfake.Moto, proxy *awsfake.Proxy, launch func(n int, env string) []string) {
 	t.Helper()
 	moto, err := awsfake.StartMoto(context.Background())
-	if errors.Is(err, awsfake.ErrNoMoto) && os.Getenv("LEADERGATE_REQUIRE_MOTO") != "1" {
+	if awsfake.SkipMoto(err) {
 		t.Skipf("skipping the moto_server test: %v", err)
 	}
 	if err != nil {
@@ -136,35 +133,20 @@ func motoFleet(t *testing.T) (proxy *awsfake.Proxy, direct *ec2.Client) {
 	t.Cleanup(moto.Close)
 	proxy = awsfake.NewProxy(moto.URL)
 	t.Cleanup(proxy.Close)
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"), config.WithBaseEndpoint(moto.URL),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")))
-	if err != nil {
-		t.Fatal(err)
+	launch = func(n int, env string) []string {
+		t.Helper()
+		ids, err := moto.Launch(context.Background(), n, map[string]string{elect.TagEnvironmentID: env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
 	}
-	return proxy, ec2.NewFromConfig(cfg)
-}
-
-// launchMoto runs n instances of environment env in moto and returns their
-// ids in launch order.
-func launchMoto(t *testing.T, direct *ec2.Client, n int, env string) (ids []string) {
-	t.Helper()
-	out, err := direct.RunInstances(context.Background(), &ec2.RunInstancesInput{
-		ImageId: aws.String("ami-0c02fb55956c7d316"), MinCount: aws.Int32(int32(n)), MaxCount: aws.Int32(int32(n)),
-		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance,
-			Tags: []types.Tag{{Key: aws.String(elect.TagEnvironmentID), Value: aws.String(env)}}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range out.Instances {
-		ids = append(ids, *i.InstanceId)
-	}
-	return ids
+	return moto, proxy, launch
 }
 
 func TestRunOnTenInstancesAgainstMoto(t *testing.T) {
-	proxy, direct := motoFleet(t)
-	launch := func(n int) []string { return launchMoto(t, direct, n, "e-main") }
+	moto, proxy, launchIn := motoFleet(t)
+	launch := func(n int) []string { return launchIn(n, "e-main") }
 	var nodes []*node
 	for _, id := range launch(10) {
 		nodes = append(nodes, newNode(t, id, proxy.URL()))
@@ -197,7 +179,7 @@ func TestRunOnTenInstancesAgainstMoto(t *testing.T) {
 	if again := exactlyOnce("round 2"); again != leader {
 		t.Fatalf("leadership moved from %s to %s in steady state", leader, again)
 	}
-	if _, err := direct.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{leader}}); err != nil {
+	if _, err := moto.EC2.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{leader}}); err != nil {
 		t.Fatal(err)
 	}
 	nodes = slices.DeleteFunc(nodes, func(n *node) bool { return n.id == leader })

@@ -40,8 +40,8 @@ const (
 // and every scheduler stops cleanly on SIGTERM.
 func TestScheduleFleetAgainstMoto(t *testing.T) {
 	began := time.Now()
-	proxy, direct := motoFleet(t)
-	ids := launchMoto(t, direct, 3, "e-main")
+	moto, proxy, launch := motoFleet(t)
+	ids := launch(3, "e-main")
 
 	work := t.TempDir()
 	ranLog := filepath.Join(work, "ran.log")
@@ -86,7 +86,7 @@ func TestScheduleFleetAgainstMoto(t *testing.T) {
 	}
 
 	// Phase 1: steady state. Only the oldest instance runs the job.
-	leader := oldestRunning(t, direct)
+	leader := oldestRunning(t, moto.EC2)
 	if !waitFor(15*time.Second, func() bool { return len(distinctTicks(ran())) >= 4 }) {
 		t.Fatalf("no 4 ticks ran within 15s of starting 3 schedulers (got %d lines)", len(ran()))
 	}
@@ -108,11 +108,11 @@ func TestScheduleFleetAgainstMoto(t *testing.T) {
 	sigterm := time.Now()
 	scheds[leader].stopWithin(t, schedGrace+stopMargin)
 	sleepToHalfSecond()
-	if _, err := direct.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{leader}}); err != nil {
+	if _, err := moto.EC2.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{leader}}); err != nil {
 		t.Fatal(err)
 	}
 	death := time.Now()
-	next := oldestRunning(t, direct)
+	next := oldestRunning(t, moto.EC2)
 	if next == leader {
 		t.Fatalf("moto still shows the terminated %s as the oldest running instance", leader)
 	}

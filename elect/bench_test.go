@@ -117,15 +117,10 @@ func BenchmarkElection(b *testing.B) {
 
 // BenchmarkElectionMoto is the same against moto_server.
 func BenchmarkElectionMoto(b *testing.B) {
-	moto, err := awsfake.StartMoto(context.Background())
-	if err != nil {
-		b.Skipf("moto_server: %v", err)
-	}
-	defer moto.Close()
+	moto := startMoto(b)
 	proxy := awsfake.NewProxy(moto.URL)
 	defer proxy.Close()
-	direct := ec2Client(b, moto.URL)
-	ids := runInstances(b, direct, 5, "e-main")
+	ids := runInstances(b, moto, 5, "e-main")
 	e := electorFor(b, ids[0], proxy.URL())
 	if _, _, err := e.Elect(context.Background()); err != nil {
 		b.Fatal(err)

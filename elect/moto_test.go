@@ -2,7 +2,6 @@ package elect_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -23,12 +22,11 @@ import (
 )
 
 // startMoto starts moto_server for one test, or skips the test when it is
-// not installed, unless LEADERGATE_REQUIRE_MOTO=1 (as in CI) makes that a
-// failure.
-func startMoto(t *testing.T) *awsfake.Moto {
+// not installed (see awsfake.SkipMoto).
+func startMoto(t testing.TB) *awsfake.Moto {
 	t.Helper()
 	m, err := awsfake.StartMoto(context.Background())
-	if errors.Is(err, awsfake.ErrNoMoto) && os.Getenv("LEADERGATE_REQUIRE_MOTO") != "1" {
+	if awsfake.SkipMoto(err) {
 		t.Skipf("skipping the moto_server integration test: %v", err)
 	}
 	if err != nil {
@@ -44,27 +42,11 @@ var testCreds = []func(*config.LoadOptions) error{
 	config.WithSharedCredentialsFiles([]string{}),
 }
 
-func ec2Client(t testing.TB, endpoint string) *ec2.Client {
-	cfg, err := config.LoadDefaultConfig(context.Background(), append(testCreds, config.WithRegion("us-east-1"), config.WithBaseEndpoint(endpoint))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ec2.NewFromConfig(cfg)
-}
-
-func runInstances(t testing.TB, c *ec2.Client, n int, env string) []string {
+func runInstances(t testing.TB, m *awsfake.Moto, n int, env string) []string {
 	t.Helper()
-	out, err := c.RunInstances(context.Background(), &ec2.RunInstancesInput{
-		ImageId: aws.String("ami-0c02fb55956c7d316"), MinCount: aws.Int32(int32(n)), MaxCount: aws.Int32(int32(n)),
-		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance,
-			Tags: []types.Tag{{Key: aws.String(elect.TagEnvironmentID), Value: aws.String(env)}}}},
-	})
+	ids, err := m.Launch(context.Background(), n, map[string]string{elect.TagEnvironmentID: env})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var ids []string
-	for _, i := range out.Instances {
-		ids = append(ids, *i.InstanceId)
 	}
 	return ids
 }
@@ -152,13 +134,13 @@ func TestMotoTwoEnvironments(t *testing.T) {
 	moto := startMoto(t)
 	proxy := awsfake.NewProxy(moto.URL)
 	t.Cleanup(proxy.Close)
-	direct := ec2Client(t, moto.URL)
+	direct := moto.EC2
 
 	// The other environment is launched first, so it is older: counting it
 	// would make one of its instances the leader.
-	others := runInstances(t, direct, 5, "e-other")
+	others := runInstances(t, moto, 5, "e-other")
 	time.Sleep(1100 * time.Millisecond) // launch times have one-second resolution
-	ids := runInstances(t, direct, 10, "e-main")
+	ids := runInstances(t, moto, 10, "e-main")
 	var fleet []*instance
 	for _, id := range ids {
 		fleet = append(fleet, newInstance(t, id, proxy.URL()))
@@ -204,7 +186,7 @@ func TestMotoTwoEnvironments(t *testing.T) {
 
 	// Younger instances join: leadership does not move.
 	before := expectOneLeader("before scale-out")
-	for _, id := range runInstances(t, direct, 2, "e-main") {
+	for _, id := range runInstances(t, moto, 2, "e-main") {
 		fleet = append(fleet, newInstance(t, id, proxy.URL()))
 	}
 	if after := expectOneLeader("after scale-out"); after != before {

@@ -6,11 +6,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-
+	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // ErrNoMoto means moto_server is not installed.
@@ -23,6 +29,9 @@ var ErrNoMoto = errors.New("moto_server not found in PATH (pip install 'moto[ser
 // has no eventual consistency or throttling.
 type Moto struct {
 	URL string
+	// EC2 talks to moto directly, with test credentials, for a test's own
+	// set-up and checks.
+	EC2 *ec2.Client
 	cmd *exec.Cmd
 }
 
@@ -50,6 +59,10 @@ func StartMoto(ctx context.Context) (*Moto, error) {
 		resp, err := http.Get(m.URL + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
+			if m.EC2, err = m.client(ctx); err != nil {
+				m.Close()
+				return nil, err
+			}
 			return m, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -76,4 +89,46 @@ func (m *Moto) Close() {
 		syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
 		m.cmd.Wait()
 	}
+}
+
+// SkipMoto reports whether err from StartMoto means "skip this test":
+// moto_server is not installed and LEADERGATE_REQUIRE_MOTO is not 1 (CI sets
+// it, so that a missing emulator fails instead of silently passing).
+func SkipMoto(err error) bool {
+	return errors.Is(err, ErrNoMoto) && os.Getenv("LEADERGATE_REQUIRE_MOTO") != "1"
+}
+
+func (m *Moto) client(ctx context.Context) (*ec2.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRegion("us-east-1"),
+		config.WithBaseEndpoint(m.URL),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")),
+		config.WithSharedConfigFiles([]string{}),
+		config.WithSharedCredentialsFiles([]string{}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return ec2.NewFromConfig(cfg), nil
+}
+
+// Launch runs n instances tagged with tags in one reservation and returns
+// their ids in launch order.
+func (m *Moto) Launch(ctx context.Context, n int, tags map[string]string) ([]string, error) {
+	var ts []types.Tag
+	for k, v := range tags {
+		ts = append(ts, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	out, err := m.EC2.RunInstances(ctx, &ec2.RunInstancesInput{
+		ImageId: aws.String("ami-0c02fb55956c7d316"), MinCount: aws.Int32(int32(n)), MaxCount: aws.Int32(int32(n)),
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: ts}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run %d instances in moto: %w", n, err)
+	}
+	ids := make([]string, 0, n)
+	for _, i := range out.Instances {
+		ids = append(ids, aws.ToString(i.InstanceId))
+	}
+	return ids, nil
 }
