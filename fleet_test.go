@@ -187,6 +187,10 @@ func TestRunOnTenInstancesAgainstMoto(t *testing.T) {
 	if next == leader {
 		t.Fatal("the terminated leader ran the job")
 	}
+	// Launch times have one-second resolution, and a tie goes to the
+	// smaller id: a scale-out in the same second as the first launch could
+	// rightly take over. Real scale-outs come later.
+	time.Sleep(1100 * time.Millisecond)
 	for _, id := range launch(2) {
 		nodes = append(nodes, newNode(t, id, proxy.URL()))
 	}

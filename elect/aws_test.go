@@ -27,7 +27,7 @@ func TestAWSRecoversFromAFailedFirstIdentityAndReadsItOnce(t *testing.T) {
 	e := &elect.Elector{
 		Identity: a, Fleet: a,
 		Store:  &elect.Store{Dir: filepath.Join(dir, "state")},
-		Config: elect.Config{GroupTags: elect.DefaultGroupTags, Timeout: 5 * time.Second},
+		Config: elect.Config{GroupTags: elect.DefaultGroupTags(), Timeout: 5 * time.Second},
 		Now:    time.Now,
 		Logger: slog.New(slog.DiscardHandler),
 	}

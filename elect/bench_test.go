@@ -44,7 +44,7 @@ func electorFor(tb testing.TB, id, ec2URL string) *elect.Elector {
 	return &elect.Elector{
 		Identity: a, Fleet: a,
 		Store:  &elect.Store{Dir: filepath.Join(dir, "state")},
-		Config: elect.Config{GroupTags: elect.DefaultGroupTags, Marker: elect.Marker{Path: filepath.Join(dir, "marker")}, Timeout: 10 * time.Second},
+		Config: elect.Config{GroupTags: elect.DefaultGroupTags(), Marker: elect.Marker{Path: filepath.Join(dir, "marker")}, Timeout: 10 * time.Second},
 		Now:    time.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

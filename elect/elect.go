@@ -38,8 +38,8 @@ const (
 	LeaderTag = "leader"
 )
 
-// DefaultGroupTags is the order in which group tags are tried.
-var DefaultGroupTags = []string{TagEnvironmentID, TagASGName}
+// DefaultGroupTags returns the group tags tried by default, in order.
+func DefaultGroupTags() []string { return []string{TagEnvironmentID, TagASGName} }
 
 // Instance is what the election knows of one EC2 instance.
 type Instance struct {

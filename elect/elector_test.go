@@ -125,7 +125,7 @@ func newElector(t *testing.T, self Identity, fleet Fleet, dir string, clk *clock
 		Fleet:    fleet,
 		Store:    &Store{Dir: dir},
 		Config: Config{
-			GroupTags: DefaultGroupTags,
+			GroupTags: DefaultGroupTags(),
 			Marker:    Marker{Path: filepath.Join(dir, "marker")},
 			MaxAge:    20 * time.Second,
 			Timeout:   5 * time.Second,

@@ -206,7 +206,7 @@ func FuzzVerdictFile(f *testing.F) {
 			Fleet:    fleet,
 			Store:    s,
 			Config: Config{
-				GroupTags: DefaultGroupTags,
+				GroupTags: DefaultGroupTags(),
 				Marker:    Marker{Path: filepath.Join(markerDir, "marker")},
 				MaxAge:    20 * time.Second,
 				Timeout:   2 * time.Second,

@@ -42,7 +42,7 @@ func hardElector(t *testing.T, dir string) (*Elector, *fzFleet) {
 		Fleet:    fleet,
 		Store:    &Store{Dir: dir},
 		Config: Config{
-			GroupTags: DefaultGroupTags,
+			GroupTags: DefaultGroupTags(),
 			Marker:    Marker{Path: filepath.Join(t.TempDir(), "marker")},
 			MaxAge:    20 * time.Second,
 			Timeout:   5 * time.Second,
@@ -482,7 +482,7 @@ func TestHardenNoSecretsInLogsOrErrors(t *testing.T) {
 			}),
 		}}
 		e := &Elector{Identity: a, Fleet: a, Store: &Store{Dir: t.TempDir()}, Now: time.Now, Logger: log,
-			Config: Config{GroupTags: DefaultGroupTags, Marker: Marker{Path: filepath.Join(t.TempDir(), "m")}, Timeout: 10 * time.Second}}
+			Config: Config{GroupTags: DefaultGroupTags(), Marker: Marker{Path: filepath.Join(t.TempDir(), "m")}, Timeout: 10 * time.Second}}
 		v, err := e.Decide(context.Background(), Request{Force: true})
 		if (err == nil) != (fault == 0) {
 			t.Fatalf("fault %v: Decide = %+v, %v", fault, v, err)

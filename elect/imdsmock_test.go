@@ -423,7 +423,7 @@ func TestIMDSMockElectorLeader(t *testing.T) {
 		Identity: a, Fleet: a,
 		Store: &elect.Store{Dir: filepath.Join(dir, "state")},
 		Config: elect.Config{
-			GroupTags: elect.DefaultGroupTags,
+			GroupTags: elect.DefaultGroupTags(),
 			Marker:    elect.Marker{Path: marker},
 			Timeout:   10 * time.Second,
 		},

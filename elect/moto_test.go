@@ -66,7 +66,7 @@ func newInstance(t *testing.T, id, ec2URL string) *instance {
 		Identity: a, Fleet: a,
 		Store: &elect.Store{Dir: filepath.Join(dir, "state")},
 		Config: elect.Config{
-			GroupTags: elect.DefaultGroupTags,
+			GroupTags: elect.DefaultGroupTags(),
 			Marker:    elect.Marker{Path: filepath.Join(dir, "leader-manager-is-leader")},
 			Timeout:   3 * time.Second,
 		},
@@ -186,6 +186,10 @@ func TestMotoTwoEnvironments(t *testing.T) {
 
 	// Younger instances join: leadership does not move.
 	before := expectOneLeader("before scale-out")
+	// Launch times have one-second resolution, and a tie goes to the
+	// smaller id: a scale-out in the same second as the first launch could
+	// rightly take over. Real scale-outs come later.
+	time.Sleep(1100 * time.Millisecond)
 	for _, id := range runInstances(t, moto, 2, "e-main") {
 		fleet = append(fleet, newInstance(t, id, proxy.URL()))
 	}

@@ -194,7 +194,7 @@ func (s *fleet) launch(spec awsfake.LaunchSpec) {
 	s.nodes[in.ID] = &node{id: in.ID, imds: m, el: &elect.Elector{
 		Store: &elect.Store{Dir: filepath.Join(s.dir, in.ID)},
 		Config: elect.Config{
-			GroupTags: elect.DefaultGroupTags,
+			GroupTags: elect.DefaultGroupTags(),
 			Marker:    elect.Marker{Path: filepath.Join(s.dir, in.ID, "leader-manager-is-leader")},
 			Timeout:   s.cfg.Timeout,
 		},
