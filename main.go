@@ -463,7 +463,7 @@ type scheduleCmd struct {
 
 func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	if c.Check {
-		tab, err := schedule.ParseFile(c.File)
+		tab, err := schedule.CheckFile(c.File)
 		if err != nil {
 			return err
 		}

@@ -75,6 +75,21 @@ func TestInstallWithRealBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("root validates the app user's crontab", func(t *testing.T) {
+		// On Elastic Beanstalk the bundle belongs to webapp while the
+		// deployment runs as root: the check must not refuse it for that.
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to give the crontab away")
+		}
+		f := newFixture(t)
+		arch := withRealBinary(t, f, bin)
+		f.write(f.crontabPath, []byte("*/5 * * * * ./bin/report\n"), 0o644)
+		if err := os.Chown(f.crontabPath, 65534, 65534); err != nil {
+			t.Skip(err)
+		}
+		f.mustRun("LEADERGATE_ARCH=" + arch)
+	})
+
 	t.Run("the unit's command starts and stops cleanly", func(t *testing.T) {
 		f := newFixture(t)
 		arch := withRealBinary(t, f, bin)

@@ -128,7 +128,15 @@ func (e *FileError) ExitCode() int { return 78 }
 // cron makes: the file must be a regular file, not writable by group or
 // others, and owned by root or by the user running leadergate. Otherwise
 // the error is a *FileError (exit 78) naming the fix.
-func ParseFile(path string) (*Crontab, error) {
+func ParseFile(path string) (*Crontab, error) { return parseFile(path, true) }
+
+// CheckFile is ParseFile for `schedule --check`, which runs nothing: it
+// does not require the file to be root's or the caller's, so that a deploy
+// script running as root can validate the crontab of the user the
+// scheduler will run as. The scheduler itself still checks the owner.
+func CheckFile(path string) (*Crontab, error) { return parseFile(path, false) }
+
+func parseFile(path string, checkOwner bool) (*Crontab, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &FileError{File: path, Err: err,
@@ -139,13 +147,13 @@ func ParseFile(path string) (*Crontab, error) {
 	if err != nil {
 		return nil, &FileError{File: path, Err: err, Msg: fmt.Sprintf("cannot stat crontab: %v", err)}
 	}
-	if err := checkSafe(path, fi); err != nil {
+	if err := checkSafe(path, fi, checkOwner); err != nil {
 		return nil, err
 	}
 	return Parse(f, path)
 }
 
-func checkSafe(path string, fi os.FileInfo) error {
+func checkSafe(path string, fi os.FileInfo, checkOwner bool) error {
 	if !fi.Mode().IsRegular() {
 		return &FileError{File: path, Msg: fmt.Sprintf("crontab %s is not a regular file (%s): pass the path of a file", path, fi.Mode().Type())}
 	}
@@ -154,7 +162,7 @@ func checkSafe(path string, fi os.FileInfo) error {
 			"crontab %s is writable by group or others (mode %04o), so anyone could run commands through it: run chmod go-w %s",
 			path, fi.Mode().Perm(), path)}
 	}
-	if uid, ok := fileOwner(fi); ok && uid != 0 && uid != os.Geteuid() {
+	if uid, ok := fileOwner(fi); checkOwner && ok && uid != 0 && uid != os.Geteuid() {
 		return &FileError{File: path, Msg: fmt.Sprintf(
 			"crontab %s is owned by uid %d, neither root nor the user running leadergate (uid %d): run chown %d %s, or run leadergate as its owner",
 			path, uid, os.Geteuid(), os.Geteuid(), path)}

@@ -331,6 +331,15 @@ func TestParseFileRefusesUnsafeFiles(t *testing.T) {
 		defer os.Chown(path, 0, 0)
 		_, err := ParseFile(path)
 		wantFileError(t, err, "chown 0 "+path)
+		// --check runs nothing: root at deploy time validates the crontab
+		// of the user the scheduler will run as.
+		if _, err := CheckFile(path); err != nil {
+			t.Errorf("CheckFile refused another user's safe crontab: %v", err)
+		}
+		os.Chmod(path, 0o666)
+		defer os.Chmod(path, 0o600)
+		_, err = CheckFile(path)
+		wantFileError(t, err, "chmod go-w "+path)
 	})
 	t.Run("bad content is a ParseError, exit 65", func(t *testing.T) {
 		os.WriteFile(path, []byte("61 * * * * x\n"), 0o600)
