@@ -184,11 +184,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return int(silent)
 	}
 	fmt.Fprintf(stderr, "leadergate: error: %v\n", err)
-	var c interface{ ExitCode() int }
-	if errors.As(err, &c) {
-		return c.ExitCode()
-	}
-	return 1
+	return gate.ExitCode(err)
 }
 
 // exitStatus ends a command with a code and nothing to say.

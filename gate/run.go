@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/leadergate/leadergate/elect"
 )
 
 // Exit codes Run uses besides the command's own.
@@ -142,11 +144,8 @@ type decision struct {
 func decide(p Permit, authErr error, o Options) decision {
 	what := display(o.Argv)
 	if authErr != nil {
-		code := ExitTempFail
-		var c interface{ ExitCode() int }
-		if errors.As(authErr, &c) {
-			code = c.ExitCode()
-		}
+		// An answer that says nothing else means "cannot tell".
+		code := elect.ExitCodeOf(authErr)
 		return decision{act: actFail, code: code, err: &codedError{code, fmt.Errorf("run: %s not run: %w", what, authErr)}}
 	}
 	var d decision
