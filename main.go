@@ -32,7 +32,7 @@ import (
 var version, commit string
 
 const (
-	exitUsage    = 64 // sysexits EX_USAGE; kong's own default is 80
+	exitUsage    = gate.ExitUsage // sysexits EX_USAGE; kong's own default is 80
 	legacyMarker = "/var/app/leader/leader-manager-is-leader"
 )
 

@@ -24,10 +24,10 @@ import (
 
 // Exit codes Run uses besides the command's own.
 const (
-	ExitUsage      = 64  // EX_USAGE: the options make no sense
-	ExitTempFail   = 75  // EX_TEMPFAIL: cannot tell whether to run; try again later
-	ExitConfig     = 78  // EX_CONFIG: retrying will not help
-	ExitMaxRuntime = 124 // the command ran longer than MaxRuntime, as timeout(1)
+	ExitUsage      = 64                 // EX_USAGE: the options make no sense
+	ExitTempFail   = elect.ExitTempFail // EX_TEMPFAIL: cannot tell whether to run; try again later
+	ExitConfig     = elect.ExitConfig   // EX_CONFIG: retrying will not help
+	ExitMaxRuntime = 124                // the command ran longer than MaxRuntime, as timeout(1)
 )
 
 // DefaultGrace is the time between SIGTERM and SIGKILL when Options.Grace is
