@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/leadergate/leadergate/gate"
 )
 
 // DefaultShell runs the commands of a crontab without a SHELL= line.
@@ -107,7 +109,10 @@ func (e *ParseError) Error() string {
 }
 
 // ExitCode is 65, EX_DATAERR: the crontab is bad.
-func (e *ParseError) ExitCode() int { return 65 }
+func (e *ParseError) ExitCode() int { return ExitBadCrontab }
+
+// ExitBadCrontab is sysexits' EX_DATAERR: the crontab has bad lines.
+const ExitBadCrontab = 65
 
 // FileError is a crontab that cannot be used whatever its content: missing,
 // unreadable, not a regular file, or unsafe. Its exit code is 78
@@ -122,7 +127,7 @@ func (e *FileError) Error() string { return e.Msg }
 func (e *FileError) Unwrap() error { return e.Err }
 
 // ExitCode is 78, EX_CONFIG.
-func (e *FileError) ExitCode() int { return 78 }
+func (e *FileError) ExitCode() int { return gate.ExitConfig }
 
 // ParseFile reads and parses the crontab at path after the safety checks
 // cron makes: the file must be a regular file, not writable by group or
