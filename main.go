@@ -366,16 +366,17 @@ func (c *statusCmd) Run(g *Globals, d *Deps) error {
 		fmt.Fprintf(d.Stdout, "cached    no verdict yet\n")
 	}
 	tw := tabwriter.NewWriter(d.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nINSTANCE\tLAUNCHED\tTAG leader\t")
+	// The last column is not padded, so no line ends in blanks.
+	fmt.Fprintln(tw, "\nINSTANCE\tLAUNCHED\tTAG leader")
 	for _, c := range out.Candidates {
-		mark := ""
+		last := orDash(c.LeaderTag)
 		if c.Leader {
-			mark += " <- leader"
+			last += "  <- leader"
 		}
 		if c.Self {
-			mark += " (self)"
+			last += " (self)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, c.LaunchTime.Format(time.RFC3339), orDash(c.LeaderTag), mark)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ID, c.LaunchTime.Format(time.RFC3339), last)
 	}
 	return tw.Flush()
 }
