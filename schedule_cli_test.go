@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,10 +58,10 @@ func TestScheduleBinarySecondsJobsAndOverlap(t *testing.T) {
 `, out))
 	s := startSchedule(t, dir, "--assume", "leader", "schedule", "--log-format", "json", "--grace", cliGrace.String(), tab)
 
-	if !waitUntil(cliWait, func() bool { return len(completeLines(t, out)) >= 4 }) {
+	if !waitFor(cliWait, func() bool { return len(completeLines(t, out)) >= 4 }) {
 		t.Fatalf("the every-second job wrote %d lines in %s, want at least 4", len(completeLines(t, out)), cliWait)
 	}
-	if !waitUntil(cliWait, func() bool { return len(s.find(msgOverlap, "long")) >= 2 }) {
+	if !waitFor(cliWait, func() bool { return len(s.find(msgOverlap, "long")) >= 2 }) {
 		t.Fatalf("the long job's later ticks were not logged as skipped (%q) within %s", msgOverlap, cliWait)
 	}
 
@@ -109,7 +108,7 @@ func TestScheduleBinarySecondsJobsAndOverlap(t *testing.T) {
 	// Each run ends with a finished record carrying exit code 0.
 	first := completeLines(t, out)[0]
 	firstID := strings.Fields(first)[3]
-	if !waitUntil(cliWait, func() bool {
+	if !waitFor(cliWait, func() bool {
 		return len(s.findWhere(msgFinished, "tick", func(r logRecord) bool { return r.str("run_id") == firstID })) == 1
 	}) {
 		t.Errorf("no %q record for run %s", msgFinished, firstID)
@@ -154,17 +153,17 @@ func TestScheduleBinaryReload(t *testing.T) {
 	s := startSchedule(t, dir, "--assume", "leader", "schedule", "--log-format", "json", "--grace", cliGrace.String(), tab)
 	count := func(v string) int { return countLines(completeLines(t, out), v) }
 
-	if !waitUntil(cliWait, func() bool { return count("v1") >= 1 }) {
+	if !waitFor(cliWait, func() bool { return count("v1") >= 1 }) {
 		t.Fatalf("no v1 line within %s", cliWait)
 	}
 
 	// An edited file, then SIGHUP.
 	writeCrontab(t, dir, "jobs.cron", job("v2"))
 	s.signal(t, syscall.SIGHUP)
-	if !waitUntil(cliWait, func() bool { return len(s.find(msgReloaded, "")) == 1 }) {
+	if !waitFor(cliWait, func() bool { return len(s.find(msgReloaded, "")) == 1 }) {
 		t.Fatalf("no %q record within %s of SIGHUP", msgReloaded, cliWait)
 	}
-	if !waitUntil(cliWait, func() bool { return count("v2") >= 3 }) {
+	if !waitFor(cliWait, func() bool { return count("v2") >= 3 }) {
 		t.Fatalf("%d v2 lines within %s of the reload, want 3", count("v2"), cliWait)
 	}
 	// A v1 run that started just before the reload may finish after the
@@ -180,7 +179,7 @@ func TestScheduleBinaryReload(t *testing.T) {
 	writeCrontab(t, dir, "jobs.cron", job("v3")+"61 * * * * echo never\n")
 	v2Before := count("v2")
 	s.signal(t, syscall.SIGHUP)
-	if !waitUntil(cliWait, func() bool { return len(s.find(msgReloadFail, "")) > 0 }) {
+	if !waitFor(cliWait, func() bool { return len(s.find(msgReloadFail, "")) > 0 }) {
 		t.Fatalf("no %q record within %s of SIGHUP with a broken file", msgReloadFail, cliWait)
 	}
 	fails := s.find(msgReloadFail, "")
@@ -194,7 +193,7 @@ func TestScheduleBinaryReload(t *testing.T) {
 	if got := fails[0].str("level"); got != "ERROR" {
 		t.Errorf("reload failure logged at %s, want ERROR", got)
 	}
-	if !waitUntil(cliWait, func() bool { return count("v2") >= v2Before+2 }) {
+	if !waitFor(cliWait, func() bool { return count("v2") >= v2Before+2 }) {
 		t.Errorf("v2 stopped after the failed reload: %d lines before, %d now", v2Before, count("v2"))
 	}
 	if n := count("v3"); n > 0 {
@@ -230,7 +229,7 @@ func TestScheduleBinarySIGTERMStopsJobsAndChildren(t *testing.T) {
 			s := startSchedule(t, dir, "--assume", "leader", "schedule", "--log-format", "json", "--grace", cliGrace.String(), tab)
 
 			var pids []int
-			if !waitUntil(cliWait, func() bool {
+			if !waitFor(cliWait, func() bool {
 				b, err := os.ReadFile(pidFile)
 				if err != nil {
 					return false
@@ -261,7 +260,7 @@ func TestScheduleBinarySIGTERMStopsJobsAndChildren(t *testing.T) {
 				who := []string{"the job's shell", "the job's background child"}[i]
 				// SIGKILL is delivered at once but a process takes a moment
 				// to die: poll, with a bound.
-				if !waitUntil(cliWait, func() bool { return !alive(pid) }) {
+				if !waitFor(cliWait, func() bool { return !alive(pid) }) {
 					t.Errorf("%s (pid %d) still runs after the scheduler exited", who, pid)
 				}
 			}
@@ -292,11 +291,11 @@ func TestScheduleBinaryFollowerRunsOnlyEveryInstanceJobs(t *testing.T) {
 	s := startSchedule(t, dir, "--assume", "follower", "-v", "schedule", "--log-format", "json", "--grace", cliGrace.String(), tab)
 	count := func(v string) int { return countLines(completeLines(t, out), v) }
 
-	if !waitUntil(cliWait, func() bool { return count("all") >= 3 }) {
+	if !waitFor(cliWait, func() bool { return count("all") >= 3 }) {
 		t.Fatalf("the [all] job wrote %d lines within %s, want 3", count("all"), cliWait)
 	}
 	// The leader-only job was due as often and was turned down each time.
-	if !waitUntil(cliWait, func() bool { return len(s.find(msgFollower, "leader-only")) >= 3 }) {
+	if !waitFor(cliWait, func() bool { return len(s.find(msgFollower, "leader-only")) >= 3 }) {
 		t.Errorf("%d %q records for the leader-only job, want one per tick", len(s.find(msgFollower, "leader-only")), msgFollower)
 	}
 	s.stop(t)
@@ -422,7 +421,7 @@ func TestScheduleBinaryCheck(t *testing.T) {
 type schedProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncBuffer
 	done   chan struct{} // closed once the process has been waited for
 }
 
@@ -441,7 +440,7 @@ func cliEnv(dir string) []string {
 
 func startSchedule(t *testing.T, dir string, args ...string) *schedProc {
 	t.Helper()
-	s := &schedProc{t: t, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	s := &schedProc{t: t, stderr: &syncBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command("leadergate", args...)
 	s.cmd.Env = cliEnv(dir)
 	s.cmd.Dir = dir
@@ -639,35 +638,4 @@ func alive(pid int) bool {
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	return len(f) == 0 || (f[0] != "Z" && f[0] != "X")
-}
-
-// waitUntil polls cond until it holds or d has passed.
-func waitUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
