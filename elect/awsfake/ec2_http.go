@@ -112,17 +112,11 @@ func (e *EC2) handle(r *http.Request, body []byte, params url.Values, perr *apiE
 		return nil, nil, false
 	}
 	if hit {
-		switch f.Kind {
-		case Throttle:
-			return nil, errorf(http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded."), true
-		case InternalError:
-			return nil, errorf(http.StatusInternalServerError, "InternalError", "An internal error has occurred"), true
-		case Unauthorized:
-			return nil, errorf(http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation. User: arn:aws:sts::%s:assumed-role/leadergate/i-0 is not authorized to perform: ec2:%s because no identity-based policy allows the ec2:%s action", e.opts.accountID, action, action), true
-		case Hang:
-			if !sleep(r.Context(), e.srv.closing, f.Delay, true) {
-				return nil, nil, false
-			}
+		if aerr := f.ec2Error(e.opts.accountID, action); aerr != nil {
+			return nil, aerr, true
+		}
+		if f.Kind == Hang && !sleep(r.Context(), e.srv.closing, f.Delay, true) {
+			return nil, nil, false
 		}
 	}
 	out, aerr = run(e, params, reqID)

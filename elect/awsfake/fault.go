@@ -3,6 +3,7 @@ package awsfake
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -52,6 +53,20 @@ type Fault struct {
 	Count int
 	// Delay is how long a Hang lasts; zero means forever.
 	Delay time.Duration
+}
+
+// ec2Error is the answer EC2 gives to a call of action meeting f, in an
+// account; nil for a Hang, which answers late rather than wrongly.
+func (f Fault) ec2Error(accountID, action string) *apiError {
+	switch f.Kind {
+	case Throttle:
+		return errorf(http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
+	case InternalError:
+		return errorf(http.StatusInternalServerError, "InternalError", "An internal error has occurred")
+	case Unauthorized:
+		return errorf(http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation. User: arn:aws:sts::%s:assumed-role/leadergate/i-0 is not authorized to perform: ec2:%s because no identity-based policy allows the ec2:%s action", accountID, action, action)
+	}
+	return nil
 }
 
 type faultSet struct {

@@ -74,24 +74,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	if hit {
-		var aerr *apiError
-		switch f.Kind {
-		case Throttle:
-			aerr = errorf(http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
-		case InternalError:
-			aerr = errorf(http.StatusInternalServerError, "InternalError", "An internal error has occurred")
-		case Unauthorized:
-			aerr = errorf(http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation.")
-		case Hang:
-			if !sleep(r.Context(), p.srv.closing, f.Delay, true) {
-				panic(http.ErrAbortHandler)
-			}
-		}
-		if aerr != nil {
+		if aerr := f.ec2Error(buildOptions(nil).accountID, action); aerr != nil {
 			w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 			w.WriteHeader(aerr.status)
 			_, _ = w.Write(errorXML(aerr, reqID))
 			return
+		}
+		if f.Kind == Hang && !sleep(r.Context(), p.srv.closing, f.Delay, true) {
+			panic(http.ErrAbortHandler)
 		}
 	}
 
