@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -343,15 +342,8 @@ type ranLine struct {
 // readRan returns the complete lines of the job's log, in write order.
 func readRan(t *testing.T, path string) []ranLine {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
 	var out []ranLine
-	for l := range strings.Lines(string(b)) {
-		if !strings.HasSuffix(l, "\n") {
-			break // being written
-		}
+	for _, l := range completeLines(t, path) {
 		f := strings.Fields(l)
 		if len(f) != 3 {
 			t.Fatalf("malformed job output %q", l)
