@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/elect"
-	"github.com/leadergate/leadergate/elect/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake"
 )
 
 // Whole-process benchmarks: what cron pays per line. They print figures and

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/leadergate/leadergate/elect"
-	"github.com/leadergate/leadergate/elect/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake"
 )
 
 // node is one simulated instance running the leadergate binary: its own

@@ -23,8 +23,8 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/leadergate/leadergate/elect"
-	"github.com/leadergate/leadergate/elect/sim"
 	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/sim"
 	"github.com/leadergate/leadergate/schedule"
 )
 

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/leadergate/leadergate/elect"
-	"github.com/leadergate/leadergate/elect/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake"
 )
 
 // schedGrace is the schedulers' --grace; a SIGTERMed scheduler must exit

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/leadergate/leadergate/elect"
-	"github.com/leadergate/leadergate/elect/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake"
 )
 
 // fakeRegion launches region instances in all, group of them in one group.

@@ -31,7 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/leadergate/leadergate/elect"
-	"github.com/leadergate/leadergate/elect/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake"
 )
 
 const (

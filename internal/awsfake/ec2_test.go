@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/leadergate/leadergate/elect/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake"
 )
 
 const groupTag = "elasticbeanstalk:environment-id"
