@@ -6,20 +6,38 @@ import (
 )
 
 // Choose returns the verdict of the election for self among candidates: the
-// leader is the running candidate with the smallest (LaunchTime, ID). It is
-// pure and total: it reads no clock and does no I/O, and every input gives a
-// verdict. Candidates that are not running are ignored; if self is not among
-// the running candidates, self is a follower.
+// leader is the running candidate with the smallest (LaunchTime, ID) that is
+// not draining. It is pure and total: it reads no clock and does no I/O, and
+// every input gives a verdict. Candidates that are not running, or that carry
+// the [DrainingTag], are ignored; if self is not among the remaining
+// candidates, self is a follower.
+//
+// The draining tag is trusted where the leader tag is not: an instance can
+// only set it on itself, and it only ever takes the declarer out of the
+// election, never puts anyone in.
 func Choose(self string, candidates []Instance) Verdict {
 	running := make([]Instance, 0, len(candidates))
+	draining := 0
+	selfDraining := false
 	for _, c := range candidates {
-		if c.ID != "" && (c.State == "" || c.State == "running") {
-			running = append(running, c)
+		if c.ID == "" || (c.State != "" && c.State != "running") {
+			continue
 		}
+		if Draining(c) {
+			draining++
+			selfDraining = selfDraining || c.ID == self
+			continue
+		}
+		running = append(running, c)
 	}
-	v := Verdict{Self: self, Candidates: len(running)}
+	v := Verdict{Self: self, Candidates: len(running), Draining: draining}
 	if len(running) == 0 {
-		v.Reason = "no running instance in the group"
+		switch {
+		case draining > 0:
+			v.Reason = fmt.Sprintf("no leader: all %d running instances of the group are draining", draining)
+		default:
+			v.Reason = "no running instance in the group"
+		}
 		return v
 	}
 	leader := running[0]
@@ -33,12 +51,25 @@ func Choose(self string, candidates []Instance) Verdict {
 	switch {
 	case v.Leader:
 		v.Reason = fmt.Sprintf("oldest of %d running instances", len(running))
+		if draining > 0 {
+			v.Reason += fmt.Sprintf(" (%d draining ignored)", draining)
+		}
+	case selfDraining:
+		v.Reason = fmt.Sprintf("this instance is draining; leader is %s", leader.ID)
 	case !contains(running, self):
 		v.Reason = fmt.Sprintf("not among the %d running instances; leader is %s", len(running), leader.ID)
 	default:
 		v.Reason = fmt.Sprintf("%s is older (launched %s)", leader.ID, leader.LaunchTime.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	return v
+}
+
+// Draining reports whether i has declared that it is leaving: it carries the
+// [DrainingTag], whatever its value (a value that is not a time still takes
+// the instance out: the tag can only remove its declarer).
+func Draining(i Instance) bool {
+	_, ok := i.Tags[DrainingTag]
+	return ok
 }
 
 // older orders instances by launch time, then by id: launch times have

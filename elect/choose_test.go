@@ -3,6 +3,7 @@ package elect
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -119,6 +120,93 @@ func TestChooseMovesOnlyWhenTheLeaderStops(t *testing.T) {
 		fleet = fleet[1:]
 		if got := Choose("", fleet).LeaderID; got != fleet[0].ID {
 			t.Fatalf("after the leader left, %s leads, want the next oldest %s", got, fleet[0].ID)
+		}
+	}
+}
+
+func draining(i Instance) Instance {
+	i.Tags = map[string]string{DrainingTag: "2026-11-25T10:30:00Z", LeaderTag: "false"}
+	return i
+}
+
+func TestChooseIgnoresDrainingInstances(t *testing.T) {
+	tests := []struct {
+		name       string
+		self       string
+		candidates []Instance
+		leader     string
+		isLeader   bool
+		reason     string // a part of the reason
+	}{
+		{"a draining oldest instance does not lead: the next oldest does", "i-b",
+			[]Instance{draining(inst("i-a", 0, "running")), inst("i-b", 1, "running"), inst("i-c", 2, "running")}, "i-b", true, "1 draining ignored"},
+		{"the draining instance itself follows and says so", "i-a",
+			[]Instance{draining(inst("i-a", 0, "running")), inst("i-b", 1, "running")}, "i-b", false, "this instance is draining"},
+		{"all instances draining: nobody leads", "i-a",
+			[]Instance{draining(inst("i-a", 0, "running")), draining(inst("i-b", 1, "running"))}, "", false, "all 2 running instances of the group are draining"},
+		{"a draining tag with a value that is not a time still drains", "i-b",
+			[]Instance{{ID: "i-a", LaunchTime: t0, State: "running", Tags: map[string]string{DrainingTag: ""}}, inst("i-b", 1, "running")}, "i-b", true, "draining ignored"},
+		{"a draining younger instance changes nothing", "i-a",
+			[]Instance{inst("i-a", 0, "running"), draining(inst("i-b", 1, "running"))}, "i-a", true, "oldest of 1"},
+		{"a draining stopped instance is not counted as draining", "i-b",
+			[]Instance{draining(inst("i-a", 0, "stopped")), inst("i-b", 1, "running")}, "i-b", true, "oldest of 1 running instances"},
+		{"leader=true on a draining instance is not trusted", "i-b",
+			[]Instance{{ID: "i-a", LaunchTime: t0, State: "running", Tags: map[string]string{DrainingTag: "x", LeaderTag: "true"}}, inst("i-b", 1, "running")}, "i-b", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := Choose(tt.self, tt.candidates)
+			if v.LeaderID != tt.leader || v.Leader != tt.isLeader {
+				t.Errorf("Choose(%s) = leader %q (self leads: %t), want %q (%t); reason %q", tt.self, v.LeaderID, v.Leader, tt.leader, tt.isLeader, v.Reason)
+			}
+			if !strings.Contains(v.Reason, tt.reason) || v.Reason == "" {
+				t.Errorf("reason %q does not say %q", v.Reason, tt.reason)
+			}
+		})
+	}
+}
+
+// Whatever the fleet and whichever instances drain, in any order: no
+// draining instance is ever chosen, every instance sees the same leader,
+// that leader is the oldest of those not draining, and when all drain
+// nobody leads.
+func TestChooseNeverPicksADrainingInstance(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for round := 0; round < 500; round++ {
+		fleet := randomFleet(r, 1+r.IntN(30))
+		var rest []Instance
+		for i := range fleet {
+			if r.IntN(3) == 0 || round%50 == 0 { // every 50th round: all drain
+				fleet[i] = draining(fleet[i])
+			} else {
+				rest = append(rest, fleet[i])
+			}
+		}
+		want := ""
+		if len(rest) > 0 {
+			SortByAge(rest)
+			want = rest[0].ID
+		}
+		leaders := 0
+		for _, self := range fleet {
+			shuffled := append([]Instance(nil), fleet...)
+			r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			v := Choose(self.ID, shuffled)
+			if v.LeaderID != want {
+				t.Fatalf("round %d: %s sees leader %q, want the oldest not draining %q", round, self.ID, v.LeaderID, want)
+			}
+			if v.Leader {
+				leaders++
+				if Draining(self) {
+					t.Fatalf("round %d: draining %s considers itself leader", round, self.ID)
+				}
+			}
+			if v.Draining != len(fleet)-len(rest) {
+				t.Fatalf("round %d: verdict counts %d draining, want %d", round, v.Draining, len(fleet)-len(rest))
+			}
+		}
+		if wantLeaders := min(1, len(rest)); leaders != wantLeaders {
+			t.Fatalf("round %d: %d leaders, want %d", round, leaders, wantLeaders)
 		}
 	}
 }

@@ -10,7 +10,10 @@
 // smallest (LaunchTime, InstanceId). New instances are younger, so scaling out
 // never moves leadership; it moves only when the leader stops running.
 // The "leader" tag is an output for humans and legacy scripts, never an input:
-// any instance can tag itself, so the election never trusts it.
+// any instance can tag itself, so the election never trusts it. The draining
+// tag ([DrainingTag]) is an input: an instance that is leaving sets it on
+// itself and every election then ignores that instance. It is safe to trust
+// because it can only take its declarer out, never put anyone in.
 //
 // # Guarantees
 //
@@ -36,6 +39,13 @@ const (
 	TagASGName       = "aws:autoscaling:groupName"
 	// LeaderTag is the tag each instance sets on itself, "true" or "false".
 	LeaderTag = "leader"
+	// DrainingTag marks an instance that is leaving (a Spot notice, an Auto
+	// Scaling termination, a shutdown, an operator's drain): its value is the
+	// RFC 3339 time the drain began, and every election ignores it.
+	DrainingTag = "leadergate:draining"
+	// DrainingReasonTag says why, for status; it is set and cleared with
+	// DrainingTag.
+	DrainingReasonTag = "leadergate:draining-reason"
 )
 
 // DefaultGroupTags returns the group tags tried by default, in order.
@@ -86,7 +96,8 @@ type Verdict struct {
 	GroupKey   string    `json:"group_key"`
 	Group      string    `json:"group"`
 	Candidates int       `json:"candidates"`
-	At         time.Time `json:"at"` // when the election was made
+	Draining   int       `json:"draining,omitempty"` // running candidates ignored as draining
+	At         time.Time `json:"at"`                 // when the election was made
 	Reason     string    `json:"reason"`
 
 	// Stale is set, never stored, when an election failed and this older
