@@ -59,6 +59,8 @@ type CLI struct {
 	Elect     electCmd     `cmd:"" help:"Force a fresh election and update the tag and marker."`
 	Status    statusCmd    `cmd:"" help:"Show this instance, its group, the leader and every candidate."`
 	Schedule  scheduleCmd  `cmd:"" help:"Run the jobs of a crontab-style file on the leader, without a cron daemon."`
+	Drain     drainCmd     `cmd:"" help:"Step down: tag this instance draining so every election passes over it."`
+	Undrain   undrainCmd   `cmd:"" help:"Remove this instance's draining tag: it takes part in elections again."`
 	Simulate  simulateCmd  `cmd:"" help:"Show the election on simulated instances, with no AWS account."`
 	IAMPolicy iamPolicyCmd `cmd:"" name:"iam-policy" help:"Print the least-privilege IAM policy."`
 	Version   versionCmd   `cmd:"" help:"Print the version."`
@@ -224,6 +226,7 @@ func (g *Globals) elector(d *Deps, log *slog.Logger) (*elect.Elector, error) {
 	e := &elect.Elector{
 		Identity: aws,
 		Fleet:    aws,
+		SelfTags: aws,
 		Store:    &elect.Store{Dir: dir},
 		Config: elect.Config{
 			GroupTags: g.GroupTag,
@@ -334,6 +337,8 @@ func (c *statusCmd) Run(g *Globals, d *Deps) error {
 		LeaderTag  string    `json:"leader_tag"`
 		Leader     bool      `json:"leader"`
 		Self       bool      `json:"self"`
+		Draining   string    `json:"draining_since,omitempty"`
+		Why        string    `json:"draining_reason,omitempty"`
 	}
 	out := struct {
 		Self       string      `json:"self"`
@@ -348,7 +353,11 @@ func (c *statusCmd) Run(g *Globals, d *Deps) error {
 		CachedLead *bool       `json:"cached_is_leader,omitempty"`
 	}{Self: v.Self, GroupKey: v.GroupKey, Group: v.Group, Leader: v.LeaderID, IsLeader: v.Leader, Reason: v.Reason, Candidates: []candidate{}}
 	for _, i := range candidates {
-		out.Candidates = append(out.Candidates, candidate{ID: i.ID, LaunchTime: i.LaunchTime.UTC(), LeaderTag: i.Tags[elect.LeaderTag], Leader: i.ID == v.LeaderID, Self: i.ID == v.Self})
+		c := candidate{ID: i.ID, LaunchTime: i.LaunchTime.UTC(), LeaderTag: i.Tags[elect.LeaderTag], Leader: i.ID == v.LeaderID, Self: i.ID == v.Self}
+		if at, why, ok := elect.DrainOf(i); ok {
+			c.Draining, c.Why = orDash(at), orDash(why)
+		}
+		out.Candidates = append(out.Candidates, c)
 	}
 	if haveCached {
 		out.CachedAt, out.CachedLead = &cached.At, &cached.Leader
@@ -376,6 +385,9 @@ func (c *statusCmd) Run(g *Globals, d *Deps) error {
 		if c.Self {
 			last += " (self)"
 		}
+		if c.Draining != "" {
+			last += fmt.Sprintf("  draining since %s: %s", c.Draining, c.Why)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ID, c.LaunchTime.Format(time.RFC3339), last)
 	}
 	return tw.Flush()
@@ -388,10 +400,16 @@ func orDash(s string) string {
 	return s
 }
 
-type iamPolicyCmd struct{}
+type iamPolicyCmd struct {
+	Protect bool `env:"LEADERGATE_PROTECT" help:"Add autoscaling:SetInstanceProtection for schedule --protect, scoped to groups carrying the first --group-tag (=--group when given)."`
+}
 
-func (c *iamPolicyCmd) Run(d *Deps) error {
-	_, err := d.Stdout.Write(elect.IAMPolicy())
+func (c *iamPolicyCmd) Run(g *Globals, d *Deps) error {
+	o := elect.IAMOptions{Protect: c.Protect, ProtectTagValue: g.Group}
+	if len(g.GroupTag) > 0 {
+		o.ProtectTagKey = g.GroupTag[0]
+	}
+	_, err := d.Stdout.Write(elect.IAMPolicyWith(o))
 	return err
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,18 +53,20 @@ type AWS struct {
 	region string // the EC2 client's region when set; else the identity's
 }
 
-// ec2API holds the only two EC2 calls leadergate makes, as method values.
+// ec2API holds the only EC2 calls leadergate makes, as method values.
 // Holding *ec2.Client itself would let it reach an interface, and kong's
 // reflective dispatch (reflect.Value.MethodByName) then makes the linker
 // keep all of its ~2,400 methods: 44 MB instead of 14 MB.
 type ec2API struct {
 	describeInstances func(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 	createTags        func(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	deleteTags        func(context.Context, *ec2.DeleteTagsInput, ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error)
 }
 
 var (
 	_ Identity = (*AWS)(nil)
 	_ Fleet    = (*AWS)(nil)
+	_ SelfTags = (*AWS)(nil)
 )
 
 func (a *AWS) imdsClient() *imds.Client {
@@ -143,7 +147,7 @@ func (a *AWS) client(ctx context.Context) (*ec2API, error) {
 		return nil, configErr(fmt.Errorf("load AWS configuration: %w", err), "check AWS_* variables and ~/.aws/config")
 	}
 	c := ec2.NewFromConfig(cfg)
-	a.ec2 = &ec2API{describeInstances: c.DescribeInstances, createTags: c.CreateTags}
+	a.ec2 = &ec2API{describeInstances: c.DescribeInstances, createTags: c.CreateTags, deleteTags: c.DeleteTags}
 	return a.ec2, nil
 }
 
@@ -217,6 +221,39 @@ func (a *AWS) Tag(ctx context.Context, id, key, value string) error {
 		Tags:      []types.Tag{{Key: aws.String(key), Value: aws.String(value)}},
 	})
 	if err != nil {
+		return classify(ctx, err)
+	}
+	return nil
+}
+
+// SetTags implements SelfTags with one CreateTags on one instance.
+func (a *AWS) SetTags(ctx context.Context, id string, tags map[string]string) error {
+	c, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	in := &ec2.CreateTagsInput{Resources: []string{id}}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	if _, err := c.createTags(ctx, in); err != nil {
+		return classify(ctx, err)
+	}
+	return nil
+}
+
+// DeleteTags implements SelfTags with one DeleteTags on one instance. Keys
+// are deleted whatever their value; an absent key is not an error.
+func (a *AWS) DeleteTags(ctx context.Context, id string, keys ...string) error {
+	c, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	in := &ec2.DeleteTagsInput{Resources: []string{id}}
+	for _, k := range keys {
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(k)})
+	}
+	if _, err := c.deleteTags(ctx, in); err != nil {
 		return classify(ctx, err)
 	}
 	return nil

@@ -54,6 +54,9 @@ func (c Config) Validate() error {
 type Elector struct {
 	Identity Identity
 	Fleet    Fleet
+	// SelfTags drains and undrains this instance; only Drain and Undrain
+	// use it.
+	SelfTags SelfTags
 	Store    *Store
 	Config   Config
 	Now      func() time.Time
@@ -139,38 +142,51 @@ func (e *Elector) failed(last Verdict, haveLast bool, err error) (Verdict, error
 // Survey makes a new election now without publishing it: the verdict and
 // the candidates it saw, oldest first. For status; Elect publishes.
 func (e *Elector) Survey(ctx context.Context) (Verdict, []Instance, error) {
+	v, candidates, _, err := e.survey(ctx)
+	return v, candidates, err
+}
+
+// survey is Survey, and also reports whether this instance has a drain
+// recorded that the draining tags EC2 returned do not show.
+func (e *Elector) survey(ctx context.Context) (_ Verdict, _ []Instance, drainUntagged bool, _ error) {
 	if err := e.Store.Ensure(); err != nil {
-		return Verdict{}, nil, err
+		return Verdict{}, nil, false, err
 	}
 	self, err := e.Identity.Self(ctx)
 	if err != nil {
-		return Verdict{}, nil, err
+		return Verdict{}, nil, false, err
 	}
 	key, value, err := e.group(ctx, self.InstanceID)
 	if err != nil {
-		return Verdict{}, nil, err
+		return Verdict{}, nil, false, err
 	}
 	candidates, err := e.Fleet.Instances(ctx, Query{TagKey: key, TagValue: value, RunningOnly: true})
 	if err != nil {
-		return Verdict{}, nil, wrap(err, "describe instances in group %s=%s", key, value)
+		return Verdict{}, nil, false, wrap(err, "describe instances in group %s=%s", key, value)
+	}
+	if d, ok := e.Store.drain(self.InstanceID); ok {
+		drainUntagged = applyDrain(self.InstanceID, d, candidates)
 	}
 	v := Choose(self.InstanceID, candidates)
 	v.GroupKey, v.Group = key, value
 	v.At = e.Now()
 	SortByAge(candidates)
-	return v, candidates, nil
+	return v, candidates, drainUntagged, nil
 }
 
 // Elect makes a new election now and publishes it: this instance's leader
 // tag and the marker. It neither reads nor writes the verdict cache: Decide
 // does.
 func (e *Elector) Elect(ctx context.Context) (Verdict, []Instance, error) {
-	v, candidates, err := e.Survey(ctx)
+	v, candidates, drainUntagged, err := e.survey(ctx)
 	if err != nil {
 		return Verdict{}, nil, err
 	}
 	if !e.Config.NoTag {
 		e.publishTag(ctx, v, candidates)
+	}
+	if drainUntagged {
+		e.republishDrain(ctx, v.Self)
 	}
 	if err := e.Config.Marker.Set(v.Leader, v.Self+"\n"); err != nil {
 		return Verdict{}, nil, err
@@ -201,6 +217,24 @@ func (e *Elector) publishTag(ctx context.Context, v Verdict, candidates []Instan
 				"instance", v.Self, "tag", LeaderTag+"="+want, "err", err)
 		}
 		return
+	}
+}
+
+// drainTagLag is how long after a drain DescribeInstances may still not show
+// its tags before the election sets them again: EC2 is eventually consistent.
+const drainTagLag = time.Minute
+
+// republishDrain sets the draining tags again when this instance has a
+// drain recorded that EC2 still does not show a while later (its CreateTags
+// failed, or someone removed them): other instances see only the tags.
+func (e *Elector) republishDrain(ctx context.Context, self string) {
+	d, ok := e.Store.drain(self)
+	if !ok || e.SelfTags == nil || e.Now().Sub(d.At) < drainTagLag {
+		return
+	}
+	if err := e.SelfTags.SetTags(ctx, self, drainTags(d, e.Config.NoTag)); err != nil {
+		e.Logger.Warn("cannot set the draining tag; other instances may still elect this one (leadergate iam-policy)",
+			"instance", self, "err", err)
 	}
 }
 

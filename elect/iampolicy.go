@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 )
 
-// The least-privilege IAM policy. The form of the CreateTags statement is
-// the one AWS uses in its managed policy AWSEC2VssSnapshotPolicy:
+// The least-privilege IAM policy. The form of the tagging statements is the
+// one AWS uses in its managed policy AWSEC2VssSnapshotPolicy:
 // ec2:SourceInstanceARN works as a condition key, not as a Resource
 // variable, and ${ec2:InstanceId} resolves to the instance being tagged, so
 // the caller can tag only itself. There is deliberately no ec2:CreateAction
@@ -21,24 +21,40 @@ type (
 		Effect    string
 		Action    string
 		Resource  string
-		Condition *iamCondition `json:",omitempty"`
-	}
-	iamCondition struct {
-		ArnLike                 map[string]string   `json:"ArnLike"`
-		StringEquals            map[string][]string `json:"StringEquals"`
-		ForAllValuesStringEqual map[string][]string `json:"ForAllValues:StringEquals"`
+		Condition map[string]map[string]any `json:",omitempty"`
 	}
 )
 
+// IAMOptions add opt-in statements to the policy.
+type IAMOptions struct {
+	// Protect adds autoscaling:SetInstanceProtection (--protect), scoped to
+	// the Auto Scaling groups tagged ProtectTagKey (=ProtectTagValue when
+	// set): the action has no instance-id condition key.
+	Protect         bool
+	ProtectTagKey   string
+	ProtectTagValue string
+}
+
+// selfOnly is the condition that makes the caller the instance it tags.
+func selfOnly() map[string]any {
+	return map[string]any{"ec2:SourceInstanceARN": "arn:aws:ec2:*:*:instance/${ec2:InstanceId}"}
+}
+
 // IAMPolicy returns the least-privilege IAM policy leadergate needs, as
 // indented JSON ending in a newline: ec2:DescribeInstances on "*" (it cannot
-// be scoped to resources), and ec2:CreateTags only on the calling instance,
-// only for the [LeaderTag] key and only with the values "true" or "false".
+// be scoped to resources); ec2:CreateTags only on the calling instance, only
+// for the [LeaderTag] (with the values "true" or "false"), [DrainingTag] and
+// [DrainingReasonTag] keys; ec2:DeleteTags only on the calling instance and
+// only for the two draining keys.
 //
 // Any instance holding this policy can still tag itself leader=true, which is
-// why the election never reads the tag. .ebextensions/iam-policy.json is this
-// output, byte for byte.
-func IAMPolicy() []byte {
+// why the election never reads the tag; the draining tags it can set only on
+// itself, and they only take it out of the election. .ebextensions/
+// iam-policy.json is this output, byte for byte.
+func IAMPolicy() []byte { return IAMPolicyWith(IAMOptions{}) }
+
+// IAMPolicyWith is IAMPolicy with the opt-in statements of o.
+func IAMPolicyWith(o IAMOptions) []byte {
 	p := iamPolicy{
 		Version: "2012-10-17",
 		Statement: []iamStatement{
@@ -53,13 +69,43 @@ func IAMPolicy() []byte {
 				Effect:   "Allow",
 				Action:   "ec2:CreateTags",
 				Resource: "arn:aws:ec2:*:*:instance/*",
-				Condition: &iamCondition{
-					ArnLike:                 map[string]string{"ec2:SourceInstanceARN": "arn:aws:ec2:*:*:instance/${ec2:InstanceId}"},
-					StringEquals:            map[string][]string{"aws:RequestTag/" + LeaderTag: {"true", "false"}},
-					ForAllValuesStringEqual: map[string][]string{"aws:TagKeys": {LeaderTag}},
+				Condition: map[string]map[string]any{
+					"ArnLike": selfOnly(),
+					// IfExists: a drain with --no-tag sets no leader key.
+					"StringEqualsIfExists":      {"aws:RequestTag/" + LeaderTag: []string{"true", "false"}},
+					"ForAllValues:StringEquals": {"aws:TagKeys": []string{LeaderTag, DrainingTag, DrainingReasonTag}},
+				},
+			},
+			{
+				Sid:      "LeadergateUndrainOnlySelf",
+				Effect:   "Allow",
+				Action:   "ec2:DeleteTags",
+				Resource: "arn:aws:ec2:*:*:instance/*",
+				Condition: map[string]map[string]any{
+					"ArnLike":                   selfOnly(),
+					"ForAllValues:StringEquals": {"aws:TagKeys": []string{DrainingTag, DrainingReasonTag}},
+					// A DeleteTags naming no key deletes every tag: refuse it.
+					"Null": {"aws:TagKeys": "false"},
 				},
 			},
 		},
+	}
+	if o.Protect {
+		key := o.ProtectTagKey
+		if key == "" {
+			key = TagEnvironmentID
+		}
+		cond := map[string]map[string]any{"Null": {"aws:ResourceTag/" + key: "false"}}
+		if o.ProtectTagValue != "" {
+			cond = map[string]map[string]any{"StringEquals": {"aws:ResourceTag/" + key: o.ProtectTagValue}}
+		}
+		p.Statement = append(p.Statement, iamStatement{
+			Sid:       "LeadergateProtectWhileLeaderJobsRun",
+			Effect:    "Allow",
+			Action:    "autoscaling:SetInstanceProtection",
+			Resource:  "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*",
+			Condition: cond,
+		})
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

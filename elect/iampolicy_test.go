@@ -83,8 +83,8 @@ func TestIAMPolicyIsLeastPrivilege(t *testing.T) {
 		// under the 2012-10-17 language version.
 		t.Errorf("Version = %q, want 2012-10-17", version)
 	}
-	if len(stmts) != 2 {
-		t.Fatalf("got %d statements, want 2 (DescribeInstances, CreateTags)", len(stmts))
+	if len(stmts) != 3 {
+		t.Fatalf("got %d statements, want 3 (DescribeInstances, CreateTags, DeleteTags)", len(stmts))
 	}
 	byAction := map[string]statement{}
 	for _, s := range stmts {
@@ -119,13 +119,31 @@ func TestIAMPolicyIsLeastPrivilege(t *testing.T) {
 	wantCond := map[string]map[string]any{
 		// The caller is the instance being tagged.
 		"ArnLike": {"ec2:SourceInstanceARN": "arn:aws:ec2:*:*:instance/${ec2:InstanceId}"},
-		// Only leader=true or leader=false ...
-		"StringEquals": {"aws:RequestTag/leader": []any{"true", "false"}},
-		// ... and no other key in the same request.
-		"ForAllValues:StringEquals": {"aws:TagKeys": []any{"leader"}},
+		// Only leader=true or leader=false (a drain with --no-tag sends none) ...
+		"StringEqualsIfExists": {"aws:RequestTag/leader": []any{"true", "false"}},
+		// ... and no key but the leader and draining ones in the same request.
+		"ForAllValues:StringEquals": {"aws:TagKeys": []any{"leader", "leadergate:draining", "leadergate:draining-reason"}},
 	}
 	if !reflect.DeepEqual(tag.Condition, wantCond) {
 		t.Errorf("CreateTags conditions:\n got %#v\nwant %#v", tag.Condition, wantCond)
+	}
+
+	untag, ok := byAction["ec2:DeleteTags"]
+	if !ok {
+		t.Fatalf("no statement allows ec2:DeleteTags; have %v", keys(byAction))
+	}
+	if r := strs(untag.Resource); !reflect.DeepEqual(r, []string{"arn:aws:ec2:*:*:instance/*"}) {
+		t.Errorf("DeleteTags resource = %v, want only instances", r)
+	}
+	wantUntag := map[string]map[string]any{
+		"ArnLike": {"ec2:SourceInstanceARN": "arn:aws:ec2:*:*:instance/${ec2:InstanceId}"},
+		// Only the draining keys: never the leader or the group tag ...
+		"ForAllValues:StringEquals": {"aws:TagKeys": []any{"leadergate:draining", "leadergate:draining-reason"}},
+		// ... and a key must be named: DeleteTags without one deletes them all.
+		"Null": {"aws:TagKeys": "false"},
+	}
+	if !reflect.DeepEqual(untag.Condition, wantUntag) {
+		t.Errorf("DeleteTags conditions:\n got %#v\nwant %#v", untag.Condition, wantUntag)
 	}
 	if _, bad := tag.Condition["StringEquals"]["ec2:CreateAction"]; bad {
 		t.Error("ec2:CreateAction condition would block plain CreateTags calls")
@@ -137,6 +155,47 @@ func TestIAMPolicyUsesLeaderTag(t *testing.T) {
 	// CreateTags is denied.
 	if !bytes.Contains(elect.IAMPolicy(), []byte(`"aws:RequestTag/`+elect.LeaderTag+`"`)) {
 		t.Errorf("policy does not allow the tag key %q that elect publishes", elect.LeaderTag)
+	}
+}
+
+func TestIAMPolicyUsesTheDrainingTags(t *testing.T) {
+	for _, k := range []string{elect.DrainingTag, elect.DrainingReasonTag} {
+		if !bytes.Contains(elect.IAMPolicy(), []byte(`"`+k+`"`)) {
+			t.Errorf("policy does not allow the tag key %q that drain sets", k)
+		}
+	}
+}
+
+func TestIAMPolicyProtectIsScopedByTheGroupTag(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    elect.IAMOptions
+		want map[string]map[string]any
+	}{
+		{"any group carrying the group tag", elect.IAMOptions{Protect: true, ProtectTagKey: "elasticbeanstalk:environment-id"},
+			map[string]map[string]any{"Null": {"aws:ResourceTag/elasticbeanstalk:environment-id": "false"}}},
+		{"the one group of --group", elect.IAMOptions{Protect: true, ProtectTagKey: "aws:autoscaling:groupName", ProtectTagValue: "web-asg"},
+			map[string]map[string]any{"StringEquals": {"aws:ResourceTag/aws:autoscaling:groupName": "web-asg"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stmts := decodePolicy(t, elect.IAMPolicyWith(tc.o))
+			if len(stmts) != 4 {
+				t.Fatalf("%d statements, want 4", len(stmts))
+			}
+			p := stmts[3]
+			if a := strs(p.Action); !reflect.DeepEqual(a, []string{"autoscaling:SetInstanceProtection"}) {
+				t.Errorf("action %v", a)
+			}
+			if r := strs(p.Resource); !reflect.DeepEqual(r, []string{"arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"}) {
+				t.Errorf("resource %v, want Auto Scaling groups only", r)
+			}
+			if !reflect.DeepEqual(p.Condition, tc.want) {
+				t.Errorf("conditions:\n got %#v\nwant %#v", p.Condition, tc.want)
+			}
+		})
+	}
+	if bytes.Contains(elect.IAMPolicy(), []byte("autoscaling")) {
+		t.Error("the default policy allows Auto Scaling calls; only --protect should")
 	}
 }
 

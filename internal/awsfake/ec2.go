@@ -295,6 +295,19 @@ func (e *EC2) SetTag(id, key, value string) error {
 	return nil
 }
 
+// DeleteTag removes a tag as if someone else had called DeleteTags; the call
+// is not recorded.
+func (e *EC2) DeleteTag(id, key string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	in, ok := e.byID[id]
+	if !ok {
+		return fmt.Errorf("instance %s does not exist in the emulated region %s", id, e.opts.region)
+	}
+	e.deleteTagLocked(in, key)
+	return nil
+}
+
 func (e *EC2) setTagLocked(in *inst, key, value string) {
 	if old, ok := in.Tags[key]; ok {
 		if old == value {
@@ -312,6 +325,18 @@ func (e *EC2) setTagLocked(in *inst, key, value string) {
 		e.tagIdx[key] = byValue
 	}
 	byValue[value] = insertSorted(byValue[value], in)
+}
+
+func (e *EC2) deleteTagLocked(in *inst, key string) {
+	old, ok := in.Tags[key]
+	if !ok {
+		return
+	}
+	e.tagIdx[key][old] = removeSorted(e.tagIdx[key][old], in)
+	if len(e.tagIdx[key][old]) == 0 {
+		delete(e.tagIdx[key], old)
+	}
+	delete(in.Tags, key)
 }
 
 func insertSorted(s []*inst, in *inst) []*inst {

@@ -563,3 +563,84 @@ func (e *EC2) createTags(params url.Values, reqID string) ([]byte, *apiError) {
 	b.WriteString("<return>true</return></CreateTagsResponse>")
 	return b.Bytes(), nil
 }
+
+// deleteTags removes tags as EC2 does: a Tag.N.Key alone removes the key
+// whatever its value; with a Tag.N.Value, only when the value matches. An
+// absent key is not an error.
+func (e *EC2) deleteTags(params url.Values, reqID string) ([]byte, *apiError) {
+	groups, unknown := indexed(params, "Action", "Version", "DryRun")
+	if unknown != "" {
+		return nil, unknownParam(unknown)
+	}
+	var ids []string
+	type tag struct {
+		key, value string
+		hasValue   bool
+	}
+	var tags []tag
+	for prefix, g := range groups {
+		switch prefix {
+		case "ResourceId":
+			for _, m := range ordered(g) {
+				if _, ok := m[""]; !ok || len(m) != 1 {
+					return nil, unknownParam("ResourceId.N.*")
+				}
+				ids = append(ids, m[""])
+			}
+		case "Tag":
+			for _, m := range ordered(g) {
+				for k := range m {
+					if k != "Key" && k != "Value" {
+						return nil, unknownParam("Tag.N." + k)
+					}
+				}
+				key, ok := m["Key"]
+				if !ok || key == "" {
+					return nil, badRequest("InvalidParameterValue", "Tag.N.Key is missing")
+				}
+				if strings.HasPrefix(strings.ToLower(key), "aws:") {
+					return nil, badRequest("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use")
+				}
+				v, hasValue := m["Value"]
+				tags = append(tags, tag{key, v, hasValue})
+			}
+		default:
+			return nil, unknownParam(prefix + ".N")
+		}
+	}
+	if len(ids) == 0 {
+		return nil, badRequest("MissingParameter", "The request must contain the parameter resourceIdSet")
+	}
+	for _, id := range ids {
+		if !instanceIDRe().MatchString(id) {
+			return nil, badRequest("InvalidID", "The ID '%s' is not valid", id)
+		}
+	}
+	if aerr := dryRun(params); aerr != nil {
+		return nil, aerr
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	targets := make([]*inst, 0, len(ids))
+	for _, id := range ids {
+		in, ok := e.byID[id]
+		if !ok || !e.visible(in, now) {
+			return nil, badRequest("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+		}
+		targets = append(targets, in)
+	}
+	for _, in := range targets {
+		for _, t := range tags {
+			if old, has := in.Tags[t.key]; has && (!t.hasValue || old == t.value) {
+				e.deleteTagLocked(in, t.key)
+			}
+		}
+	}
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	b.WriteString(`<DeleteTagsResponse xmlns="` + ec2XMLNS + `">`)
+	elem(&b, "requestId", reqID)
+	b.WriteString("<return>true</return></DeleteTagsResponse>")
+	return b.Bytes(), nil
+}

@@ -36,6 +36,7 @@ func badRequest(code, format string, args ...any) *apiError {
 var actions = map[string]func(*EC2, url.Values, string) ([]byte, *apiError){
 	"DescribeInstances": (*EC2).describeInstances,
 	"CreateTags":        (*EC2).createTags,
+	"DeleteTags":        (*EC2).deleteTags,
 }
 
 // ServeHTTP answers one EC2 Query API request.

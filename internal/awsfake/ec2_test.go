@@ -672,3 +672,37 @@ func firstAttempts(e *awsfake.EC2, action string) int {
 	}
 	return n
 }
+
+func TestDeleteTagsRemovesOnlyTheNamedKeysOfTheNamedInstance(t *testing.T) {
+	e := newEC2(t)
+	c := newClient(e, fastRetries(1))
+	a := e.Launch(awsfake.LaunchSpec{Tags: map[string]string{groupTag: "e-aaa", "leadergate:draining": "2026-01-01T00:00:00Z", "keep": "x"}})
+	b := e.Launch(awsfake.LaunchSpec{Tags: map[string]string{groupTag: "e-aaa", "leadergate:draining": "2026-01-01T00:00:00Z"}})
+	_, err := c.DeleteTags(testContext(t), &ec2.DeleteTagsInput{
+		Resources: []string{a.ID},
+		Tags:      []types.Tag{{Key: aws.String("leadergate:draining")}, {Key: aws.String("absent")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags := e.Tags(a.ID); tags["keep"] != "x" || tags[groupTag] != "e-aaa" || len(tags) != 2 {
+		t.Errorf("tags of %s after DeleteTags: %v, want only %s and keep", a.ID, tags, groupTag)
+	}
+	if _, ok := e.Tags(b.ID)["leadergate:draining"]; !ok {
+		t.Errorf("DeleteTags on %s also untagged %s", a.ID, b.ID)
+	}
+	got, _ := describeAll(t, c, &ec2.DescribeInstancesInput{Filters: []types.Filter{filter("tag-key", "leadergate:draining")}})
+	if g := ids(got); !slices.Equal(g, []string{b.ID}) {
+		t.Errorf("instances with the draining key: %v, want only %s", g, b.ID)
+	}
+	// A value given deletes only on a match.
+	if _, err := c.DeleteTags(testContext(t), &ec2.DeleteTagsInput{Resources: []string{a.ID}, Tags: []types.Tag{{Key: aws.String("keep"), Value: aws.String("y")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if e.Tags(a.ID)["keep"] != "x" {
+		t.Error("DeleteTags with another value removed the tag")
+	}
+	if _, err := c.DeleteTags(testContext(t), &ec2.DeleteTagsInput{Resources: []string{"i-0123456789abcdef0"}, Tags: []types.Tag{{Key: aws.String("keep")}}}); err == nil || !strings.Contains(err.Error(), "InvalidInstanceID.NotFound") {
+		t.Errorf("DeleteTags on an unknown instance: %v, want InvalidInstanceID.NotFound", err)
+	}
+}
