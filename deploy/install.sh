@@ -18,6 +18,10 @@
 #   LEADERGATE_CRONTAB  crontab in the bundle (default leader-jobs.cron)
 #   LEADERGATE_GRACE_SECONDS  how long jobs get to stop after SIGTERM
 #                       (default 30); systemd waits 15 s longer
+#   LEADERGATE_ENV_FILE the environment properties file the jobs read
+#                       (default /opt/elasticbeanstalk/deployment/env); it
+#                       must exist, or the install fails; set it empty to
+#                       run the jobs without one (outside Elastic Beanstalk)
 #   LEADERGATE_BUNDLE   the staged application (default: current directory)
 #   LEADERGATE_ROOT     install under this prefix instead of / (tests); with
 #                       it set, systemd is only told to enable the unit
@@ -31,6 +35,7 @@ user=${LEADERGATE_USER:-webapp}
 crontab_name=${LEADERGATE_CRONTAB:-leader-jobs.cron}
 grace=${LEADERGATE_GRACE_SECONDS:-30}
 bundle=${LEADERGATE_BUNDLE:-$PWD}
+env_file=${LEADERGATE_ENV_FILE-/opt/elasticbeanstalk/deployment/env}
 arch=${LEADERGATE_ARCH:-$(uname -m)}
 
 # Paths on the instance; $root is prepended only where files are written.
@@ -39,7 +44,15 @@ marker_dir=/var/app/leader
 marker=$marker_dir/leader-manager-is-leader
 state_dir=/var/lib/leadergate
 unit=/etc/systemd/system/leadergate.service
+root_unit=/etc/systemd/system/leadergate-root.service
 app=/var/app/current
+# The crontabs live here, not in $app: the platform's web server may serve
+# $app as its document root, and a crontab can hold secrets.
+conf_dir=/etc/leadergate
+root_crontab_name=leader-jobs.root.cron
+# The scheduler's log file, where "eb logs" and log streaming look; the
+# registrations below name it, logrotate rotates it.
+log_dir=/var/log/leadergate
 
 die() {
     echo "leadergate install: error: $*" >&2
@@ -89,6 +102,11 @@ install -m 0755 "$src" "$tmp"
 "$tmp" version >/dev/null || die "$src does not run on this instance ($arch): rebuild it with 'make dist'"
 
 if [ "$mode" = service ]; then
+    # Without the environment properties, jobs would run without their
+    # database credentials and fail in ways far from the cause.
+    if [ -n "$env_file" ] && [ ! -f "$root$env_file" ]; then
+        die "$env_file not found: jobs would run without the environment properties; on Elastic Beanstalk use an Amazon Linux 2 or 2023 platform, elsewhere set LEADERGATE_ENV_FILE to your file, or empty for none"
+    fi
     crontab=$bundle/$crontab_name
     [ -f "$crontab" ] || die "$crontab_name not found in the application bundle: add it, or use leadergate-cron.config.example for /etc/cron.d lines instead"
     # leadergate, like cron, refuses a crontab that group or others can
@@ -98,6 +116,12 @@ if [ "$mode" = service ]; then
     # instead of going live.
     "$tmp" schedule --check "$crontab" ||
         die "$crontab_name has errors (listed above): fix them and deploy again"
+    root_crontab=$bundle/$root_crontab_name
+    if [ -f "$root_crontab" ]; then
+        chmod go-w "$root_crontab"
+        "$tmp" schedule --check "$root_crontab" ||
+            die "$root_crontab_name has errors (listed above): fix them and deploy again"
+    fi
 fi
 
 mv -f "$tmp" "$root$bin"
@@ -111,6 +135,10 @@ install -d -m 0755 -o "$user" -g "$group" "$root$marker_dir"
 # user owns or others can write.
 install -d -m 0700 -o "$user" -g "$group" "$root$state_dir"
 
+# The binaries have been copied out: remove them from the bundle, so that
+# /var/app/current, which the web server may serve, never holds them.
+rm -rf "$bundle/.leadergate"
+
 # systemctl, or a no-op when there is none (a test root without systemd).
 systemctl_() {
     if command -v systemctl >/dev/null 2>&1; then
@@ -122,35 +150,95 @@ systemctl_() {
     fi
 }
 
-if [ "$mode" = cron ]; then
-    # Switching from the service to cron lines: never run both.
-    if [ -f "$root$unit" ]; then
-        [ -n "$root" ] || systemctl_ stop leadergate.service || true
-        systemctl_ disable leadergate.service || true
-        rm -f "$root$unit"
+# remove_unit stops, disables and deletes a unit this script wrote.
+remove_unit() {
+    if [ -f "$root/etc/systemd/system/$1" ]; then
+        [ -n "$root" ] || systemctl_ stop "$1" || true
+        systemctl_ disable "$1" || true
+        rm -f "$root/etc/systemd/system/$1"
         [ -n "$root" ] || systemctl_ daemon-reload
     fi
+}
+
+if [ "$mode" = cron ]; then
+    # Switching from the service to cron lines: never run both.
+    remove_unit leadergate.service
+    remove_unit leadergate-root.service
     echo "leadergate install: installed $bin ($goarch) for cron lines"
     exit 0
 fi
 
+# The crontabs move out of the bundle into $conf_dir, readable by the jobs'
+# group only. They are staged as *.next and put in place by the postdeploy
+# hook, so the scheduler never reads new jobs while the old version of the
+# application is still live. root-owned: leadergate accepts a crontab owned
+# by root or by the user running it, and only root may change these.
+install -d -m 0755 "$root$conf_dir"
+install -m 0640 -o 0 -g "$group" "$crontab" "$root$conf_dir/$crontab_name.next"
+rm -f "$crontab"
+if [ -f "$root_crontab" ]; then
+    install -m 0600 -o 0 -g 0 "$root_crontab" "$root$conf_dir/$root_crontab_name.next"
+    rm -f "$root_crontab"
+else
+    rm -f "$root$conf_dir/$root_crontab_name.next" "$root$conf_dir/$root_crontab_name"
+fi
+
+# The log directory: systemd appends to its files as root; operators read
+# them with sudo, "eb logs" and log streaming as root.
+install -d -m 0750 -o 0 -g "$group" "$root$log_dir"
+# "eb logs" (tail: last 100 lines) and "eb logs --all" (bundle) collect the
+# files listed in taillogs.d and bundlelogs.d; publishlogs.d lists the
+# rotated files uploaded to S3 when log rotation to S3 is on.
+for task in taillogs bundlelogs; do
+    install -d -m 0755 "$root/opt/elasticbeanstalk/tasks/$task.d"
+    printf '%s\n' "$log_dir/*.log" >"$root/opt/elasticbeanstalk/tasks/$task.d/leadergate.conf"
+done
+install -d -m 0755 "$root/opt/elasticbeanstalk/tasks/publishlogs.d"
+printf '%s\n' "$log_dir/*.gz" >"$root/opt/elasticbeanstalk/tasks/publishlogs.d/leadergate.conf"
+# Daily, compressed, 14 kept; copytruncate because systemd keeps the file
+# open (it appends, so the truncated file is simply written from the start).
+install -d -m 0755 "$root/etc/logrotate.d"
+cat >"$root/etc/logrotate.d/leadergate" <<EOF
+# Written by the leadergate install script on every deployment.
+$log_dir/*.log {
+    daily
+    maxsize 50M
+    rotate 14
+    dateext
+    dateformat -%Y%m%d-%s
+    compress
+    missingok
+    notifempty
+    copytruncate
+}
+EOF
+
+# write_unit FILE USER GROUP CRONTAB STATE_DIR EXTRA_ENV HARDENING writes a
+# scheduler unit.
 # The service runs as the application user: jobs must create files the
 # application can read, as the cron lines they replace did. Electing needs
 # only IMDS and the instance profile, which any user can reach.
 # EnvironmentFile: the environment properties Elastic Beanstalk gives the
 # application (the file its own web.service reads), so jobs see the same
 # variables; its values override the Environment= lines, so LEADERGATE_*
-# environment properties configure leadergate too.
+# environment properties configure leadergate too. Required: without it
+# the unit does not start, rather than run jobs without their settings.
 # KillMode=mixed: SIGTERM goes to leadergate only, which passes it to the
 # jobs' process groups and waits --grace; whatever is left when
 # TimeoutStopSec (longer than the grace) expires is killed.
-mkdir -p "$root/etc/systemd/system"
-cat >"$root$unit.new" <<EOF
+# StandardOutput/StandardError: appended to a file under $log_dir, where
+# "eb logs" and log streaming find it (the journal keeps systemd's own
+# start and stop lines).
+write_unit() {
+    env_line=
+    [ -z "$env_file" ] || env_line="EnvironmentFile=$env_file"
+    cat >"$root$1.new" <<EOF
 # Written by the leadergate install script (.ebextensions/leadergate.config).
-# Overwritten on every deployment: change the install script, not this file.
+# Overwritten on every deployment: change the install script, or add a
+# drop-in (systemctl edit ${1##*/}), not this file.
 [Unit]
-Description=leadergate scheduler: leader-only jobs from $app/$crontab_name
-Documentation=https://github.com/leadergate/leadergate
+Description=leadergate scheduler: leader-only jobs from $4 as $2
+Documentation=https://github.com/leadergate/leadergate/blob/main/docs/elastic-beanstalk.md
 Wants=network-online.target
 After=network-online.target
 # Never give up restarting: $app appears only after the first deployment.
@@ -158,25 +246,129 @@ StartLimitIntervalSec=0
 
 [Service]
 Type=simple
-User=$user
-Group=$group
+User=$2
+Group=$3
 WorkingDirectory=$app
-Environment=LEADERGATE_STATE_DIR=$state_dir
-Environment=LEADERGATE_MARKER=$marker
-EnvironmentFile=-/opt/elasticbeanstalk/deployment/env
-ExecStart=$bin schedule --grace ${grace}s $app/$crontab_name
+Environment=LEADERGATE_STATE_DIR=$5
+$6
+$env_line
+ExecStart=$bin schedule --grace ${grace}s $4
 ExecReload=/bin/kill -HUP \$MAINPID
 Restart=always
 RestartSec=10s
 KillMode=mixed
 TimeoutStopSec=$((grace + 15))s
-SyslogIdentifier=leadergate
+SyslogIdentifier=${1##*/}
+StandardOutput=append:$log_dir/${7}.log
+StandardError=append:$log_dir/${7}.log
+$8
 
 [Install]
 WantedBy=multi-user.target
 EOF
-chmod 0644 "$root$unit.new"
-mv -f "$root$unit.new" "$root$unit"
+    chmod 0644 "$root$1.new"
+    mv -f "$root$1.new" "$root$1"
+}
+
+# The restrictions on the application user's jobs, each for a reason. They
+# hold for the jobs too: docs/elastic-beanstalk.md lists what a job can no
+# longer do and how to relax it (a drop-in with systemctl edit).
+# What is left open on purpose: the network (IMDS, AWS and the jobs' own
+# services), writing wherever the user may under /var and /tmp (the
+# application's own directories), JIT compilers (MemoryDenyWriteExecute
+# would break PHP's JIT, Node and Java), any system call (jobs are
+# arbitrary programs), and the user's IPC objects (RemoveIPC would remove
+# those of the web application, which runs as the same user).
+hardening=$(
+    cat <<'EOF'
+# No privileges gained through setuid binaries: sudo or su in a job fails.
+NoNewPrivileges=yes
+# /usr, /boot, /efi and /etc read-only, even for a setuid helper.
+ProtectSystem=full
+# /home, /root and /run/user hidden: jobs need no one's home directory.
+ProtectHome=yes
+# A private /tmp, emptied when the service restarts: no races with other users.
+PrivateTmp=yes
+# Only pseudo-devices (null, zero, random, tty...) in /dev: no disks.
+PrivateDevices=yes
+# /proc/sys and /sys read-only: no sysctl changes.
+ProtectKernelTunables=yes
+# No kernel module loading.
+ProtectKernelModules=yes
+# No kernel log buffer.
+ProtectKernelLogs=yes
+# /sys/fs/cgroup read-only.
+ProtectControlGroups=yes
+# No setting the system clock.
+ProtectClock=yes
+# No changing the host name.
+ProtectHostname=yes
+# No creating setuid or setgid files.
+RestrictSUIDSGID=yes
+# No switching the execution domain (personality(2)).
+LockPersonality=yes
+# No realtime scheduling that could starve the web application.
+RestrictRealtime=yes
+# No new namespaces (unshare, rootless containers).
+RestrictNamespaces=yes
+# Native system calls only: no 32-bit x86 binaries on x86_64.
+SystemCallArchitectures=native
+# No capabilities, even from a setuid binary.
+CapabilityBoundingSet=
+AmbientCapabilities=
+# Sockets: local, IPv4, IPv6 and netlink (glibc's getaddrinfo uses it).
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+# Files the jobs create are not readable by other users.
+UMask=0027
+EOF
+)
+
+# Root jobs replace root cron lines (certbot, backups, package updates):
+# they keep write access to the system, the devices, sysctl and setuid
+# files (package updates need them), and lose only what such jobs never use.
+root_hardening=$(
+    cat <<'EOF'
+# No kernel module loading.
+ProtectKernelModules=yes
+# No kernel log buffer.
+ProtectKernelLogs=yes
+# /sys/fs/cgroup read-only.
+ProtectControlGroups=yes
+# No setting the system clock.
+ProtectClock=yes
+# No changing the host name.
+ProtectHostname=yes
+# No switching the execution domain (personality(2)).
+LockPersonality=yes
+# No realtime scheduling that could starve the web application.
+RestrictRealtime=yes
+# No new namespaces (unshare, podman); docker run goes through its daemon.
+RestrictNamespaces=yes
+# Native system calls only: no 32-bit x86 binaries on x86_64.
+SystemCallArchitectures=native
+# Sockets: local, IPv4, IPv6 and netlink (glibc's getaddrinfo uses it).
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+# Files root jobs create are readable by the application, as from cron.
+UMask=0022
+EOF
+)
+
+mkdir -p "$root/etc/systemd/system"
+write_unit "$unit" "$user" "$group" "$conf_dir/$crontab_name" "$state_dir" \
+    "Environment=LEADERGATE_MARKER=$marker" leadergate "$hardening"
+
+# Jobs that ran as root (leader-jobs.root.cron in the bundle): a second
+# scheduler, as root, with its own state, no marker and no tagging (the
+# first one keeps both current; the election is the same).
+units=leadergate.service
+if [ -f "$root$conf_dir/$root_crontab_name.next" ]; then
+    install -d -m 0700 -o 0 -g 0 "$root$state_dir-root"
+    write_unit "$root_unit" root root "$conf_dir/$root_crontab_name" "$state_dir-root" \
+        "Environment=LEADERGATE_MARKER= LEADERGATE_NO_TAG=true" leadergate-root "$root_hardening"
+    units="$units leadergate-root.service"
+else
+    remove_unit leadergate-root.service
+fi
 
 # Restart after every deployment, once /var/app/current is the new version:
 # restarting here, before it goes live, would keep the old directory and
@@ -184,15 +376,32 @@ mv -f "$root$unit.new" "$root$unit"
 # deployment: hooks/ on application deployments, confighooks/ on
 # configuration deployments (new environment properties). Written on every
 # deployment, so they need not be in the bundle.
+# CloudWatch Logs: when log streaming (aws:elasticbeanstalk:cloudwatch:logs)
+# is on, Elastic Beanstalk runs the CloudWatch agent; the hook adds the log
+# file to it (.ebextensions/leadergate.config writes the agent's config).
+# A configuration deployment that turns streaming on rewrites the agent's
+# configuration, hence the hook for confighooks too.
 for kind in hooks confighooks; do
     hook=$bundle/.platform/$kind/postdeploy/99_leadergate.sh
     mkdir -p "${hook%/*}"
-    cat >"$hook" <<'EOF'
+    cat >"$hook" <<EOF
 #!/bin/sh
-# Written by the leadergate install script: restart the scheduler now that
-# /var/app/current is the new version. It reads the new crontab and the new
-# environment properties; running jobs get SIGTERM and the grace period.
-exec systemctl restart leadergate.service
+# Written by the leadergate install script: put the new crontabs in place
+# and restart the scheduler now that /var/app/current is the new version.
+# It reads the new crontab and the new environment properties; running
+# jobs get SIGTERM and the grace period.
+set -e
+for tab in $conf_dir/$crontab_name $conf_dir/$root_crontab_name; do
+    if [ -f "\$tab.next" ]; then
+        mv -f "\$tab.next" "\$tab"
+    fi
+done
+systemctl restart $units
+ctl=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl
+agent=/opt/aws/amazon-cloudwatch-agent/etc/leadergate.json
+if [ -x "\$ctl" ] && [ -f "\$agent" ] && "\$ctl" -a status 2>/dev/null | grep -q '"status": *"running"'; then
+    "\$ctl" -a append-config -m ec2 -s -c "file:\$agent" >/dev/null
+fi
 EOF
     chmod 0755 "$hook"
 done
@@ -201,5 +410,6 @@ done
 if [ -z "$root" ]; then
     systemctl_ daemon-reload
 fi
-systemctl_ enable leadergate.service
-echo "leadergate install: installed $bin ($goarch) and $unit; it restarts after this deployment"
+# shellcheck disable=SC2086 # $units is a list of unit names
+systemctl_ enable $units
+echo "leadergate install: installed $bin ($goarch) and $units; they restart after this deployment"

@@ -85,8 +85,13 @@ func newFixture(t *testing.T) *fixture {
 	// Group-writable, as an archive made elsewhere may carry it.
 	f.write(f.crontabPath, []byte("*/5 * * * * ./bin/send-reminders\n"), 0o664)
 	f.write(f.stubs+"/systemctl", []byte("#!/bin/sh\necho \"systemctl $*\" >>\"$FAKE_LOG\"\n"), 0o755)
+	// What Elastic Beanstalk writes before the deployment's commands run.
+	f.write(f.root+ebEnvFile, []byte("DB_PASSWORD=secret\n"), 0o600)
 	return f
 }
+
+// ebEnvFile is where Elastic Beanstalk writes the environment properties.
+const ebEnvFile = "/opt/elasticbeanstalk/deployment/env"
 
 func (f *fixture) write(path string, data []byte, mode os.FileMode) {
 	f.t.Helper()
@@ -185,6 +190,20 @@ func (f *fixture) expectFile(path string, mode os.FileMode, dir bool) []byte {
 	return b
 }
 
+// expectOwner checks the owner of root+path.
+func (f *fixture) expectOwner(path string, uid, gid int) {
+	f.t.Helper()
+	fi, err := os.Stat(f.root + path)
+	if err != nil {
+		f.t.Errorf("%s: %v", path, err)
+		return
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if int(st.Uid) != uid || int(st.Gid) != gid {
+		f.t.Errorf("%s owned by %d:%d, want %d:%d", path, st.Uid, st.Gid, uid, gid)
+	}
+}
+
 func contains(lines []string, want string) bool {
 	for _, l := range lines {
 		if l == want {
@@ -246,11 +265,21 @@ func TestInstallService(t *testing.T) {
 	f.expectFile("/var/app/leader", 0o755, true)
 	f.expectFile("/var/lib/leadergate", 0o700, true)
 
-	// The crontab was made unwritable by group and validated before going live.
-	if fi, err := os.Stat(f.crontabPath); err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("leader-jobs.cron mode = %v (err %v), want 0644: leadergate refuses a group-writable crontab", fi.Mode().Perm(), err)
-	}
+	// The crontab was validated, then moved out of the bundle (the web
+	// server may serve /var/app/current) to a root-owned file only the
+	// jobs' group can read, staged until the postdeploy hook.
 	calls := f.calls()
+	if _, err := os.Stat(f.crontabPath); err == nil {
+		t.Error("leader-jobs.cron was left in the bundle, which may be the web server's document root")
+	}
+	if _, err := os.Stat(f.bundle + "/.leadergate"); err == nil {
+		t.Error(".leadergate/ (the binaries) was left in the bundle, which may be the web server's document root")
+	}
+	staged := f.expectFile("/etc/leadergate/leader-jobs.cron.next", 0o640, false)
+	if string(staged) != "*/5 * * * * ./bin/send-reminders\n" {
+		t.Errorf("staged crontab = %q", staged)
+	}
+	f.expectOwner("/etc/leadergate/leader-jobs.cron.next", 0, f.gid)
 	if !contains(calls, "leadergate-linux-arm64 version") {
 		t.Errorf("the new binary was not tried before being installed; calls: %q", calls)
 	}
@@ -265,12 +294,14 @@ func TestInstallService(t *testing.T) {
 		"Service.User":               f.user,
 		"Service.Group":              f.group,
 		"Service.WorkingDirectory":   "/var/app/current",
-		"Service.ExecStart":          "/usr/local/bin/leadergate schedule --grace 30s /var/app/current/leader-jobs.cron",
+		"Service.ExecStart":          "/usr/local/bin/leadergate schedule --grace 30s /etc/leadergate/leader-jobs.cron",
 		"Service.ExecReload":         "/bin/kill -HUP $MAINPID",
 		"Service.Restart":            "always",
 		"Service.KillMode":           "mixed",
 		"Service.TimeoutStopSec":     "45s",
-		"Service.EnvironmentFile":    "-/opt/elasticbeanstalk/deployment/env",
+		"Service.EnvironmentFile":    ebEnvFile, // required: no "-"
+		"Service.StandardOutput":     "append:/var/log/leadergate/leadergate.log",
+		"Service.StandardError":      "append:/var/log/leadergate/leadergate.log",
 		"Install.WantedBy":           "multi-user.target",
 		"Unit.StartLimitIntervalSec": "0",
 	}
@@ -392,10 +423,9 @@ func TestInstallTwiceReplacesBinary(t *testing.T) {
 	f.mustRun()
 	newer := append([]byte(nil), f.amd64...)
 	newer = append(newer, "# v2\n"...)
+	// The next deployment's bundle, without the optional SHA256SUMS.
 	f.write(f.bundle+"/.leadergate/leadergate-linux-amd64", newer, 0o755)
-	if err := os.Remove(f.bundle + "/.leadergate/SHA256SUMS"); err != nil { // optional: absent is fine
-		t.Fatal(err)
-	}
+	f.write(f.crontabPath, []byte("*/5 * * * * ./bin/send-reminders\n"), 0o644)
 	f.mustRun()
 	if bin := f.expectFile("/usr/local/bin/leadergate", 0o755, false); string(bin) != string(newer) {
 		t.Errorf("second deployment did not replace the binary:\n%s", bin)
@@ -489,9 +519,8 @@ func TestInstallFailures(t *testing.T) {
 func TestInstallCronMode(t *testing.T) {
 	f := newFixture(t)
 	f.mustRun() // the service variant first, then a switch to cron lines
-	if err := os.Remove(f.crontabPath); err != nil {
-		t.Fatal(err)
-	}
+	// The next bundle: binaries, no crontab.
+	f.write(f.bundle+"/.leadergate/leadergate-linux-amd64", f.amd64, 0o755)
 	before := len(f.calls())
 	out := f.mustRun("LEADERGATE_MODE=cron")
 	if !strings.Contains(out, "for cron lines") {

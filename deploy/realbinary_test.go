@@ -107,7 +107,7 @@ func TestInstallWithRealBinary(t *testing.T) {
 		// follower runs no job).
 		argv := strings.Fields(s["Service.ExecStart"][0])
 		argv[0] = f.root + argv[0]
-		argv[len(argv)-1] = f.crontabPath
+		argv[len(argv)-1] = f.root + argv[len(argv)-1] + ".next" // staged until the postdeploy hook
 		state := filepath.Join(t.TempDir(), "state")
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
