@@ -1,0 +1,196 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults of Ledger.
+const (
+	DefaultLease  = 60 * time.Second
+	DefaultRetain = 30 * 24 * time.Hour
+)
+
+// Ledger claims, renews and finishes runs for one instance.
+type Ledger struct {
+	Store  Store
+	Owner  string           // this instance's id
+	Now    func() time.Time // the clock; leases are measured with it
+	Lease  time.Duration    // DefaultLease when 0
+	Retain time.Duration    // how long records are kept (TTL); DefaultRetain when 0
+}
+
+func (l *Ledger) lease() time.Duration {
+	if l.Lease > 0 {
+		return l.Lease
+	}
+	return DefaultLease
+}
+
+func (l *Ledger) retain() time.Duration {
+	if l.Retain > 0 {
+		return l.Retain
+	}
+	return DefaultRetain
+}
+
+// Outcome is what a claim came to.
+type Outcome int
+
+// Outcomes of Claim.
+const (
+	Won       Outcome = iota // this instance runs the tick
+	Taken                    // someone else runs or ran it: do nothing
+	LostFound                // the holder died mid-run; it was marked Lost and is not rerun
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Won:
+		return "won"
+	case Taken:
+		return "taken"
+	case LostFound:
+		return "lost"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Claim is the answer to "may this instance run the tick now?".
+type Claim struct {
+	Outcome Outcome
+	Run     *Run    // when Won
+	Holder  *Record // when Taken or LostFound, if known
+}
+
+// ClaimOptions say how to claim.
+type ClaimOptions struct {
+	// Look first reads the record and creates it only when there is none:
+	// what a follower does after the takeover delay (one read when the
+	// leader ran it). The leader skips the read: one write.
+	Look bool
+	// Rerun lets a run lost with its instance run again (fence + 1).
+	Rerun bool
+}
+
+// Claim tries to take the tick k for this instance. Exactly one caller
+// across the fleet wins a tick; the others learn it is taken. A record
+// found running with an expired lease was lost: it is marked Lost, or,
+// with opts.Rerun, taken over (fence + 1, attempt + 1). An error means
+// the ledger could not be asked: nothing may run.
+func (l *Ledger) Claim(ctx context.Context, k Key, opts ClaimOptions) (Claim, error) {
+	if err := k.Check(); err != nil {
+		return Claim{}, err
+	}
+	k.Tick = k.Tick.UTC().Truncate(time.Second)
+	if opts.Look {
+		r, found, err := l.Store.Get(ctx, k)
+		if err != nil {
+			return Claim{}, err
+		}
+		if found {
+			return l.decide(ctx, r, opts)
+		}
+	}
+	now := l.Now()
+	r := Record{
+		Key: k, Owner: l.Owner, State: Running, Fence: 1, Attempt: 1,
+		LeaseUntil: now.Add(l.lease()), Started: now, Expires: l.expires(k, now),
+	}
+	err := l.Store.Create(ctx, r)
+	var c *Conflict
+	switch {
+	case err == nil:
+		return Claim{Outcome: Won, Run: &Run{l: l, rec: r}}, nil
+	case errors.As(err, &c):
+		if c.Holder == nil {
+			return Claim{Outcome: Taken}, nil
+		}
+		return l.decide(ctx, *c.Holder, opts)
+	default:
+		return Claim{}, err
+	}
+}
+
+func (l *Ledger) expires(k Key, now time.Time) time.Time {
+	t := k.Tick
+	if now.After(t) {
+		t = now
+	}
+	return t.Add(l.retain())
+}
+
+// decide acts on a record someone else wrote.
+func (l *Ledger) decide(ctx context.Context, r Record, opts ClaimOptions) (Claim, error) {
+	now := l.Now()
+	if !r.Expired(now) {
+		return Claim{Outcome: Taken, Holder: &r}, nil
+	}
+	if opts.Rerun {
+		next := r
+		next.Owner, next.Fence, next.Attempt = l.Owner, r.Fence+1, r.Attempt+1
+		next.LeaseUntil, next.Started, next.Finished, next.ExitCode = now.Add(l.lease()), now, time.Time{}, 0
+		next.Expires = l.expires(r.Key, now)
+		switch err := l.Store.Swap(ctx, r, next); {
+		case err == nil:
+			return Claim{Outcome: Won, Run: &Run{l: l, rec: next, Rerun: &r}}, nil
+		case IsConflict(err):
+			return Claim{Outcome: Taken, Holder: &r}, nil // another instance reran it first
+		default:
+			return Claim{}, err
+		}
+	}
+	lost := r
+	lost.State = Lost
+	switch err := l.Store.Swap(ctx, r, lost); {
+	case err == nil:
+		return Claim{Outcome: LostFound, Holder: &lost}, nil
+	case IsConflict(err):
+		return Claim{Outcome: Taken, Holder: &r}, nil // marked or finished meanwhile
+	default:
+		return Claim{}, err
+	}
+}
+
+// Run is a claimed tick, held by this instance.
+type Run struct {
+	l     *Ledger
+	rec   Record
+	Rerun *Record // the lost attempt this run replaces, if any
+}
+
+// Record is the run's record as last written.
+func (r *Run) Record() Record { return r.rec }
+
+// RenewEvery is how often the lease is renewed: a third of it, so that two
+// renewals can fail before it runs out.
+func (r *Run) RenewEvery() time.Duration { return r.l.lease() / 3 }
+
+// Renew extends the lease. A *Conflict means the tick was taken over: stop
+// the job at once. Another error means the ledger could not be reached: the
+// job may go on until LeaseUntil, not after.
+func (r *Run) Renew(ctx context.Context) error {
+	next := r.rec
+	next.LeaseUntil = r.l.Now().Add(r.l.lease())
+	if err := r.l.Store.Swap(ctx, r.rec, next); err != nil {
+		return err
+	}
+	r.rec = next
+	return nil
+}
+
+// Finish records the end of the run with the job's exit code.
+func (r *Run) Finish(ctx context.Context, exitCode int) error {
+	next := r.rec
+	next.State, next.ExitCode, next.Finished = Succeeded, exitCode, r.l.Now()
+	if exitCode != 0 {
+		next.State = Failed
+	}
+	if err := r.l.Store.Swap(ctx, r.rec, next); err != nil {
+		return err
+	}
+	r.rec = next
+	return nil
+}

@@ -1,0 +1,106 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// State is where a run stands.
+type State string
+
+// States of a record.
+const (
+	Running   State = "running"
+	Succeeded State = "succeeded"
+	Failed    State = "failed"
+	Lost      State = "lost" // its lease ran out while running: the instance died mid-job
+)
+
+// Limits of a key. DynamoDB allows 2,048 bytes in a partition key; an EC2 tag
+// value is at most 256 characters, and a job name this long is a mistake.
+const (
+	MaxGroup = 256
+	MaxJob   = 512
+)
+
+// Key names one scheduled run: a job of a group at its nominal tick.
+type Key struct {
+	Group string
+	Job   string
+	Tick  time.Time // the schedule's time, not the clock's; stored to the second, UTC
+}
+
+// TickFormat is how a tick is written in the table and in history: sorting
+// the strings sorts the times.
+const TickFormat = "2006-01-02T15:04:05Z"
+
+// TickString is the sort key.
+func (k Key) TickString() string { return k.Tick.UTC().Format(TickFormat) }
+
+// Partition is the partition key: the group and the job, so that one Query
+// reads a job's history.
+func (k Key) Partition() string { return k.Group + "#" + k.Job }
+
+func (k Key) String() string { return k.Job + "@" + k.TickString() }
+
+// Check reports a key that cannot be stored.
+func (k Key) Check() error {
+	switch {
+	case k.Group == "":
+		return errors.New("ledger: the group is empty")
+	case k.Job == "":
+		return errors.New("ledger: the job name is empty")
+	case len(k.Group) > MaxGroup:
+		return fmt.Errorf("ledger: group %.20q... is %d bytes, more than %d", k.Group, len(k.Group), MaxGroup)
+	case len(k.Job) > MaxJob:
+		return fmt.Errorf("ledger: job name %.20q... is %d bytes, more than the ledger's %d; give the job a shorter name (--job, or # name:)", k.Job, len(k.Job), MaxJob)
+	case !utf8.ValidString(k.Group) || !utf8.ValidString(k.Job):
+		return errors.New("ledger: the group or job name is not valid UTF-8")
+	case k.Tick.IsZero():
+		return errors.New("ledger: the tick is zero")
+	}
+	return nil
+}
+
+// Record is the stored state of one run.
+type Record struct {
+	Key
+	Owner      string    // the instance that runs (or ran) it
+	State      State     //
+	Fence      int64     // 1 at the first claim, +1 at every takeover
+	Attempt    int       // 1 at the first claim, +1 at every rerun
+	LeaseUntil time.Time // while Running: others may take over after this
+	ExitCode   int       // when Succeeded or Failed
+	Started    time.Time
+	Finished   time.Time // zero while Running or when Lost
+	Expires    time.Time // the TTL: the store may delete the record after this
+}
+
+// RunID names this attempt of the run, for logs and LEADERGATE_RUN_ID.
+func (r Record) RunID() string {
+	return r.Partition() + "@" + r.TickString() + "/" + strconv.FormatInt(r.Fence, 10)
+}
+
+// Expired reports a Running record whose lease has run out at now: its owner
+// is gone, or could not renew and has stopped its job.
+func (r Record) Expired(now time.Time) bool {
+	return r.State == Running && now.After(r.LeaseUntil)
+}
+
+// Duration is how long the run took, or has been running at now.
+func (r Record) Duration(now time.Time) time.Duration {
+	end := r.Finished
+	if end.IsZero() {
+		if r.State != Running {
+			return 0
+		}
+		end = now
+	}
+	if end.Before(r.Started) {
+		return 0
+	}
+	return end.Sub(r.Started)
+}

@@ -1,0 +1,133 @@
+package ledger
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Memory is an in-memory Store with DynamoDB's conditional semantics, for
+// tests: Create fails when the key exists, Swap when owner, fence or state
+// moved, and a refused write returns the item as ALL_OLD would. Err, when
+// set, is asked before every call and fails it (to inject faults). It
+// counts calls.
+type Memory struct {
+	// Now filters Recent as DynamoDB readers must: TTL deletion is lazy, so
+	// an expired item may still be there. Nil keeps everything.
+	Now func() time.Time
+	// Err, when not nil, is called before every operation with its name
+	// (Get, Create, Swap, Recent); a non-nil result fails the call.
+	Err func(op string) error
+	// HideHolder makes refused writes return no item, as some
+	// DynamoDB-compatible servers do.
+	HideHolder bool
+
+	mu    sync.Mutex
+	items map[string]Record
+	calls map[string]int
+}
+
+var _ Store = (*Memory)(nil)
+
+func memKey(k Key) string { return k.Partition() + "\x00" + k.TickString() }
+
+func (m *Memory) enter(op string) error {
+	m.mu.Lock()
+	if m.calls == nil {
+		m.calls = map[string]int{}
+		m.items = map[string]Record{}
+	}
+	m.calls[op]++
+	f := m.Err
+	m.mu.Unlock()
+	if f != nil {
+		return f(op)
+	}
+	return nil
+}
+
+// Calls returns how many times op was called.
+func (m *Memory) Calls(op string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls[op]
+}
+
+// Get implements Store.
+func (m *Memory) Get(ctx context.Context, k Key) (Record, bool, error) {
+	if err := m.enter("Get"); err != nil {
+		return Record{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.items[memKey(k)]
+	return r, ok, nil
+}
+
+func (m *Memory) conflict(k Key, r Record, found bool) error {
+	c := &Conflict{Key: k}
+	if found && !m.HideHolder {
+		c.Holder = &r
+	}
+	return c
+}
+
+// Create implements Store.
+func (m *Memory) Create(ctx context.Context, r Record) error {
+	if err := m.enter("Create"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.items[memKey(r.Key)]; ok {
+		return m.conflict(r.Key, old, true)
+	}
+	m.items[memKey(r.Key)] = r
+	return nil
+}
+
+// Swap implements Store.
+func (m *Memory) Swap(ctx context.Context, prev, r Record) error {
+	if err := m.enter("Swap"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.items[memKey(r.Key)]
+	if !ok || old.Owner != prev.Owner || old.Fence != prev.Fence || old.State != prev.State {
+		return m.conflict(r.Key, old, ok)
+	}
+	m.items[memKey(r.Key)] = r
+	return nil
+}
+
+// Recent implements Store.
+func (m *Memory) Recent(ctx context.Context, group, job string, since time.Time, limit int) ([]Record, error) {
+	if err := m.enter("Recent"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for _, r := range m.items {
+		if r.Group != group || job != "" && r.Job != job || r.Tick.Before(since) {
+			continue
+		}
+		if m.Now != nil && !r.Expires.IsZero() && m.Now().After(r.Expires) {
+			continue
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Record) int {
+		if c := b.Tick.Compare(a.Tick); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Job, b.Job)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
