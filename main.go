@@ -482,7 +482,7 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		if err != nil {
 			return err
 		}
-		return schedule.Check(d.Stdout, tab, d.Now())
+		return schedule.Check(d.Stdout, d.Stderr, tab, d.Now())
 	}
 	level := slog.LevelInfo
 	if g.Verbose {

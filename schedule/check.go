@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,9 +13,14 @@ import (
 )
 
 // Check writes what --check shows: each job with its place in the file,
-// schedule, time zone, command and next 3 run times after now. For @every
-// jobs the times assume the scheduler starts at now.
-func Check(w io.Writer, c *Crontab, now time.Time) error {
+// schedule, time zone, command, the environment the file gives it, its
+// directives and next 3 run times after now. For @every jobs the times
+// assume the scheduler starts at now. The crontab's warnings go to warn,
+// one "leadergate: warning: file:line: ..." line each.
+func Check(w, warn io.Writer, c *Crontab, now time.Time) error {
+	for _, l := range c.Warnings {
+		fmt.Fprintf(warn, "leadergate: warning: %s\n", l.Error())
+	}
 	bw := bufio.NewWriter(w)
 	for i, j := range c.Jobs {
 		if i > 0 {
@@ -35,6 +41,16 @@ func Check(w io.Writer, c *Crontab, now time.Time) error {
 		}
 		fmt.Fprintf(bw, "  schedule  %s (%s)\n", j.Spec, zone)
 		fmt.Fprintf(bw, "  command   %s\n", j.Command)
+		for k, kv := range j.Env {
+			label := "env"
+			if k > 0 {
+				label = ""
+			}
+			fmt.Fprintf(bw, "  %-9s %s\n", label, showEnv(kv))
+		}
+		if j.Timeout > 0 {
+			fmt.Fprintf(bw, "  timeout   %s\n", j.Timeout)
+		}
 		next := make([]string, 0, 3)
 		t := now
 		for k := 0; k < 3; k++ {
@@ -55,4 +71,25 @@ func Check(w io.Writer, c *Crontab, now time.Time) error {
 		fmt.Fprintf(bw, "\n%s: %d jobs, ok\n", c.File, len(c.Jobs))
 	}
 	return bw.Flush()
+}
+
+// showEnv prints NAME=value as the job gets it; a value that is empty or
+// has blanks at its ends is shown quoted (Go syntax), so none is invisible.
+func showEnv(kv string) string {
+	k, v, _ := strings.Cut(kv, "=")
+	if v == "" || strings.TrimSpace(v) != v || !strconv.IsPrint(firstNonPrint(v)) {
+		return k + "=" + strconv.Quote(v)
+	}
+	return kv
+}
+
+// firstNonPrint returns the first rune of s that strconv.IsPrint refuses,
+// or 'x' when all print.
+func firstNonPrint(s string) rune {
+	for _, r := range s {
+		if !strconv.IsPrint(r) {
+			return r
+		}
+	}
+	return 'x'
 }

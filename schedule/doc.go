@@ -8,6 +8,7 @@
 // One entry per line; leading and trailing blanks, CRLF line ends and a
 // byte order mark are ignored.
 //
+//	# leader-jobs.cron
 //	# a comment; blank lines are ignored
 //	SHELL=/bin/bash                 # shell for the jobs below (default /bin/sh)
 //	PATH=/usr/local/bin:/usr/bin:/bin
@@ -15,6 +16,7 @@
 //	CRON_TZ=Europe/Berlin           # zone of the schedules below
 //
 //	# name: billing-run
+//	# timeout: 2h
 //	0 3 * * * /usr/bin/php app/console billing:run
 //	*/10 * * * * * echo "every 10 seconds"          # 6 fields: seconds first
 //	@every 5m   curl -fsS http://localhost/ping
@@ -50,16 +52,31 @@
 // spring forward, a time that does not exist that day is skipped (use UTC
 // for jobs that must run every day).
 //
+// A line whose first non-blank character is '#' is a comment, as in cron.
+//
 // NAME=value lines set the environment of the jobs below them, on top of
 // the scheduler's own environment. Values are taken literally: no $VAR
-// expansion; one pair of surrounding quotes is removed. SHELL must be an
-// absolute path.
+// expansion; one pair of surrounding quotes is removed. A '#' that follows
+// a blank outside quotes starts a comment, which is stripped with the
+// blanks before it (cron would keep it in the value; nobody means that):
+// write GREETING="a # b" to keep one. --check prints each job's
+// environment as the job gets it. SHELL must be an absolute path.
 //
-// Each job has a name: the "# name: NAME" comment above its line (only
-// other comment lines may stand between them; letters, digits and
-// . _ - : / @ +), else the file's base name and the line number, e.g.
-// "leader-jobs.cron:7". Names are unique in a file. Name jobs whose line
-// may move: the name is what the Authority and LEADERGATE_JOB see.
+// # Directives
+//
+// Comment lines of the form "# key: value" directly above a job line (only
+// other comments may stand between them) set properties of that job. A
+// directive followed by a blank line, an environment line or the end of
+// the file is an error; a key that is not a directive makes an ordinary
+// comment, and --check warns when it looks like a misspelt one.
+//
+//   - "# name: NAME": the job's name (letters, digits and . _ - : / @ +),
+//     else the file's base name and the line number, e.g.
+//     "leader-jobs.cron:7". Names are unique in a file. Name jobs whose
+//     line may move: the name is what the Authority and LEADERGATE_JOB see.
+//   - "# timeout: DURATION": a run still going after DURATION (a Go
+//     duration of whole seconds, e.g. 90s, 30m, 2h) is stopped: SIGTERM to
+//     its process group, SIGKILL after the grace period.
 //
 // The [all] marker makes a job run on every instance without asking the
 // Authority: log rotation, local cache cleanup, whatever the cron daemon

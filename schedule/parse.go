@@ -34,6 +34,9 @@ type Schedule interface {
 type Crontab struct {
 	File string // the name given to Parse, for messages
 	Jobs []Job
+	// Warnings are lines that parse but probably do not mean what they
+	// say; --check prints them (and fails on them with --strict).
+	Warnings []LineError
 }
 
 // Job is one job line of a crontab.
@@ -57,6 +60,13 @@ type Job struct {
 	// EveryInstance is set by the [all] marker: the job runs on every
 	// instance, without asking the Authority.
 	EveryInstance bool
+
+	// Fields set by directives, the "# key: value" comments above the job
+	// line (see [directives]).
+
+	// Timeout stops a run that takes longer ("# timeout: 2h"): SIGTERM to
+	// its process group, SIGKILL after the grace period. 0: no limit.
+	Timeout time.Duration
 }
 
 // Next returns the job's first run after t. A wall-clock time that occurs
@@ -178,8 +188,11 @@ func checkSafe(path string, fi os.FileInfo, checkOwner bool) error {
 // Compiled on first use, not at start-up: every leadergate process pays
 // for package initialisation, and `check` and `run` parse no crontab.
 var (
-	envLine   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$`) })
-	nameLine  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^#[ \t]*name:[ \t]*(.*)$`) })
+	envLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$`) })
+	// "# key: value"; whether it is a directive depends on the key.
+	directiveLine = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*:[ \t]*(.*)$`)
+	})
 	validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`) })
 )
 
@@ -215,13 +228,11 @@ func Parse(r io.Reader, filename string) (*Crontab, error) {
 			break
 		}
 	}
-	if p.pendingName != "" {
-		p.errs = append(p.errs, LineError{File: filename, Line: p.pendingLine, Field: "name", Value: p.pendingName,
-			Msg: "no job line below it: put the name comment directly above its job"})
-	}
+	p.dropPending(0, "the end of the file")
 	if len(p.errs) > 0 {
 		return nil, &ParseError{File: filename, Lines: p.errs}
 	}
+	c.Warnings = p.warns
 	return c, nil
 }
 
@@ -253,18 +264,30 @@ func readLine(br *bufio.Reader) (string, error) {
 }
 
 type parser struct {
-	file, base  string
-	shell       string
-	tz          *time.Location
-	env         []string
-	names       map[string]int // name → line
-	pendingName string         // from "# name:", waiting for its job line
-	pendingLine int
-	errs        []LineError
+	file, base string
+	shell      string
+	tz         *time.Location
+	env        []string
+	names      map[string]int // name → line
+	// pending holds the directives read since the last job line, waiting
+	// for their job; next holds the fields they set.
+	pending []pendingDirective
+	next    Job
+	errs    []LineError
+	warns   []LineError
+}
+
+type pendingDirective struct {
+	key, value string
+	line       int
 }
 
 func (p *parser) errorf(line int, field, value, format string, args ...any) {
 	p.errs = append(p.errs, LineError{File: p.file, Line: line, Field: field, Value: value, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) warnf(line int, field, value, format string, args ...any) {
+	p.warns = append(p.warns, LineError{File: p.file, Line: line, Field: field, Value: value, Msg: fmt.Sprintf(format, args...)})
 }
 
 // line parses one line; ok reports a job. Errors are collected in p.
@@ -280,20 +303,22 @@ func (p *parser) line(n int, raw string) (job Job, ok bool) {
 	s := strings.TrimSpace(raw)
 	switch {
 	case s == "":
-		p.dropPendingName(n, "a blank line")
+		p.dropPending(n, "a blank line")
 		return Job{}, false
 	case strings.HasPrefix(s, "#"):
-		if m := nameLine().FindStringSubmatch(s); m != nil {
-			p.nameComment(n, strings.TrimSpace(m[1]))
+		// A comment, as in cron: the first non-blank is '#'. It may be a
+		// directive for the job below.
+		if m := directiveLine().FindStringSubmatch(s); m != nil {
+			p.directive(n, m[1], strings.TrimSpace(m[2]))
 		}
 		return Job{}, false
 	}
 	if m := envLine().FindStringSubmatch(s); m != nil {
-		key, val := m[1], m[2]
+		key, val := m[1], stripComment(m[2])
 		if (key == "CRON_TZ" || key == "TZ") && len(strings.Fields(val)) > 1 {
 			return p.job(n, s) // a time zone prefix on a job line
 		}
-		p.dropPendingName(n, "an environment line")
+		p.dropPending(n, "an environment line")
 		p.setenv(n, key, val)
 		return Job{}, false
 	}
@@ -301,35 +326,144 @@ func (p *parser) line(n int, raw string) (job Job, ok bool) {
 	if c == '@' || c == '*' || c == '?' || c == '[' || (c >= '0' && c <= '9') {
 		return p.job(n, s)
 	}
-	p.dropPendingName(n, "a bad line")
+	p.dropPending(n, "a bad line")
 	p.errorf(n, "line", truncate(s), "neither a job (schedule then command), an environment setting (NAME=value) nor a comment (#)")
 	return Job{}, false
 }
 
-func (p *parser) nameComment(n int, name string) {
-	if p.pendingName != "" {
-		p.errorf(p.pendingLine, "name", p.pendingName, "followed by another name comment on line %d: keep one per job", n)
-	}
-	p.pendingName, p.pendingLine = name, n
-	if name == "" {
-		p.errorf(n, "name", name, "empty: write # name: NAME directly above the job line")
-		p.pendingName = ""
-		return
-	}
-	if !validName().MatchString(name) {
-		p.errorf(n, "name", name, "use only letters, digits and . _ - : / @ +, starting with a letter or digit")
-		p.pendingName = ""
-	}
+// directives is the table of known directives: "# key: value" comment
+// lines directly above a job line (only other comments may stand between
+// them). Each sets its field of the Job from the value, or says what is
+// wrong with it and the fix. A comment whose key is not in the table is an
+// ordinary comment ("# note: ..."), with a warning when the key looks like
+// a misspelt directive.
+var directives = map[string]func(j *Job, value string) error{
+	"name":    setName,
+	"timeout": setTimeout,
 }
 
-// dropPendingName reports a name comment that is not followed by its job:
-// only other comment lines may stand between them.
-func (p *parser) dropPendingName(n int, what string) {
-	if p.pendingName == "" {
+func setName(j *Job, v string) error {
+	switch {
+	case v == "":
+		return errors.New("empty: write # name: NAME directly above the job line")
+	case !validName().MatchString(v):
+		return errors.New("use only letters, digits and . _ - : / @ +, starting with a letter or digit")
+	}
+	j.Name = v
+	return nil
+}
+
+func setTimeout(j *Job, v string) error {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return errors.New("not a duration: write e.g. # timeout: 90s, 30m or 2h")
+	case d <= 0:
+		return errors.New("must be positive: write e.g. # timeout: 30m (leave the line out for no limit)")
+	case d%time.Second != 0:
+		return errors.New("not a whole number of seconds: write e.g. 90s or 30m")
+	}
+	j.Timeout = d
+	return nil
+}
+
+// directive reads one "# key: value" comment.
+func (p *parser) directive(n int, key, value string) {
+	set, ok := directives[key]
+	if !ok {
+		if near := nearDirective(key); near != "" {
+			p.warnf(n, "comment", "# "+key+":", "not a directive, so it is ignored: did you mean # %s:?", near)
+		}
 		return
 	}
-	p.errorf(p.pendingLine, "name", p.pendingName, "followed by %s on line %d, not by a job line: put the name comment directly above its job", what, n)
-	p.pendingName = ""
+	for _, d := range p.pending {
+		if d.key == key {
+			p.errorf(n, key, value, "the job below already has # %s: on line %d: keep one per job", key, d.line)
+			return
+		}
+	}
+	if err := set(&p.next, value); err != nil {
+		p.errorf(n, key, value, "%v", err)
+	}
+	p.pending = append(p.pending, pendingDirective{key: key, value: value, line: n})
+}
+
+// nearDirective returns the known key that key probably means: the same
+// in another case, or one or two edits away. "" when none.
+func nearDirective(key string) string {
+	lower := strings.ToLower(key)
+	best, bestDist := "", 3
+	for k := range directives {
+		if d := editDistance(lower, k); d < bestDist || (d == bestDist && k < best) {
+			best, bestDist = k, d
+		}
+	}
+	if bestDist > 2 || (bestDist == 2 && len(key) < 5) {
+		return ""
+	}
+	return best
+}
+
+// editDistance counts the insertions, deletions, substitutions and swaps
+// of neighbours that turn a into b (optimal string alignment).
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// dropPending reports directives that are not followed by their job: only
+// other comment lines may stand between them. n is 0 at the end of the file.
+func (p *parser) dropPending(n int, what string) {
+	for _, d := range p.pending {
+		at := what
+		if n > 0 {
+			at = fmt.Sprintf("%s on line %d", what, n)
+		}
+		p.errorf(d.line, d.key, d.value, "followed by %s, not by a job line: put the # %s: comment directly above its job", at, d.key)
+	}
+	p.pending, p.next = nil, Job{}
+}
+
+// stripComment removes a trailing comment from an environment value: a
+// '#' after a blank, outside quotes, starts one ("PATH=/bin   # note").
+// Inside quotes '#' is literal, and so is one not after a blank
+// ("URL=http://host/#top").
+func stripComment(v string) string {
+	var quote byte
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			if i == 0 {
+				quote = c
+			}
+		case c == '#' && i > 0 && (v[i-1] == ' ' || v[i-1] == '\t'):
+			return strings.TrimRight(v[:i], " \t")
+		}
+	}
+	return v
 }
 
 func (p *parser) setenv(n int, key, val string) {
@@ -375,9 +509,10 @@ func unquote(v string) (string, error) {
 
 // job parses a job line: [all]? (CRON_TZ=Zone|TZ=Zone)? schedule command.
 func (p *parser) job(n int, s string) (Job, bool) {
-	name := p.pendingName
-	p.pendingName = ""
-	j := Job{File: p.file, Line: n, Shell: p.shell, TZ: p.tz}
+	j := p.next // the fields set by the directives above
+	p.pending, p.next = nil, Job{}
+	name := j.Name
+	j.File, j.Line, j.Shell, j.TZ = p.file, n, p.shell, p.tz
 	j.Env = append([]string(nil), p.env...)
 	bad := len(p.errs)
 	rest := s

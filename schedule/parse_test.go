@@ -187,11 +187,21 @@ func TestParseLineErrors(t *testing.T) {
 		{"text after a closing quote",
 			`A="x" y`, `leader-jobs.cron:1: A value "\"x\" y": text "y" after the closing quote: quote the whole value`},
 		{"a name followed by an environment line",
-			"# name: a\nX=1\n@daily x", `leader-jobs.cron:1: name "a": followed by an environment line on line 2, not by a job line: put the name comment directly above its job`},
+			"# name: a\nX=1\n@daily x", `leader-jobs.cron:1: name "a": followed by an environment line on line 2, not by a job line: put the # name: comment directly above its job`},
 		{"a name at the end of the file",
-			"@daily x\n# name: last", `leader-jobs.cron:2: name "last": no job line below it: put the name comment directly above its job`},
+			"@daily x\n# name: last", `leader-jobs.cron:2: name "last": followed by the end of the file, not by a job line: put the # name: comment directly above its job`},
 		{"two names for one job",
-			"# name: a\n# name: b\n@daily x", `leader-jobs.cron:1: name "a": followed by another name comment on line 2: keep one per job`},
+			"# name: a\n# name: b\n@daily x", `leader-jobs.cron:2: name "b": the job below already has # name: on line 1: keep one per job`},
+		{"a timeout that is not a duration",
+			"# timeout: 2 hours\n@daily x", `leader-jobs.cron:1: timeout "2 hours": not a duration: write e.g. # timeout: 90s, 30m or 2h`},
+		{"a zero timeout",
+			"# timeout: 0s\n@daily x", `leader-jobs.cron:1: timeout "0s": must be positive: write e.g. # timeout: 30m (leave the line out for no limit)`},
+		{"two timeouts for one job",
+			"# timeout: 1m\n# name: a\n# timeout: 2m\n@daily x", `leader-jobs.cron:3: timeout "2m": the job below already has # timeout: on line 1: keep one per job`},
+		{"a timeout separated from its job by a blank line",
+			"# timeout: 1m\n\n@daily x", `leader-jobs.cron:1: timeout "1m": followed by a blank line on line 2, not by a job line: put the # timeout: comment directly above its job`},
+		{"an environment line with text after its closing quote and before a comment",
+			`A="x" y # note`, `leader-jobs.cron:1: A value "\"x\" y": text "y" after the closing quote: quote the whole value`},
 		{"a name equal to a default name",
 			"@daily x\n# name: leader-jobs.cron:1\n@daily y", `leader-jobs.cron:3: name "leader-jobs.cron:1": already used by line 1: give each job its own name`},
 		{"a line too long",
@@ -252,6 +262,43 @@ func TestParseEdgeCasesAccepted(t *testing.T) {
 				t.Errorf("all %v tz %v", j.EveryInstance, j.TZ)
 			}
 		}},
+		{"a comment after an environment value is stripped with its blanks",
+			"A=1   # the first\nB='x # y'  # quoted\nC=http://host/#top\nD=\"\"\t# empty\n@daily x", func(t *testing.T, c *Crontab) {
+				want := []string{"A=1", "B=x # y", "C=http://host/#top", "D="}
+				if !slices.Equal(c.Jobs[0].Env, want) {
+					t.Errorf("env %q, want %q", c.Jobs[0].Env, want)
+				}
+			}},
+		{"a zone line with a comment is an environment line, not a job",
+			"CRON_TZ=Europe/Berlin   # zone of the schedules below\n@daily x", func(t *testing.T, c *Crontab) {
+				if len(c.Jobs) != 1 || c.Jobs[0].TZ.String() != "Europe/Berlin" {
+					t.Errorf("jobs %d, zone %v; want 1 job in Europe/Berlin", len(c.Jobs), c.Jobs[0].TZ)
+				}
+			}},
+		{"an indented comment is a comment", "  \t# 61 * * * * not a job\n@daily x", func(t *testing.T, c *Crontab) {
+			if len(c.Jobs) != 1 || len(c.Warnings) != 0 {
+				t.Errorf("jobs %d, warnings %v", len(c.Jobs), c.Warnings)
+			}
+		}},
+		{"a timeout directive sets the job's timeout", "# timeout: 1h30m\n# name: n\n@daily x\n@daily y", func(t *testing.T, c *Crontab) {
+			if c.Jobs[0].Timeout != 90*time.Minute || c.Jobs[0].Name != "n" || c.Jobs[1].Timeout != 0 {
+				t.Errorf("timeouts %v, %v; name %q", c.Jobs[0].Timeout, c.Jobs[1].Timeout, c.Jobs[0].Name)
+			}
+		}},
+		{"an unknown key is a comment, with a warning when it looks like a directive",
+			"# note: runs nightly\n# nmae: billing\n# Timeout: 5m\n@daily x", func(t *testing.T, c *Crontab) {
+				var got []string
+				for _, w := range c.Warnings {
+					got = append(got, w.Error())
+				}
+				want := []string{
+					`/etc/app/leader-jobs.cron:2: comment "# nmae:": not a directive, so it is ignored: did you mean # name:?`,
+					`/etc/app/leader-jobs.cron:3: comment "# Timeout:": not a directive, so it is ignored: did you mean # timeout:?`,
+				}
+				if !slices.Equal(got, want) || c.Jobs[0].Name != "leader-jobs.cron:4" || c.Jobs[0].Timeout != 0 {
+					t.Errorf("warnings\n%s\nwant\n%s\n(name %q, timeout %v)", strings.Join(got, "\n"), strings.Join(want, "\n"), c.Jobs[0].Name, c.Jobs[0].Timeout)
+				}
+			}},
 		{"the default name uses the file's base name", "@daily x", func(t *testing.T, c *Crontab) {
 			if c.Jobs[0].Name != "leader-jobs.cron:1" {
 				t.Errorf("name %q", c.Jobs[0].Name)
@@ -275,7 +322,7 @@ func TestCheckPrintsJobsAndNextRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := Check(&buf, c, time.Date(2025, 11, 25, 12, 0, 0, 0, time.UTC)); err != nil {
+	if err := Check(&buf, &buf, c, time.Date(2025, 11, 25, 12, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "good.cron.check", buf.String())
