@@ -17,7 +17,7 @@ func (c *drainCmd) Run(g *Globals, d *Deps) error {
 	if g.Assume != "" {
 		return usageError{errors.New("drain tags this instance and cannot be combined with --assume")}
 	}
-	e, err := g.elector(d, g.logger(d.Stderr))
+	e, err := g.elector(d, newLogger(d.Stderr, g.Verbose, ""))
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (c *undrainCmd) Run(g *Globals, d *Deps) error {
 	if g.Assume != "" {
 		return usageError{errors.New("undrain tags this instance and cannot be combined with --assume")}
 	}
-	e, err := g.elector(d, g.logger(d.Stderr))
+	e, err := g.elector(d, newLogger(d.Stderr, g.Verbose, ""))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/leadergate/leadergate/gate"
+)
+
+type runCmd struct {
+	NoOverlap    bool          `env:"LEADERGATE_NO_OVERLAP" help:"Skip (exit 0, one warning) while a previous run of the same command is still running."`
+	LockName     string        `env:"LEADERGATE_LOCK_NAME" placeholder:"NAME" help:"Key of the --no-overlap lock (default: derived from the command)."`
+	MaxRuntime   time.Duration `env:"LEADERGATE_MAX_RUNTIME" placeholder:"D" help:"Stay as parent and stop the command's process group after D (exit 124)."`
+	Grace        time.Duration `env:"LEADERGATE_GRACE" default:"10s" help:"With --max-runtime: time between SIGTERM and SIGKILL."`
+	FollowerExit int           `env:"LEADERGATE_FOLLOWER_EXIT" default:"0" placeholder:"N" help:"Exit code on a follower."`
+	DryRun       bool          `env:"LEADERGATE_DRY_RUN" help:"Say what would happen; run nothing."`
+	Command      []string      `arg:"" optional:"" passthrough:"" placeholder:"-- CMD ARGS" help:"The command, run directly (never through a shell)."`
+}
+
+func (c *runCmd) Run(g *Globals, d *Deps) error {
+	argv := c.Command
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:]
+	}
+	if len(argv) == 0 {
+		return usageError{errors.New("run needs a command: leadergate run -- CMD ARGS...")}
+	}
+	auth, err := g.authority(d, newLogger(d.Stderr, g.Verbose, ""))
+	if err != nil {
+		return err
+	}
+	code, err := gate.Run(context.Background(), auth, gate.Job{Name: strings.Join(argv, " ")}, gate.Options{
+		Argv:         argv,
+		FollowerExit: c.FollowerExit,
+		NoOverlap:    c.NoOverlap,
+		LockName:     c.LockName,
+		LockDir:      g.stateDir(),
+		MaxRuntime:   c.MaxRuntime,
+		Grace:        c.Grace,
+		DryRun:       c.DryRun,
+		Verbose:      g.Verbose,
+		Stderr:       d.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	return exitStatus(code)
+}
