@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/leadergate/leadergate/elect"
 )
@@ -30,6 +31,16 @@ func (c *versionCmd) Run(d *Deps) error {
 	if c2 == "" {
 		c2 = "unknown"
 	}
-	fmt.Fprintf(d.Stdout, "leadergate %s (commit %s, %s %s/%s)\n", v, c2, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintln(d.Stdout, versionLine(v, c2))
 	return nil
+}
+
+// versionLine names the commit only when the version does not already:
+// git describe --always gives the bare commit when there is no tag, and
+// v1.2.3-4-gabc1234 after one.
+func versionLine(v, commit string) string {
+	if strings.Contains(v, commit) {
+		return fmt.Sprintf("leadergate %s (%s %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	}
+	return fmt.Sprintf("leadergate %s (commit %s, %s %s/%s)", v, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/leadergate/leadergate/schedule"
 )
 
 // Kinds of CLI lines, by the prefix after "leadergate: ".
@@ -53,12 +55,9 @@ func newLogger(w io.Writer, verbose bool, format string) *slog.Logger {
 	if verbose {
 		level = slog.LevelDebug
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts))
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts))
+	if format == "json" || format == "text" {
+		// The daemon's records: durations as seconds in JSON, rounded in text.
+		return schedule.NewLogger(w, format, level)
 	}
 	return slog.New(&voiceHandler{w: w, level: level, mu: new(sync.Mutex)})
 }

@@ -54,7 +54,7 @@ type CLI struct {
 	Undrain   undrainCmd   `cmd:"" help:"Remove this instance's draining tag: it takes part in elections again."`
 	Simulate  simulateCmd  `cmd:"" help:"Show the election on simulated instances, with no AWS account."`
 	IAMPolicy iamPolicyCmd `cmd:"" name:"iam-policy" help:"Print the least-privilege IAM policy."`
-	Version   versionCmd   `cmd:"" help:"Print the version."`
+	Version   versionCmd   `cmd:"" help:"Print the version (also: leadergate --version)."`
 }
 
 // Deps are built once in main and handed to every command.
@@ -66,7 +66,11 @@ type Deps struct {
 func main() {
 	var cli CLI
 	deps := &Deps{Stdout: os.Stdout, Stderr: os.Stderr, Now: time.Now}
-	if code, ok := quick(os.Args[1:], deps); ok {
+	args := os.Args[1:]
+	if len(args) == 1 && args[0] == "--version" {
+		args = []string{"version"} // as most tools answer it
+	}
+	if code, ok := quick(args, deps); ok {
 		os.Exit(code)
 	}
 	parser, err := kong.New(&cli,
@@ -79,7 +83,7 @@ func main() {
 	if err != nil {
 		panic(err) // the CLI struct itself is wrong: a programming error
 	}
-	kctx, err := parser.Parse(os.Args[1:])
+	kctx, err := parser.Parse(args)
 	if err != nil {
 		os.Exit(exitCode(usageError{fmt.Errorf("%w; see leadergate --help", err)}, os.Stderr))
 	}

@@ -183,3 +183,18 @@ func cmdTag(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s tag %s=%s, want %s", args[0], elect.LeaderTag, got, args[1])
 	}
 }
+
+// The version line names the commit once: not again when git describe
+// already gave it as the version.
+func TestVersionLineNamesTheCommitOnce(t *testing.T) {
+	for _, tc := range []struct{ version, commit, want string }{
+		{"v1.2.3", "abc1234", "leadergate v1.2.3 (commit abc1234, "},
+		{"abc1234", "abc1234", "leadergate abc1234 (go"},
+		{"v1.2.3-4-gabc1234-dirty", "abc1234", "leadergate v1.2.3-4-gabc1234-dirty (go"},
+	} {
+		got := versionLine(tc.version, tc.commit)
+		if !strings.HasPrefix(got, tc.want) || strings.Count(got, tc.commit) != 1 {
+			t.Errorf("versionLine(%q, %q) = %q, want it to start %q and name %s once", tc.version, tc.commit, got, tc.want, tc.commit)
+		}
+	}
+}

@@ -60,6 +60,8 @@ func (l *lineLogger) Flush() {
 	}
 }
 
+// emit logs one line as a MsgJobOutput record, at INFO for both streams
+// (see MsgJobOutput for why).
 func (l *lineLogger) emit(line []byte) {
-	l.log.LogAttrs(context.Background(), slog.LevelInfo, string(line), slog.String("stream", l.stream))
+	l.log.LogAttrs(context.Background(), slog.LevelInfo, MsgJobOutput, slog.String("stream", l.stream), slog.String("line", string(line)))
 }

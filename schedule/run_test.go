@@ -48,14 +48,14 @@ GREETING="hello   world"
 	if start.Attrs["scheduled_at"] != "2025-11-25T03:00:00Z" || start.Attrs["lateness"] != "0s" || len(runID) != 16 {
 		t.Errorf("start record %v", start)
 	}
-	logs.wait(t, "billing-run|2025-11-25T03:00:00Z|"+runID+"|hello   world", "job", "billing-run", "run_id", runID, "stream", "stdout")
-	logs.wait(t, "oops", "job", "billing-run", "run_id", runID, "stream", "stderr")
+	logs.wait(t, MsgJobOutput, "line", "billing-run|2025-11-25T03:00:00Z|"+runID+"|hello   world", "job", "billing-run", "run_id", runID, "stream", "stdout")
+	logs.wait(t, MsgJobOutput, "line", "oops", "job", "billing-run", "run_id", runID, "stream", "stderr")
 	fail := logs.wait(t, "job failed", "job", "billing-run", "run_id", runID)
 	if fail.Attrs["exit_code"] != "3" || fail.Attrs["duration"] == "" {
 		t.Errorf("finish record %v", fail)
 	}
-	logs.wait(t, "second", "job", "leader-jobs.cron:5")
-	if got := logs.find("later"); len(got) != 0 {
+	logs.wait(t, MsgJobOutput, "line", "second", "job", "leader-jobs.cron:5")
+	if got := logs.find(MsgJobOutput, "line", "later"); len(got) != 0 {
 		t.Errorf("the 04:00 job ran at 03:00: %v", got)
 	}
 	// Both 03:00 jobs asked with the same tick, which is what lets the
@@ -68,7 +68,7 @@ GREETING="hello   world"
 	}
 
 	clock.advance(t, at03.Add(time.Hour))
-	logs.wait(t, "later", "stream", "stdout")
+	logs.wait(t, MsgJobOutput, "line", "later", "stream", "stdout")
 	if err := stop(); err != nil {
 		t.Errorf("Run returned %v after cancel, want nil", err)
 	}
@@ -185,7 +185,7 @@ func TestReloadReplacesTheScheduleOrKeepsItWhenBroken(t *testing.T) {
 	reload <- syscall.SIGHUP
 	logs.wait(t, "schedule reloaded", "jobs", "1")
 	clock.advance(t, at03)
-	logs.wait(t, "v2", "job", "long")
+	logs.wait(t, MsgJobOutput, "line", "v2", "job", "long")
 
 	// A broken file is reported line by line and changes nothing.
 	writeCrontab(t, dir, "61 * * * * x\n0 0 0 * * y\n")
@@ -213,8 +213,8 @@ func TestReloadReplacesTheScheduleOrKeepsItWhenBroken(t *testing.T) {
 	logs.wait(t, "job finished", "job", "long")
 
 	clock.advance(t, at03.Add(time.Hour))
-	logs.wait(t, "v3")
-	if got := logs.find("v1"); len(got) != 0 {
+	logs.wait(t, MsgJobOutput, "line", "v3")
+	if got := logs.find(MsgJobOutput, "line", "v1"); len(got) != 0 {
 		t.Errorf("the replaced v1 job ran: %v", got)
 	}
 	// The broken file never ran: no job named after its lines started.
@@ -313,8 +313,8 @@ func TestEveryOutputLineIsLoggedEvenOnAQuickExit(t *testing.T) {
 
 	var out []string
 	for _, r := range logs.all() {
-		if r.Attrs["stream"] == "stdout" {
-			out = append(out, r.Msg)
+		if r.Msg == MsgJobOutput && r.Attrs["stream"] == "stdout" {
+			out = append(out, r.Attrs["line"])
 		}
 	}
 	var want []string
@@ -326,7 +326,7 @@ func TestEveryOutputLineIsLoggedEvenOnAQuickExit(t *testing.T) {
 	if !slices.Equal(out, want) {
 		t.Errorf("stdout: %d records, want %d; last got %q", len(out), len(want), out[max(0, len(out)-3):])
 	}
-	if got := logs.find("err", "stream", "stderr"); len(got) != 1 {
+	if got := logs.find(MsgJobOutput, "line", "err", "stream", "stderr"); len(got) != 1 {
 		t.Errorf("stderr line logged %d times", len(got))
 	}
 }
@@ -398,7 +398,7 @@ func TestMissedTickIsSkippedNotRunLate(t *testing.T) {
 	}
 	// The next day's tick runs normally.
 	clock.advance(t, at03.Add(24*time.Hour))
-	logs.wait(t, "ran")
+	logs.wait(t, MsgJobOutput, "line", "ran")
 	if got := logs.find("job started"); len(got) != 1 || got[0].Attrs["scheduled_at"] != "2025-11-26T03:00:00Z" {
 		t.Errorf("runs: %v", got)
 	}
