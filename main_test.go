@@ -113,12 +113,17 @@ func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// fault ec2|imds throttle|500|hang|denied|clear injects a fault into the
-// EC2 emulator or into the IMDS of every instance.
+// fault ec2|imds throttle|500|hang|denied|clear [ACTION] injects a fault into
+// the EC2 emulator (into its ACTION only, when given) or into the IMDS of
+// every instance.
 func cmdFault(ts *testscript.TestScript, neg bool, args []string) {
 	f := ts.Value(fixtureKey{}).(*fixture)
-	if len(args) != 2 {
-		ts.Fatalf("usage: fault ec2|imds throttle|500|hang|denied|clear")
+	if len(args) != 2 && len(args) != 3 {
+		ts.Fatalf("usage: fault ec2|imds throttle|500|hang|denied|clear [ACTION]")
+	}
+	action := ""
+	if len(args) == 3 {
+		action = args[2]
 	}
 	kinds := map[string]awsfake.FaultKind{"throttle": awsfake.Throttle, "500": awsfake.InternalError, "hang": awsfake.Hang, "denied": awsfake.Unauthorized}
 	kind, ok := kinds[args[1]]
@@ -129,7 +134,7 @@ func cmdFault(ts *testscript.TestScript, neg bool, args []string) {
 	case "ec2":
 		f.ec2.ClearFaults()
 		if ok {
-			f.ec2.Inject(awsfake.Fault{Kind: kind})
+			f.ec2.Inject(awsfake.Fault{Kind: kind, Action: action})
 		}
 	case "imds":
 		for _, m := range f.imds {
