@@ -77,10 +77,27 @@ esac
 
 src_dir=$bundle/.leadergate
 src=$src_dir/leadergate-linux-$goarch
-[ -f "$src" ] || die "$src not found: run 'make dist' and copy dist/leadergate-linux-* into .leadergate/ of the application bundle"
+# This script moves the binaries and crontabs out of the bundle and leaves
+# this stamp instead. A bundle with the stamp and without .leadergate/ was
+# installed from before (a configuration deployment running the container
+# commands again on the live application): keep what is installed.
+stamp=$bundle/.leadergate-installed
+again=
+if [ ! -e "$src_dir" ] && [ -f "$stamp" ] && [ -x "$root$bin" ]; then
+    again=1
+fi
+[ -n "$again" ] || [ -f "$src" ] || die "$src not found: run 'make dist' and copy dist/leadergate-linux-* into .leadergate/ of the application bundle"
 
 id -u "$user" >/dev/null 2>&1 || die "user $user does not exist: set LEADERGATE_USER to the user that runs the application"
 group=$(id -gn "$user")
+
+# Without the environment properties, jobs would run without their
+# database credentials and fail in ways far from the cause.
+if [ "$mode" = service ] && [ -n "$env_file" ] && [ ! -f "$root$env_file" ]; then
+    die "$env_file not found: jobs would run without the environment properties; on Elastic Beanstalk use an Amazon Linux 2 or 2023 platform, elsewhere set LEADERGATE_ENV_FILE to your file, or empty for none"
+fi
+
+if [ -z "$again" ]; then
 
 # Verify the binary against SHA256SUMS when the bundle has it (make dist
 # writes it next to the binaries): a truncated upload must not be installed.
@@ -102,11 +119,6 @@ install -m 0755 "$src" "$tmp"
 "$tmp" version >/dev/null || die "$src does not run on this instance ($arch): rebuild it with 'make dist'"
 
 if [ "$mode" = service ]; then
-    # Without the environment properties, jobs would run without their
-    # database credentials and fail in ways far from the cause.
-    if [ -n "$env_file" ] && [ ! -f "$root$env_file" ]; then
-        die "$env_file not found: jobs would run without the environment properties; on Elastic Beanstalk use an Amazon Linux 2 or 2023 platform, elsewhere set LEADERGATE_ENV_FILE to your file, or empty for none"
-    fi
     crontab=$bundle/$crontab_name
     [ -f "$crontab" ] || die "$crontab_name not found in the application bundle: add it, or use leadergate-cron.config.example for /etc/cron.d lines instead"
     # leadergate, like cron, refuses a crontab that group or others can
@@ -126,6 +138,7 @@ fi
 
 mv -f "$tmp" "$root$bin"
 trap - EXIT
+fi
 
 # The legacy marker directory: "test -e $marker && ..." crontab lines of the
 # leader manager keep working. The jobs' user must be able to replace the
@@ -138,6 +151,9 @@ install -d -m 0700 -o "$user" -g "$group" "$root$state_dir"
 # The binaries have been copied out: remove them from the bundle, so that
 # /var/app/current, which the web server may serve, never holds them.
 rm -rf "$bundle/.leadergate"
+echo "leadergate install: .leadergate/ and the crontabs were moved out of this directory (see /etc/leadergate)" >"$stamp"
+installed="installed $bin ($goarch)"
+[ -z "$again" ] || installed="kept $bin (this bundle was installed before)"
 
 # systemctl, or a no-op when there is none (a test root without systemd).
 systemctl_() {
@@ -164,7 +180,7 @@ if [ "$mode" = cron ]; then
     # Switching from the service to cron lines: never run both.
     remove_unit leadergate.service
     remove_unit leadergate-root.service
-    echo "leadergate install: installed $bin ($goarch) for cron lines"
+    echo "leadergate install: $installed for cron lines"
     exit 0
 fi
 
@@ -174,13 +190,15 @@ fi
 # application is still live. root-owned: leadergate accepts a crontab owned
 # by root or by the user running it, and only root may change these.
 install -d -m 0755 "$root$conf_dir"
-install -m 0640 -o 0 -g "$group" "$crontab" "$root$conf_dir/$crontab_name.next"
-rm -f "$crontab"
-if [ -f "$root_crontab" ]; then
-    install -m 0600 -o 0 -g 0 "$root_crontab" "$root$conf_dir/$root_crontab_name.next"
-    rm -f "$root_crontab"
-else
-    rm -f "$root$conf_dir/$root_crontab_name.next" "$root$conf_dir/$root_crontab_name"
+if [ -z "$again" ]; then
+    install -m 0640 -o 0 -g "$group" "$crontab" "$root$conf_dir/$crontab_name.next"
+    rm -f "$crontab"
+    if [ -f "$root_crontab" ]; then
+        install -m 0600 -o 0 -g 0 "$root_crontab" "$root$conf_dir/$root_crontab_name.next"
+        rm -f "$root_crontab"
+    else
+        rm -f "$root$conf_dir/$root_crontab_name.next" "$root$conf_dir/$root_crontab_name"
+    fi
 fi
 
 # The log directory: systemd appends to its files as root; operators read
@@ -361,7 +379,7 @@ write_unit "$unit" "$user" "$group" "$conf_dir/$crontab_name" "$state_dir" \
 # scheduler, as root, with its own state, no marker and no tagging (the
 # first one keeps both current; the election is the same).
 units=leadergate.service
-if [ -f "$root$conf_dir/$root_crontab_name.next" ]; then
+if [ -f "$root$conf_dir/$root_crontab_name.next" ] || [ -f "$root$conf_dir/$root_crontab_name" ]; then
     install -d -m 0700 -o 0 -g 0 "$root$state_dir-root"
     write_unit "$root_unit" root root "$conf_dir/$root_crontab_name" "$state_dir-root" \
         "Environment=LEADERGATE_MARKER= LEADERGATE_NO_TAG=true" leadergate-root "$root_hardening"
@@ -412,4 +430,4 @@ if [ -z "$root" ]; then
 fi
 # shellcheck disable=SC2086 # $units is a list of unit names
 systemctl_ enable $units
-echo "leadergate install: installed $bin ($goarch) and $units; they restart after this deployment"
+echo "leadergate install: $installed and $units; they restart after this deployment"

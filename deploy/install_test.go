@@ -556,3 +556,42 @@ func TestShellcheckHooks(t *testing.T) {
 		shellcheck(t, kind+"/postdeploy/99_leadergate.sh", f.bundle+"/.platform/"+kind+"/postdeploy/99_leadergate.sh")
 	}
 }
+
+// A configuration deployment may run the container commands again on the
+// live application, whose binaries and crontabs the first run moved out:
+// the install keeps what is installed instead of failing for them.
+func TestInstallAgainOnAnInstalledBundle(t *testing.T) {
+	f := newFixture(t)
+	f.write(f.bundle+"/leader-jobs.root.cron", []byte("0 3 * * * /usr/bin/certbot renew\n"), 0o644)
+	f.mustRun()
+	// What the postdeploy hook does on the instance.
+	for _, tab := range []string{"leader-jobs.cron", "leader-jobs.root.cron"} {
+		if err := os.Rename(f.root+"/etc/leadergate/"+tab+".next", f.root+"/etc/leadergate/"+tab); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := f.expectFile("/usr/local/bin/leadergate", 0o755, false)
+	out := f.mustRun()
+	if !strings.Contains(out, "kept /usr/local/bin/leadergate") {
+		t.Errorf("stdout:\n%s", out)
+	}
+	if got := f.expectFile("/usr/local/bin/leadergate", 0o755, false); string(got) != string(bin) {
+		t.Error("the binary changed")
+	}
+	for _, p := range []string{"/etc/leadergate/leader-jobs.cron", "/etc/leadergate/leader-jobs.root.cron", "/etc/systemd/system/leadergate.service", "/etc/systemd/system/leadergate-root.service"} {
+		if _, err := os.Stat(f.root + p); err != nil {
+			t.Errorf("%s is gone after the second run: %v", p, err)
+		}
+	}
+
+	// The stamp alone does not pass for an install: without the binary
+	// in place the bundle must carry it.
+	g := newFixture(t)
+	if err := os.RemoveAll(g.bundle + "/.leadergate"); err != nil {
+		t.Fatal(err)
+	}
+	g.write(g.bundle+"/.leadergate-installed", []byte("x\n"), 0o644)
+	if _, stderr, err := g.run(); err == nil || !strings.Contains(stderr, "leadergate-linux-amd64 not found") {
+		t.Errorf("install with a stamp and no installed binary: err %v, stderr %s", err, stderr)
+	}
+}
