@@ -16,6 +16,7 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
 // node is one simulated instance running the leadergate binary: its own
@@ -119,13 +120,13 @@ func TestConcurrentChecksShareOneElection(t *testing.T) {
 }
 
 // motoFleet starts moto_server behind a fault-injecting proxy, or skips the
-// test when moto_server is not installed (see awsfake.SkipMoto). launch runs
+// test when moto_server is not installed (see motoserver.Skip). launch runs
 // n instances of environment env in moto and returns their ids in launch
 // order; moto.EC2 talks to moto directly, for the test's own checks.
-func motoFleet(t *testing.T) (moto *awsfake.Moto, proxy *awsfake.Proxy, launch func(n int, env string) []string) {
+func motoFleet(t *testing.T) (moto *motoserver.Moto, proxy *awsfake.Proxy, launch func(n int, env string) []string) {
 	t.Helper()
-	moto, err := awsfake.StartMoto(context.Background())
-	if awsfake.SkipMoto(err) {
+	moto, err := motoserver.Start(context.Background())
+	if motoserver.Skip(err) {
 		t.Skipf("skipping the moto_server test: %v", err)
 	}
 	if err != nil {

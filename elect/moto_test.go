@@ -19,14 +19,15 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
 // startMoto starts moto_server for one test, or skips the test when it is
-// not installed (see awsfake.SkipMoto).
-func startMoto(t testing.TB) *awsfake.Moto {
+// not installed (see motoserver.Skip).
+func startMoto(t testing.TB) *motoserver.Moto {
 	t.Helper()
-	m, err := awsfake.StartMoto(context.Background())
-	if awsfake.SkipMoto(err) {
+	m, err := motoserver.Start(context.Background())
+	if motoserver.Skip(err) {
 		t.Skipf("skipping the moto_server integration test: %v", err)
 	}
 	if err != nil {
@@ -42,7 +43,7 @@ var testCreds = []func(*config.LoadOptions) error{
 	config.WithSharedCredentialsFiles([]string{}),
 }
 
-func runInstances(t testing.TB, m *awsfake.Moto, n int, env string) []string {
+func runInstances(t testing.TB, m *motoserver.Moto, n int, env string) []string {
 	t.Helper()
 	ids, err := m.Launch(context.Background(), n, map[string]string{elect.TagEnvironmentID: env})
 	if err != nil {

@@ -52,8 +52,11 @@ func (e Event) Fault() bool {
 	return false
 }
 
-// DefaultScript is the story `leadergate simulate` tells.
-var DefaultScript = []Event{Steady, Steady, KillLeader, Launch, Throttle, Steady, StopStart, ServerError, Steady}
+// DefaultScript is the story `leadergate simulate` tells (a new slice on each
+// call: no package-level state to mutate).
+func DefaultScript() []Event {
+	return []Event{Steady, Steady, KillLeader, Launch, Throttle, Steady, StopStart, ServerError, Steady}
+}
 
 // ChaosScript returns n rounds mixing every event, seeded, starting steady.
 func ChaosScript(n int, seed uint64) []Event {
@@ -114,7 +117,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (Result, error) {
 		cfg.Others = 0
 	}
 	if cfg.Script == nil {
-		cfg.Script = DefaultScript
+		cfg.Script = DefaultScript()
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Second

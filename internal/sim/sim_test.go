@@ -17,8 +17,8 @@ func TestDefaultScript(t *testing.T) {
 	if res.Problems != 0 {
 		t.Fatalf("%d rounds went wrong", res.Problems)
 	}
-	if len(res.Rounds) != len(DefaultScript) {
-		t.Fatalf("%d rounds, want %d", len(res.Rounds), len(DefaultScript))
+	if len(res.Rounds) != len(DefaultScript()) {
+		t.Fatalf("%d rounds, want %d", len(res.Rounds), len(DefaultScript()))
 	}
 }
 

@@ -1,4 +1,8 @@
-package awsfake
+// Package motoserver starts moto_server (Python moto, a third-party AWS
+// emulator) for tests, and says whether a test may skip when it is missing.
+// Only _test.go files import it: the release binary never links it, and the
+// switch LEADERGATE_REQUIRE_MOTO is read by tests only.
+package motoserver
 
 import (
 	"context"
@@ -35,8 +39,8 @@ type Moto struct {
 	cmd *exec.Cmd
 }
 
-// StartMoto starts moto_server and waits until it answers.
-func StartMoto(ctx context.Context) (*Moto, error) {
+// Start starts moto_server and waits until it answers.
+func Start(ctx context.Context) (*Moto, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, ErrNoMoto
@@ -91,10 +95,10 @@ func (m *Moto) Close() {
 	}
 }
 
-// SkipMoto reports whether err from StartMoto means "skip this test":
+// Skip reports whether err from Start means "skip this test":
 // moto_server is not installed and LEADERGATE_REQUIRE_MOTO is not 1 (CI sets
 // it, so that a missing emulator fails instead of silently passing).
-func SkipMoto(err error) bool {
+func Skip(err error) bool {
 	return errors.Is(err, ErrNoMoto) && os.Getenv("LEADERGATE_REQUIRE_MOTO") != "1"
 }
 
