@@ -286,8 +286,9 @@ func TestInstallRootJobs(t *testing.T) {
 	f.expectDir("/var/lib/leadergate-root", 0o700, 0, 0)
 	s := unitSettings(t, f.expectFile("/etc/systemd/system/leadergate-root.service", 0o644, false))
 	for k, v := range map[string]string{
-		"Service.User":      "root",
-		"Service.ExecStart": "/usr/local/bin/leadergate schedule --grace 30s /etc/leadergate/leader-jobs.root.cron",
+		"Service.User":             "root",
+		"Service.SyslogIdentifier": "leadergate-root",
+		"Service.ExecStart":        "/usr/local/bin/leadergate schedule --grace 30s /etc/leadergate/leader-jobs.root.cron",
 	} {
 		if got := s[k]; len(got) != 1 || got[0] != v {
 			t.Errorf("root unit %s = %q, want %q", k, got, v)

@@ -276,7 +276,7 @@ Restart=always
 RestartSec=10s
 KillMode=mixed
 TimeoutStopSec=$((grace + 15))s
-SyslogIdentifier=${1##*/}
+SyslogIdentifier=$7
 StandardOutput=append:$log_dir/${7}.log
 StandardError=append:$log_dir/${7}.log
 $8

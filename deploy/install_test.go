@@ -303,6 +303,7 @@ func TestInstallService(t *testing.T) {
 		"Service.StandardOutput":     "append:/var/log/leadergate/leadergate.log",
 		"Service.StandardError":      "append:/var/log/leadergate/leadergate.log",
 		"Install.WantedBy":           "multi-user.target",
+		"Service.SyslogIdentifier":   "leadergate",
 		"Unit.StartLimitIntervalSec": "0",
 	}
 	for k, v := range want {
