@@ -17,6 +17,7 @@ type scheduleCmd struct {
 	Grace        time.Duration `env:"LEADERGATE_GRACE" default:"30s" help:"On SIGTERM, time running jobs get before SIGKILL."`
 	AllowOverlap bool          `env:"LEADERGATE_ALLOW_OVERLAP" help:"Start a job even while its previous run is still going."`
 	LogFormat    string        `env:"LEADERGATE_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
+	lifecycleFlags
 }
 
 func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
@@ -37,7 +38,7 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
 	defer signal.Stop(reload)
-	return schedule.Run(ctx, schedule.Options{
+	opts := schedule.Options{
 		File:         c.File,
 		Authority:    auth,
 		Logger:       log,
@@ -45,5 +46,9 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		Grace:        c.Grace,
 		AllowOverlap: c.AllowOverlap,
 		Reload:       reload,
-	})
+	}
+	wait := c.withLifecycle(ctx, g, auth, log, &opts)
+	err = schedule.Run(ctx, opts)
+	wait()
+	return err
 }

@@ -48,6 +48,9 @@ type AWS struct {
 	selfMu sync.Mutex
 	self   Self
 
+	cfgMu sync.Mutex
+	cfg   *aws.Config
+
 	ec2Mu  sync.Mutex
 	ec2    *ec2API
 	region string // the EC2 client's region when set; else the identity's
@@ -113,19 +116,37 @@ func (a *AWS) Self(ctx context.Context) (Self, error) {
 	return a.self, nil
 }
 
-// client loads the SDK config once, in the region of this instance. A
-// failure is not kept: a long-running scheduler tries again next time.
+// client builds the EC2 calls once. A failure is not kept: a long-running
+// scheduler tries again next time.
 func (a *AWS) client(ctx context.Context) (*ec2API, error) {
 	a.ec2Mu.Lock()
 	defer a.ec2Mu.Unlock()
 	if a.ec2 != nil {
 		return a.ec2, nil
 	}
+	cfg, err := a.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := ec2.NewFromConfig(cfg)
+	a.ec2 = &ec2API{describeInstances: c.DescribeInstances, createTags: c.CreateTags, deleteTags: c.DeleteTags}
+	return a.ec2, nil
+}
+
+// Config loads the SDK config once, in the region of this instance, with
+// the instance role's credentials read through the token-only IMDS client.
+// Other adapters (Auto Scaling for --protect) build their calls from it.
+func (a *AWS) Config(ctx context.Context) (aws.Config, error) {
+	a.cfgMu.Lock()
+	defer a.cfgMu.Unlock()
+	if a.cfg != nil {
+		return *a.cfg, nil
+	}
 	region := a.region
 	if region == "" {
 		self, err := a.Self(ctx)
 		if err != nil {
-			return nil, err
+			return aws.Config{}, err
 		}
 		region = self.Region
 	}
@@ -144,11 +165,10 @@ func (a *AWS) client(ctx context.Context) (*ec2API, error) {
 		}),
 	}, a.LoadOptions...)...)
 	if err != nil {
-		return nil, configErr(fmt.Errorf("load AWS configuration: %w", err), "check AWS_* variables and ~/.aws/config")
+		return aws.Config{}, configErr(fmt.Errorf("load AWS configuration: %w", err), "check AWS_* variables and ~/.aws/config")
 	}
-	c := ec2.NewFromConfig(cfg)
-	a.ec2 = &ec2API{describeInstances: c.DescribeInstances, createTags: c.CreateTags, deleteTags: c.DeleteTags}
-	return a.ec2, nil
+	a.cfg = &cfg
+	return cfg, nil
 }
 
 // maxPages bounds one listing: 1,000 pages of 1,000 instances is more than

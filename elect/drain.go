@@ -64,6 +64,13 @@ func (e *Elector) Drain(ctx context.Context, d Drain) error {
 	if err != nil {
 		return err
 	}
+	// Under the election's lock: an election in flight, which read the
+	// tags before this drain, ends first and cannot undo them.
+	unlock, err := e.Store.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if d.At.IsZero() {
 		d.At = e.Now()
 	}
@@ -107,6 +114,11 @@ func (e *Elector) Undrain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := e.Store.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := e.SelfTags.DeleteTags(ctx, self.InstanceID, DrainingTag, DrainingReasonTag); err != nil {
 		return wrap(err, "remove the draining tags of %s", self.InstanceID)
 	}

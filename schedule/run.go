@@ -70,6 +70,22 @@ type Options struct {
 	// file is reported and the current schedule kept.
 	Reload <-chan os.Signal
 	Clock  Clock // nil means the real clock
+
+	// Drains tells of this instance's drains (package lifecycle sends
+	// them). The Authority already answers "follower" while this instance
+	// drains, so no new leader-only run starts; leader-only runs still going
+	// get SIGTERM at the drain's Deadline minus Grace (at once when that has
+	// passed) and SIGKILL after Grace. A zero Deadline lets them finish.
+	Drains <-chan Drain
+	// LeaderJobs, when set, is called with the number of leader-only runs
+	// in progress each time it changes (for --protect). It must not block.
+	LeaderJobs func(running int)
+}
+
+// Drain is one step-down of this instance, as the scheduler sees it.
+type Drain struct {
+	Reason   string
+	Deadline time.Time // when the instance goes; zero when unknown
 }
 
 // Run schedules the jobs of opts.File until ctx is done. It returns the
@@ -104,12 +120,20 @@ func Run(ctx context.Context, opts Options) error {
 		environ: os.Environ(),
 		running: map[string]int{},
 	}
+	r.leaderCtx, r.stopLeader = context.WithCancelCause(ctx)
 	r.log.Info("schedule loaded", "file", opts.File, "jobs", len(c.Jobs))
 	if opts.Refresh > 0 {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
 			r.refresh(ctx)
+		}()
+	}
+	if opts.Drains != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.drains(ctx)
 		}()
 	}
 	r.loop(ctx, c)
@@ -126,7 +150,15 @@ type runner struct {
 
 	mu      sync.Mutex
 	running map[string]int // job name → runs in progress
+	// leader-only runs in progress, and the context they run in: a drain
+	// cancels it (then replaces it, for runs after an undrain).
+	leaderRuns int
+	leaderCtx  context.Context
+	stopLeader context.CancelCauseFunc
 }
+
+// errDrained is the cause of a leader-only run stopped by a drain.
+var errDrained = errors.New("stopped by a drain")
 
 type entry struct {
 	job  Job
@@ -277,6 +309,12 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		log.Debug("job skipped: shutting down", "scheduled_at", at)
 		return
 	}
+	jobCtx := ctx
+	if !j.EveryInstance {
+		var done func()
+		jobCtx, done = r.leaderRun()
+		defer done()
+	}
 
 	runID := newRunID()
 	log = log.With("run_id", runID)
@@ -293,7 +331,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 
 	log.Info("job started", "scheduled_at", at, "lateness", r.clock.Now().Sub(tick))
 	started := time.Now() // the run's duration is real time, whatever the clock
-	code, err := gate.RunGroup(ctx, cmd, r.opts.Grace)
+	code, err := gate.RunGroup(jobCtx, cmd, r.opts.Grace)
 	stdout.Flush()
 	stderr.Flush()
 	dur := time.Since(started)
@@ -302,10 +340,62 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		log.Error("job could not start", "exit_code", code, "error", err)
 	case ctx.Err() != nil:
 		log.Warn("job stopped by shutdown", "exit_code", code, "duration", dur)
+	case errors.Is(context.Cause(jobCtx), errDrained):
+		log.Warn("job stopped by a drain", "exit_code", code, "duration", dur)
 	case code != 0:
 		log.Error("job failed", "exit_code", code, "duration", dur)
 	default:
 		log.Info("job finished", "exit_code", code, "duration", dur)
+	}
+}
+
+// leaderRun counts a leader-only run in progress until done is called and
+// returns the context it runs in, which a drain's deadline cancels.
+func (r *runner) leaderRun() (ctx context.Context, done func()) {
+	r.mu.Lock()
+	r.leaderRuns++
+	n, ctx := r.leaderRuns, r.leaderCtx
+	r.mu.Unlock()
+	r.leaderJobs(n)
+	return ctx, func() {
+		r.mu.Lock()
+		r.leaderRuns--
+		n := r.leaderRuns
+		r.mu.Unlock()
+		r.leaderJobs(n)
+	}
+}
+
+func (r *runner) leaderJobs(n int) {
+	if r.opts.LeaderJobs != nil {
+		r.opts.LeaderJobs(n)
+	}
+}
+
+// drains stops the leader-only runs in progress when a drain's deadline
+// leaves them no more than Grace.
+func (r *runner) drains(ctx context.Context) {
+	var stopAt <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case d := <-r.opts.Drains:
+			r.log.Info("draining: no new leader-only run starts here", "reason", d.Reason, "deadline", d.Deadline)
+			if !d.Deadline.IsZero() {
+				stopAt = r.clock.After(d.Deadline.Add(-r.opts.Grace).Sub(r.clock.Now()))
+			}
+		case <-stopAt:
+			stopAt = nil
+			r.mu.Lock()
+			n := r.leaderRuns
+			r.stopLeader(errDrained)
+			r.leaderCtx, r.stopLeader = context.WithCancelCause(ctx)
+			r.mu.Unlock()
+			if n > 0 {
+				r.log.Warn("drain deadline near: sent SIGTERM to leader-only jobs", "running", n, "grace", r.opts.Grace)
+			}
+		}
 	}
 }
 

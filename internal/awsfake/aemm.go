@@ -1,0 +1,166 @@
+package awsfake
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AEMM is a running amazon-ec2-metadata-mock (AWS's own IMDS emulator, a
+// pinned tool of go.mod), IMDSv2 only, on 127.0.0.1, serving a given
+// instance id and region as the identity. Its subcommands (spot,
+// asglifecycle, ...) and delays come from the caller's arguments.
+type AEMM struct {
+	URL string
+	cmd *exec.Cmd
+	log string
+	// Started is when the mock began to answer: its delays count from
+	// about then.
+	Started time.Time
+	exited  chan struct{}
+}
+
+// ErrNoAEMM means the mock's source cannot be had (offline, no module
+// cache): a reason to skip, unless LEADERGATE_REQUIRE_IMDS_MOCK=1.
+var ErrNoAEMM = errors.New("amazon-ec2-metadata-mock cannot be built here")
+
+// SkipAEMM reports whether err from StartAEMM means "skip this test".
+func SkipAEMM(err error) bool {
+	return errors.Is(err, ErrNoAEMM) && os.Getenv("LEADERGATE_REQUIRE_IMDS_MOCK") != "1"
+}
+
+// BuildAEMM returns the mock's executable: `go tool -n` builds the tool
+// pinned in go.mod into the build cache (once) and prints its path.
+func BuildAEMM() (string, error) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("%w: no go command on PATH", ErrNoAEMM)
+	}
+	if out, err := exec.Command(gobin, "list", "-deps", "github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%w: %v\n%s", ErrNoAEMM, err, out)
+	}
+	out, err := exec.Command(gobin, "tool", "-n", "ec2-metadata-mock").Output()
+	if err != nil {
+		return "", fmt.Errorf("build ec2-metadata-mock: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// StartAEMM starts the mock from bin in dir with args (e.g. "spot", "-d",
+// "4") for instance id in region, and returns once it answers a token
+// request.
+func StartAEMM(bin, dir, id, region string, args ...string) (*AEMM, error) {
+	cfg, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"values": map[string]any{"instance-id": id}},
+		"dynamic": map[string]any{"values": map[string]any{"instance-identity-document": map[string]any{
+			"instanceId": id, "region": region, "availabilityZone": region + "a",
+		}}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, "aemm-config.json")
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		return nil, err
+	}
+	var last error
+	for range 3 { // the free port may be taken before the mock binds it
+		m, err := startAEMM(bin, dir, cfgPath, args)
+		if err == nil {
+			return m, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
+func startAEMM(bin, dir, cfgPath string, args []string) (*AEMM, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	m := &AEMM{URL: "http://127.0.0.1:" + strconv.Itoa(port), log: filepath.Join(dir, fmt.Sprintf("aemm-%d.log", port)), exited: make(chan struct{})}
+	logf, err := os.Create(m.log)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	// -n: the mock listens on 0.0.0.0 by default, which tests must not.
+	m.cmd = exec.Command(bin, append(args, "-n", "127.0.0.1", "-p", strconv.Itoa(port), "-c", cfgPath, "-I")...)
+	// A clean environment: the mock reads AEMM_* and $HOME/aemm-config.json.
+	m.cmd.Env = []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH")}
+	m.cmd.Stdout, m.cmd.Stderr = logf, logf
+	if err := m.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() { _ = m.cmd.Wait(); close(m.exited) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-m.exited:
+			return nil, fmt.Errorf("ec2-metadata-mock exited before answering:\n%s", m.Log())
+		default:
+		}
+		if _, err := m.Token(); err == nil {
+			m.Started = time.Now()
+			return m, nil
+		}
+		if time.Now().After(deadline) {
+			m.Close()
+			return nil, fmt.Errorf("ec2-metadata-mock did not answer on %s within 10s:\n%s", m.URL, m.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Token gets an IMDSv2 session token.
+func (m *AEMM) Token() (string, error) {
+	req, _ := http.NewRequest(http.MethodPut, m.URL+IMDSTokenPath, nil)
+	req.Header.Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "300")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b := make([]byte, 512)
+	n, _ := resp.Body.Read(b)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("token: HTTP %d", resp.StatusCode)
+	}
+	return string(b[:n]), nil
+}
+
+// Get reads a path (e.g. /latest/meta-data/spot/instance-action) with a
+// token and reports its HTTP status.
+func (m *AEMM) Get(tok, path string) (int, error) {
+	req, _ := http.NewRequest(http.MethodGet, m.URL+path, nil)
+	req.Header.Set("X-Aws-Ec2-Metadata-Token", tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// Log is the mock's own output, for a failing test.
+func (m *AEMM) Log() string {
+	b, _ := os.ReadFile(m.log)
+	return string(b)
+}
+
+// Close stops the mock.
+func (m *AEMM) Close() {
+	_ = m.cmd.Process.Kill()
+	<-m.exited
+}
