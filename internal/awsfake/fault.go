@@ -2,6 +2,7 @@ package awsfake
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -53,6 +54,32 @@ type Fault struct {
 	Count int
 	// Delay is how long a Hang lasts; zero means forever.
 	Delay time.Duration
+	// Code overrides the error code a DynamoDB Throttle answers with
+	// (ProvisionedThroughputExceededException by default; real DynamoDB
+	// also sends ThrottlingException).
+	Code string
+}
+
+// dynamoError is the answer DynamoDB gives to a call meeting f: HTTP 400
+// with a JSON __type for throttling and refusals, 500 for an internal
+// error; status 0 for a Hang.
+func (f Fault) dynamoError() (status int, body []byte) {
+	var code, msg string
+	switch f.Kind {
+	case Throttle:
+		status, code, msg = http.StatusBadRequest, "ProvisionedThroughputExceededException", "The level of configured provisioned throughput for the table was exceeded."
+		if f.Code != "" {
+			code = f.Code
+		}
+	case InternalError:
+		status, code, msg = http.StatusInternalServerError, "InternalServerError", "Internal server error"
+	case Unauthorized:
+		status, code, msg = http.StatusBadRequest, "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/leadergate/i-0 is not authorized to perform this action"
+	default:
+		return 0, nil
+	}
+	b, _ := json.Marshal(map[string]string{"__type": "com.amazonaws.dynamodb.v20120810#" + code, "message": msg})
+	return status, b
 }
 
 // ec2Error is the answer EC2 gives to a call of action meeting f, in an

@@ -3,16 +3,20 @@ package awsfake
 import (
 	"bytes"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 )
 
-// Proxy sits in front of another EC2 endpoint, such as moto_server: it
-// counts the calls and injects the faults that endpoint cannot (throttling,
-// 500s, hangs, UnauthorizedOperation), answering them in EC2's own error
-// shape, and passes every other call through unchanged.
+// Proxy sits in front of another EC2 or DynamoDB endpoint, such as
+// moto_server: it counts the calls and injects the faults that endpoint
+// cannot (throttling, 500s, hangs, UnauthorizedOperation), answering them
+// in the service's own error shape, and passes every other call through
+// unchanged.
 type Proxy struct {
 	upstream string
 	faults   faultSet
@@ -59,6 +63,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	form, _ := url.ParseQuery(string(body))
 	action := form.Get("Action")
+	// DynamoDB speaks JSON and names its action in a header:
+	// X-Amz-Target: DynamoDB_20120810.PutItem.
+	target := r.Header.Get("X-Amz-Target")
+	if _, op, ok := strings.Cut(target, "."); ok {
+		action = op
+	}
 	p.mu.Lock()
 	// Count what the SDK sent as first attempts: its retries are not
 	// new calls of the code under test.
@@ -74,7 +84,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	if hit {
-		if aerr := f.ec2Error(buildOptions(nil).accountID, action); aerr != nil {
+		if status, body := f.dynamoError(); target != "" && status != 0 {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.Header().Set("X-Amzn-Requestid", reqID)
+			w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10)) // as DynamoDB sends
+			w.WriteHeader(status)
+			_, _ = w.Write(body)
+			return
+		}
+		if aerr := f.ec2Error(buildOptions(nil).accountID, action); target == "" && aerr != nil {
 			w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 			w.WriteHeader(aerr.status)
 			_, _ = w.Write(errorXML(aerr, reqID))
