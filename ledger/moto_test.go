@@ -15,16 +15,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
 // motoLedger is moto_server's DynamoDB behind a fault-injecting proxy.
 type motoLedger struct {
-	moto  *awsfake.Moto
+	moto  *motoserver.Moto
 	proxy *awsfake.Proxy
 	cfg   aws.Config // through the proxy
 }
 
-var sharedMoto *awsfake.Moto
+var sharedMoto *motoserver.Moto
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -37,8 +38,8 @@ func TestMain(m *testing.M) {
 func startMoto(tb testing.TB) *motoLedger {
 	tb.Helper()
 	if sharedMoto == nil {
-		m, err := awsfake.StartMoto(context.Background())
-		if awsfake.SkipMoto(err) {
+		m, err := motoserver.Start(context.Background())
+		if motoserver.Skip(err) {
 			tb.Skip(err)
 		}
 		if err != nil {
