@@ -48,6 +48,9 @@ func Check(w, warn io.Writer, c *Crontab, now time.Time) error {
 			}
 			fmt.Fprintf(bw, "  %-9s %s\n", label, showEnv(kv))
 		}
+		if note := dayRuleNote(j.Spec); note != "" {
+			fmt.Fprintf(bw, "  note      %s\n", note)
+		}
 		if j.Timeout > 0 {
 			fmt.Fprintf(bw, "  timeout   %s\n", j.Timeout)
 		}
@@ -92,4 +95,25 @@ func firstNonPrint(s string) rune {
 		}
 	}
 	return 'x'
+}
+
+// dayRuleNote says how a schedule whose day field starts with '*' but has
+// a step (*/2) is read when the other day field is restricted: as in cron,
+// the field counts as unrestricted, so both must match (robfig/cron and
+// some other schedulers would take either).
+func dayRuleNote(spec string) string {
+	f := strings.Fields(spec)
+	if len(f) < 5 {
+		return ""
+	}
+	dom, dow := f[len(f)-3], f[len(f)-1]
+	stepped := func(x string) bool { return strings.HasPrefix(x, "*/") || strings.HasPrefix(x, "?/") }
+	restricted := func(x string) bool { return !strings.HasPrefix(x, "*") && !strings.HasPrefix(x, "?") }
+	switch {
+	case stepped(dom) && restricted(dow):
+		return fmt.Sprintf("day-of-month %s starts with *, so as in cron both day fields must match: days %s that are also day-of-week %s", dom, dom, dow)
+	case stepped(dow) && restricted(dom):
+		return fmt.Sprintf("day-of-week %s starts with *, so as in cron both day fields must match: day-of-month %s only when it is also day-of-week %s", dow, dom, dow)
+	}
+	return ""
 }

@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/robfig/cron/v3"
 
@@ -69,23 +69,9 @@ type Job struct {
 	Timeout time.Duration
 }
 
-// Next returns the job's first run after t. A wall-clock time that occurs
-// twice when clocks fall back (02:30 in Europe/Berlin on the last Sunday of
-// October) runs once, at its first occurrence, as in cron; a time that does
-// not exist when clocks spring forward is skipped that day (robfig/cron).
-func (j Job) Next(t time.Time) time.Time {
-	n := j.Schedule.Next(t)
-	if !n.IsZero() && j.TZ != nil && sameWallClock(n.In(j.TZ), t.In(j.TZ)) {
-		n = j.Schedule.Next(n)
-	}
-	return n
-}
-
-func sameWallClock(a, b time.Time) bool {
-	ay, am, ad := a.Date()
-	by, bm, bd := b.Date()
-	return ay == by && am == bm && ad == bd && a.Hour() == b.Hour() && a.Minute() == b.Minute() && a.Second() == b.Second()
-}
+// Next returns the job's first run after t, with cron's rules for
+// daylight saving time (see [cronSpec]); @every jobs run by elapsed time.
+func (j Job) Next(t time.Time) time.Time { return j.Schedule.Next(t) }
 
 // LineError is one bad line of a crontab.
 type LineError struct {
@@ -561,7 +547,7 @@ func (p *parser) job(n int, s string) (Job, bool) {
 		p.errorf(n, "schedule", spec, "%v", err)
 		return Job{}, false
 	}
-	if _, ok := sched.(*cron.SpecSchedule); ok && sched.Next(neverRef).IsZero() {
+	if _, ok := sched.(*cronSpec); ok && sched.Next(neverRef).IsZero() {
 		p.errorf(n, "schedule", spec, "never fires: no such date; check the day-of-month and month fields")
 		return Job{}, false
 	}
@@ -650,6 +636,14 @@ func (p *parser) schedule(n int, s string) (spec, cmd string) {
 	names := fieldNames5
 	if len(fields) == 6 && looksLikeField(fields[5]) && checkField(fields[5], fieldBounds["day-of-week"]) == "" {
 		names = fieldNames6
+		if strings.ContainsFunc(fields[5], unicode.IsLetter) && checkField(fields[0], fieldBounds["second"]) == "" {
+			// "*/5 * * * * mon -f /etc/mon.cf": a five-field job running
+			// mon, or a six-field one on Mondays?
+			five := strings.Join(fields[:5], " ")
+			p.warnf(n, "schedule", strings.Join(fields, " "),
+				"read as six fields, seconds first (%s seconds, ..., on %s); if %q is the command, this is the five-field schedule %q: write the command's full path, or a six-field schedule such as \"0 %s\"",
+				fields[0], fields[5], fields[5], five, five)
+		}
 	} else if len(fields) > 5 {
 		fields = fields[:5]
 	}
@@ -735,100 +729,23 @@ func looksLikeField(s string) bool {
 	return true
 }
 
-// checkField validates one schedule field as robfig/cron reads it: a comma
-// list of *, ?, N, N-M, each with an optional /STEP. It returns what is
-// wrong, or "".
+// checkField validates one schedule field (see parseField); it returns
+// what is wrong, or "".
 func checkField(f string, b bounds) string {
-	whole := func(v string) bool { return v == f }
-	rangeText := fmt.Sprintf("%d-%d", b.min, b.max)
-	if b.hint != "" {
-		rangeText += " or " + b.hint
-	}
-	for _, elem := range strings.Split(f, ",") {
-		if elem == "" {
-			return "empty list element: remove the extra comma"
-		}
-		rng, step, hasStep := strings.Cut(elem, "/")
-		if hasStep {
-			st, err := strconv.Atoi(step)
-			switch {
-			case err != nil:
-				return fmt.Sprintf("step %q is not a number", step)
-			case st < 1:
-				return "step must be at least 1"
-			case st > b.max-b.min+1 && b.max > 0:
-				return fmt.Sprintf("step %d is larger than the field's range %d-%d", st, b.min, b.max)
-			}
-		}
-		if rng == "*" || rng == "?" {
-			continue
-		}
-		lo, hi, isRange := strings.Cut(rng, "-")
-		vals := []string{lo}
-		if isRange {
-			vals = append(vals, hi)
-		}
-		var nums []int
-		for _, v := range vals {
-			if v == "" {
-				return "empty range end: write N-M"
-			}
-			x, err := strconv.Atoi(v)
-			if err != nil {
-				named, ok := b.names[strings.ToLower(v)]
-				if !ok {
-					if strings.ContainsAny(v, "LW#") && strings.Trim(v, "0123456789LW#") == "" {
-						return fmt.Sprintf("%q is not supported (no L, W or # syntax): use numbers, ranges and steps", v)
-					}
-					if whole(v) {
-						return fmt.Sprintf("not a number in %s", rangeText)
-					}
-					return fmt.Sprintf("%q is not a number in %s", v, rangeText)
-				}
-				x = named
-			}
-			if x < b.min || x > b.max {
-				extra := ""
-				if b.hint == "sun-sat" && x == 7 {
-					extra = " (Sunday is 0)"
-				}
-				if whole(v) {
-					return fmt.Sprintf("value out of range %d-%d%s", b.min, b.max, extra)
-				}
-				return fmt.Sprintf("value %d out of range %d-%d%s", x, b.min, b.max, extra)
-			}
-			nums = append(nums, x)
-		}
-		if isRange && nums[0] > nums[1] {
-			return fmt.Sprintf("range %s runs backwards: write the smaller value first", rng)
-		}
-	}
-	return ""
+	_, msg := parseField(f, b)
+	return msg
 }
 
-var specParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// buildSchedule turns a validated spec into a robfig/cron schedule read in
-// loc. The zone is set here rather than through robfig's TZ= prefix, whose
-// parser panics on some input.
-func buildSchedule(spec string, loc *time.Location) (s Schedule, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot parse (internal error: %v): please report it", r)
+// buildSchedule turns a validated spec into its schedule read in loc.
+func buildSchedule(spec string, loc *time.Location) (Schedule, error) {
+	if d, ok := strings.CutPrefix(spec, "@every "); ok {
+		dur, err := time.ParseDuration(d)
+		if err != nil {
+			return nil, err
 		}
-	}()
-	full := spec
-	if !strings.HasPrefix(spec, "@") && len(strings.Fields(spec)) == 5 {
-		full = "0 " + spec
+		return cron.Every(dur), nil
 	}
-	cs, err := specParser.Parse(full)
-	if err != nil {
-		return nil, err
-	}
-	if ss, ok := cs.(*cron.SpecSchedule); ok {
-		ss.Location = loc
-	}
-	return cs, nil
+	return newCronSpec(spec, loc)
 }
 
 func truncate(s string) string {
