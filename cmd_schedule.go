@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +14,9 @@ import (
 type scheduleCmd struct {
 	File         string        `arg:"" default:"leader-jobs.cron" env:"LEADERGATE_FILE" help:"Crontab-style file of leader-only jobs."`
 	Check        bool          `env:"LEADERGATE_CHECK" help:"Validate the file and print each job's next 3 runs; exit 0, or 65 listing every bad line."`
+	From         string        `env:"LEADERGATE_FROM" placeholder:"TIME" help:"With --check: list the runs after this time (RFC 3339, e.g. 2026-10-25T00:00:00+02:00) instead of now."`
+	Count        int           `env:"LEADERGATE_COUNT" default:"3" help:"With --check: how many next runs to list per job."`
+	Strict       bool          `env:"LEADERGATE_STRICT" help:"With --check: exit 65 when there are warnings, too."`
 	Refresh      time.Duration `env:"LEADERGATE_REFRESH" default:"1m" help:"Re-check leadership this often between runs, keeping tag and marker current."`
 	Grace        time.Duration `env:"LEADERGATE_GRACE" default:"30s" help:"On SIGTERM, time running jobs get before SIGKILL."`
 	AllowOverlap bool          `env:"LEADERGATE_ALLOW_OVERLAP" help:"Start a job even while its previous run is still going."`
@@ -22,11 +26,7 @@ type scheduleCmd struct {
 
 func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	if c.Check {
-		tab, err := schedule.CheckFile(c.File)
-		if err != nil {
-			return err
-		}
-		return schedule.Check(d.Stdout, d.Stderr, tab, d.Now())
+		return c.check(d)
 	}
 	log := newLogger(d.Stderr, g.Verbose, c.LogFormat)
 	auth, err := g.authority(d, log)
@@ -52,3 +52,41 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	wait()
 	return err
 }
+
+func (c *scheduleCmd) check(d *Deps) error {
+	from := d.Now()
+	if c.From != "" {
+		t, err := time.Parse(time.RFC3339, c.From)
+		if err != nil {
+			return usageError{fmt.Errorf("--from %q: not an RFC 3339 time: write e.g. 2026-10-25T00:00:00+02:00 or 2026-10-25T00:00:00Z", c.From)}
+		}
+		from = t
+	}
+	if c.Count < 1 || c.Count > 1000 {
+		return usageError{fmt.Errorf("--count %d: give 1 to 1000 runs", c.Count)}
+	}
+	tab, err := schedule.CheckFile(c.File)
+	if err != nil {
+		return err
+	}
+	n, err := schedule.Check(d.Stdout, d.Stderr, tab, schedule.CheckOptions{From: from, Count: c.Count})
+	if err != nil {
+		return err
+	}
+	if c.Strict && n > 0 {
+		return strictError{n}
+	}
+	return nil
+}
+
+// strictError is --check --strict failing on warnings: exit 65, as a bad
+// crontab.
+type strictError struct{ n int }
+
+func (e strictError) Error() string {
+	if e.n == 1 {
+		return "1 warning, and --strict makes warnings errors"
+	}
+	return fmt.Sprintf("%d warnings, and --strict makes warnings errors", e.n)
+}
+func (strictError) ExitCode() int { return schedule.ExitBadCrontab }

@@ -12,13 +12,27 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
+// CheckOptions are the settings of [Check].
+type CheckOptions struct {
+	// From is the time after which the next runs are listed, and from
+	// which daylight-saving changes are looked for (a year ahead).
+	From  time.Time
+	Count int // next runs listed per job; 0 means 3
+}
+
 // Check writes what --check shows: each job with its place in the file,
 // schedule, time zone, command, the environment the file gives it, its
-// directives and next 3 run times after now. For @every jobs the times
-// assume the scheduler starts at now. The crontab's warnings go to warn,
-// one "leadergate: warning: file:line: ..." line each.
-func Check(w, warn io.Writer, c *Crontab, now time.Time) error {
-	for _, l := range c.Warnings {
+// directives and next runs after o.From. For @every jobs the times assume
+// the scheduler starts at o.From. The crontab's warnings, and those of
+// [DSTWarnings], go to warn, one "leadergate: warning: file:line: ..."
+// line each; Check returns how many it wrote.
+func Check(w, warn io.Writer, c *Crontab, o CheckOptions) (warnings int, err error) {
+	if o.Count <= 0 {
+		o.Count = 3
+	}
+	now := o.From
+	all := append(append([]LineError(nil), c.Warnings...), DSTWarnings(c, now)...)
+	for _, l := range all {
 		fmt.Fprintf(warn, "leadergate: warning: %s\n", l.Error())
 	}
 	bw := bufio.NewWriter(w)
@@ -54,9 +68,9 @@ func Check(w, warn io.Writer, c *Crontab, now time.Time) error {
 		if j.Timeout > 0 {
 			fmt.Fprintf(bw, "  timeout   %s\n", j.Timeout)
 		}
-		next := make([]string, 0, 3)
+		next := make([]string, 0, o.Count)
 		t := now
-		for k := 0; k < 3; k++ {
+		for k := 0; k < o.Count; k++ {
 			t = j.Next(t)
 			if t.IsZero() {
 				break
@@ -73,7 +87,53 @@ func Check(w, warn io.Writer, c *Crontab, now time.Time) error {
 	default:
 		fmt.Fprintf(bw, "\n%s: %d jobs, ok\n", c.File, len(c.Jobs))
 	}
-	return bw.Flush()
+	return len(all), bw.Flush()
+}
+
+// DSTWarnings reports the fixed-time jobs with a run time that falls into
+// a skipped or repeated interval of their zone within a year after from,
+// and what the scheduler does then.
+func DSTWarnings(c *Crontab, from time.Time) []LineError {
+	var out []LineError
+	for _, j := range c.Jobs {
+		s, ok := j.Schedule.(*cronSpec)
+		if !ok || s.wildcard || s.loc == nil {
+			continue
+		}
+		loc := s.loc
+		end := from.AddDate(1, 0, 0)
+		for t := from; t.Before(end); {
+			_, change := t.In(loc).ZoneBounds()
+			if change.IsZero() || !change.Before(end) {
+				break
+			}
+			before := change.Add(-time.Second)
+			_, o1 := before.In(loc).Zone()
+			_, o2 := change.In(loc).Zone()
+			delta := time.Duration(o2-o1) * time.Second
+			var lo, hi time.Time // the wall-clock interval skipped or repeated
+			if delta > 0 {
+				lo = wallOf(change, loc).Add(-delta)
+				hi = wallOf(change, loc)
+			} else {
+				lo = wallOf(change, loc)
+				hi = lo.Add(-delta)
+			}
+			if w := s.nextWall(lo, hi); !w.IsZero() {
+				at := w.Format("2006-01-02 15:04")
+				clock := fmt.Sprintf("%s-%s", lo.Format("15:04"), hi.Format("15:04"))
+				msg := fmt.Sprintf("%s does not exist in %s (clocks skip %s): the job runs at %s, right after the change, as cron does",
+					at, loc, clock, change.In(loc).Format(time.RFC3339))
+				if delta < 0 {
+					msg = fmt.Sprintf("%s occurs twice in %s (clocks repeat %s): the job runs once, at the first (%s), as cron does",
+						at, loc, clock, instantOf(w, o1).In(loc).Format(time.RFC3339))
+				}
+				out = append(out, LineError{File: j.File, Line: j.Line, Field: "schedule", Value: j.Spec, Msg: msg})
+			}
+			t = change
+		}
+	}
+	return out
 }
 
 // showEnv prints NAME=value as the job gets it; a value that is empty or

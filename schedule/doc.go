@@ -27,18 +27,19 @@
 // TZ=Zone) prefix, the schedule, then the command, which is the rest of the
 // line as written and runs with SHELL -c.
 //
-// Schedules are read by github.com/robfig/cron/v3:
+// Schedules are read as cron reads them:
 //
 //   - five fields, minute (0-59) hour (0-23) day-of-month (1-31) month
-//     (1-12 or jan-dec) day-of-week (0-6 or sun-sat; Sunday is 0, 7 is
-//     refused); each a comma list of *, ?, N or N-M, each with an optional
-//     /STEP. When both day fields are restricted, either matching is enough,
-//     as in cron.
+//     (1-12 or jan-dec) day-of-week (0-7 or sun-sat; 0 and 7 are Sunday,
+//     also in ranges: 5-7, fri-sun); each a comma list of *, ?, N or N-M,
+//     a range or * optionally with /STEP; names in any case. When both day
+//     fields are restricted, either matching is enough, as in cron; a day
+//     field starting with '*' (even */2) counts as unrestricted.
 //   - six fields: a leading seconds field (0-59). A line is read as six
 //     fields when its sixth word looks like a day-of-week field (made of
 //     digits, day names and the characters "*?,-/"): a command that itself
 //     looks like one, such as "5" or "mon", must follow a full six-field
-//     schedule.
+//     schedule (--check warns when a day name is read so).
 //   - descriptors @yearly (= @annually), @monthly, @weekly, @daily
 //     (= @midnight), @hourly, and @every DURATION (a Go duration of whole
 //     seconds, at least 1s, e.g. 90s or 1h30m; counted from the scheduler's
@@ -47,10 +48,14 @@
 // Schedules are read in the zone given by CRON_TZ= on the line, else by the
 // last CRON_TZ=Zone line above it, else in the local zone of the process
 // (UTC on EC2 unless configured). A TZ=Zone line on its own is only an
-// environment variable for the jobs, as in cron. When clocks fall back, a
-// time that occurs twice runs once, at its first occurrence; when they
-// spring forward, a time that does not exist that day is skipped (use UTC
-// for jobs that must run every day).
+// environment variable for the jobs, as in cron.
+//
+// Daylight saving time is handled as cronie's cron(8) does (see
+// docs/scheduler.md): a fixed-time job (neither minute nor hour field starting
+// with '*') whose time is skipped runs right after the change, and in a
+// repeated interval runs only in the first pass, even when the scheduler
+// starts or reloads between the passes; jobs whose minute or hour field
+// starts with '*' run by elapsed time; @every is elapsed time.
 //
 // A line whose first non-blank character is '#' is a comment, as in cron.
 //

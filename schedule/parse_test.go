@@ -322,7 +322,7 @@ func TestCheckPrintsJobsAndNextRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := Check(&buf, &buf, c, time.Date(2025, 11, 25, 12, 0, 0, 0, time.UTC)); err != nil {
+	if _, err := Check(&buf, &buf, c, CheckOptions{From: time.Date(2025, 11, 25, 12, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "good.cron.check", buf.String())
