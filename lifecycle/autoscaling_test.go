@@ -1,0 +1,119 @@
+package lifecycle_test
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/motoserver"
+	"github.com/leadergate/leadergate/lifecycle"
+)
+
+var creds = []func(*config.LoadOptions) error{
+	config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")),
+	config.WithSharedConfigFiles([]string{}),
+	config.WithSharedCredentialsFiles([]string{}),
+}
+
+// Against moto_server's Auto Scaling: the group is created by the test; the
+// adapter finds it from the instance's own aws:autoscaling:groupName tag and
+// protects and unprotects that instance only.
+func TestASGProtectsOnlySelfAgainstMoto(t *testing.T) {
+	ctx := context.Background()
+	m, err := motoserver.Start(ctx)
+	if motoserver.Skip(err) {
+		t.Skipf("skipping the moto_server test: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	cfg, err := config.LoadDefaultConfig(ctx, append(slices.Clone(creds), config.WithRegion("us-east-1"), config.WithBaseEndpoint(m.URL))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec2c, asc := ec2.NewFromConfig(cfg), autoscaling.NewFromConfig(cfg)
+	if _, err := ec2c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String("web"),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String("ami-12c6146b"), InstanceType: ec2types.InstanceTypeT3Micro},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asc.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String("web-asg"),
+		LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String("web")},
+		MinSize:              aws.Int32(3), MaxSize: aws.Int32(3), DesiredCapacity: aws.Int32(3),
+		AvailabilityZones: []string{"us-east-1a"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	protection := func() map[string]bool {
+		out, err := asc.DescribeAutoScalingInstances(ctx, &autoscaling.DescribeAutoScalingInstancesInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := map[string]bool{}
+		for _, i := range out.AutoScalingInstances {
+			p[aws.ToString(i.InstanceId)] = aws.ToBool(i.ProtectedFromScaleIn)
+		}
+		return p
+	}
+	before := protection()
+	if len(before) != 3 {
+		t.Fatalf("moto's group has %d instances, want 3: %v", len(before), before)
+	}
+	var self string
+	for id := range before {
+		self = id
+		break
+	}
+	imds := awsfake.NewIMDS(self, "us-east-1")
+	t.Cleanup(imds.Close)
+	a := &elect.AWS{IMDSEndpoint: imds.URL(), LoadOptions: append(slices.Clone(creds), config.WithBaseEndpoint(m.URL)), Logger: slog.New(slog.DiscardHandler)}
+	p := &lifecycle.ASG{Config: a.Config, Identity: a, Fleet: a}
+
+	if err := p.SetProtected(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	for id, on := range protection() {
+		if on != (id == self) {
+			t.Errorf("after SetProtected(true) on %s: %s protected=%t", self, id, on)
+		}
+	}
+	if err := p.SetProtected(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for id, on := range protection() {
+		if on {
+			t.Errorf("after SetProtected(false): %s still protected", id)
+		}
+	}
+}
+
+// An instance outside any Auto Scaling group says so instead of calling.
+func TestASGOutsideAGroupSaysSo(t *testing.T) {
+	f := awsfake.NewEC2()
+	defer f.Close()
+	in := f.Launch(awsfake.LaunchSpec{Tags: map[string]string{elect.TagEnvironmentID: "e-1"}})
+	imds := awsfake.NewIMDS(in.ID, f.Region())
+	defer imds.Close()
+	a := &elect.AWS{IMDSEndpoint: imds.URL(), LoadOptions: append(slices.Clone(creds), config.WithBaseEndpoint(f.URL()))}
+	err := (&lifecycle.ASG{Config: a.Config, Identity: a, Fleet: a}).SetProtected(context.Background(), true)
+	if err == nil || !contains(err.Error(), "not in an Auto Scaling group") {
+		t.Errorf("SetProtected outside a group: %v", err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
