@@ -275,7 +275,7 @@ func TestInstallRootJobs(t *testing.T) {
 	if !strings.Contains(out, "leadergate-root.service") {
 		t.Errorf("stdout does not name the root unit:\n%s", out)
 	}
-	if !contains(f.calls(), "leadergate-linux-amd64 schedule --check "+root) {
+	if !contains(f.calls(), "leadergate-linux-amd64 schedule --check --strict "+root) {
 		t.Errorf("the root crontab was not validated; calls: %q", f.calls())
 	}
 	if _, err := os.Stat(root); err == nil {

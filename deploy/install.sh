@@ -124,15 +124,16 @@ if [ "$mode" = service ]; then
     # leadergate, like cron, refuses a crontab that group or others can
     # write; a zip made on another machine may carry such modes.
     chmod go-w "$crontab"
-    # A crontab with errors fails this deployment (file:line on stderr)
+    # A crontab with errors, or with warnings (a time in a DST gap, a
+    # misspelt directive), fails this deployment (file:line on stderr)
     # instead of going live.
-    "$tmp" schedule --check "$crontab" ||
-        die "$crontab_name has errors (listed above): fix them and deploy again"
+    "$tmp" schedule --check --strict "$crontab" ||
+        die "$crontab_name has errors or warnings (listed above): fix them and deploy again"
     root_crontab=$bundle/$root_crontab_name
     if [ -f "$root_crontab" ]; then
         chmod go-w "$root_crontab"
-        "$tmp" schedule --check "$root_crontab" ||
-            die "$root_crontab_name has errors (listed above): fix them and deploy again"
+        "$tmp" schedule --check --strict "$root_crontab" ||
+            die "$root_crontab_name has errors or warnings (listed above): fix them and deploy again"
     fi
 fi
 

@@ -33,7 +33,7 @@ const fakeBinary = `#!/bin/sh
 # A fake leadergate release binary: records its arguments.
 echo "leadergate-linux-%s $*" >>"$FAKE_LOG"
 if [ "$1" = schedule ] && [ "$2" = --check ] && [ -n "${FAKE_CHECK_FAIL:-}" ]; then
-    echo "$3:2: bad minute field \"61\"" >&2
+    echo "$4:2: bad minute field \"61\"" >&2
     exit 65
 fi
 exit 0
@@ -283,7 +283,7 @@ func TestInstallService(t *testing.T) {
 	if !contains(calls, "leadergate-linux-arm64 version") {
 		t.Errorf("the new binary was not tried before being installed; calls: %q", calls)
 	}
-	if !contains(calls, "leadergate-linux-arm64 schedule --check "+f.crontabPath) {
+	if !contains(calls, "leadergate-linux-arm64 schedule --check --strict "+f.crontabPath) {
 		t.Errorf("the crontab was not validated; calls: %q", calls)
 	}
 
@@ -471,7 +471,7 @@ func TestInstallFailures(t *testing.T) {
 		{
 			name:     "crontab has errors",
 			settings: []string{"FAKE_CHECK_FAIL=1"},
-			stderr:   []string{`leader-jobs.cron:2: bad minute field "61"`, "leader-jobs.cron has errors", "fix them"},
+			stderr:   []string{`leader-jobs.cron:2: bad minute field "61"`, "leader-jobs.cron has errors or warnings", "fix them"},
 		},
 		{
 			name:    "crontab missing",

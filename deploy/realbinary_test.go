@@ -75,6 +75,31 @@ func TestInstallWithRealBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("a crontab with a warning fails the deployment (--strict)", func(t *testing.T) {
+		f := newFixture(t)
+		arch := withRealBinary(t, f, bin)
+		f.write(f.crontabPath, []byte("# tiemout: 5m\n*/5 * * * * ./bin/report\n"), 0o644)
+		_, stderr, err := f.run("LEADERGATE_ARCH=" + arch)
+		if err == nil {
+			t.Fatal("install.sh accepted a crontab with a misspelt directive")
+		}
+		for _, want := range []string{"leader-jobs.cron:1", "timeout", "leader-jobs.cron has errors or warnings"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr)
+			}
+		}
+	})
+
+	t.Run("a root crontab is validated by the real binary too", func(t *testing.T) {
+		f := newFixture(t)
+		arch := withRealBinary(t, f, bin)
+		f.write(f.bundle+"/leader-jobs.root.cron", []byte("61 3 * * * /usr/bin/certbot renew\n"), 0o644)
+		_, stderr, err := f.run("LEADERGATE_ARCH=" + arch)
+		if err == nil || !strings.Contains(stderr, "leader-jobs.root.cron:1") || !strings.Contains(stderr, "leader-jobs.root.cron has errors or warnings") {
+			t.Errorf("install.sh with minute 61 in the root crontab: err %v, stderr:\n%s", err, stderr)
+		}
+	})
+
 	t.Run("root validates the app user's crontab", func(t *testing.T) {
 		// On Elastic Beanstalk the bundle belongs to webapp while the
 		// deployment runs as root: the check must not refuse it for that.
