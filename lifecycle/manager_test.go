@@ -83,7 +83,7 @@ func (f *fakeProtector) SetProtected(_ context.Context, on bool) error {
 // tickClock fires the Manager's polls only when the test says so.
 type tickClock struct{ ticks chan time.Time }
 
-func (c tickClock) Now() time.Time { return time.Now() }
+func (c tickClock) Now() time.Time                       { return time.Now() }
 func (c tickClock) After(time.Duration) <-chan time.Time { return c.ticks }
 
 type syncBuf struct {
