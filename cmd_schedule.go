@@ -69,7 +69,7 @@ func (c *scheduleCmd) check(d *Deps) error {
 	if err != nil {
 		return err
 	}
-	n, err := schedule.Check(d.Stdout, d.Stderr, tab, schedule.CheckOptions{From: from, Count: c.Count})
+	n, err := schedule.Check(d.Stdout, d.Stderr, tab, schedule.CheckOptions{From: from, Count: c.Count, Lookups: schedule.SystemLookups()})
 	if err != nil {
 		return err
 	}

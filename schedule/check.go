@@ -18,6 +18,8 @@ type CheckOptions struct {
 	// which daylight-saving changes are looked for (a year ahead).
 	From  time.Time
 	Count int // next runs listed per job; 0 means 3
+	// Lookups answer the migration warnings; zero: none are made.
+	Lookups Lookups
 }
 
 // Check writes what --check shows: each job with its place in the file,
@@ -31,7 +33,8 @@ func Check(w, warn io.Writer, c *Crontab, o CheckOptions) (warnings int, err err
 		o.Count = 3
 	}
 	now := o.From
-	all := append(append([]LineError(nil), c.Warnings...), DSTWarnings(c, now)...)
+	all := append(append([]LineError(nil), c.Warnings...), MigrationWarnings(c, o.Lookups)...)
+	all = append(all, DSTWarnings(c, now)...)
 	for _, l := range all {
 		fmt.Fprintf(warn, "leadergate: warning: %s\n", l.Error())
 	}

@@ -84,6 +84,12 @@ func TestSchedulerAcrossFallBackWithReloadAndRestart(t *testing.T) {
 		for _, r := range logs.find("job started", "job", job) {
 			got = append(got, r.Attrs["scheduled_at"])
 		}
+		// Runs start in goroutines: their records may come in any order.
+		slices.SortFunc(got, func(a, b string) int {
+			ta, _ := time.Parse(time.RFC3339, a)
+			tb, _ := time.Parse(time.RFC3339, b)
+			return ta.Compare(tb)
+		})
 		if !slices.Equal(got, ticks) {
 			t.Errorf("%s ran at %v\nwant %v", job, got, ticks)
 		}

@@ -464,6 +464,15 @@ func (p *parser) setenv(n int, key, val string) {
 			p.errorf(n, "SHELL", v, "must be an absolute path, e.g. SHELL=/bin/bash")
 			return
 		}
+		// Every job would fail with 127: say so now.
+		if fi, err := os.Stat(v); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			why := "is not an executable file"
+			if err != nil {
+				why = "does not exist"
+			}
+			p.errorf(n, "SHELL", v, "%s, so every job below would fail: name an installed shell, e.g. SHELL=/bin/sh", why)
+			return
+		}
 		p.shell = v
 	case "CRON_TZ":
 		loc, msg := loadZone(v)

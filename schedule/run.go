@@ -329,6 +329,13 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = outputDrain
 
+	if j.Timeout > 0 {
+		// "# timeout:" is real time, like the run's duration.
+		var cancel context.CancelFunc
+		jobCtx, cancel = context.WithTimeoutCause(jobCtx, j.Timeout, errTimedOut)
+		defer cancel()
+	}
+
 	log.Info("job started", "scheduled_at", at, "lateness", r.clock.Now().Sub(tick))
 	started := time.Now() // the run's duration is real time, whatever the clock
 	code, err := gate.RunGroup(jobCtx, cmd, r.opts.Grace)
@@ -342,12 +349,18 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		log.Warn("job stopped by shutdown", "exit_code", code, "duration", dur)
 	case errors.Is(context.Cause(jobCtx), errDrained):
 		log.Warn("job stopped by a drain", "exit_code", code, "duration", dur)
+	case errors.Is(context.Cause(jobCtx), errTimedOut):
+		log.Error("job stopped: it ran longer than its # timeout (SIGTERM to its process group, SIGKILL after the grace period)",
+			"timeout", j.Timeout, "exit_code", code, "duration", dur)
 	case code != 0:
 		log.Error("job failed", "exit_code", code, "duration", dur)
 	default:
 		log.Info("job finished", "exit_code", code, "duration", dur)
 	}
 }
+
+// errTimedOut is the cause of a run's context when "# timeout:" ends it.
+var errTimedOut = errors.New("the job's # timeout passed")
 
 // leaderRun counts a leader-only run in progress until done is called and
 // returns the context it runs in, which a drain's deadline cancels.

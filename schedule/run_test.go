@@ -3,6 +3,7 @@ package schedule
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -443,5 +444,38 @@ func TestSecondsJobsRunOnTheRealClock(t *testing.T) {
 	}
 	if !ticks[1].After(ticks[0]) {
 		t.Errorf("ticks %v do not advance", ticks)
+	}
+}
+
+// TestTimeoutStopsAHungJob: a run still going after its "# timeout:" gets
+// SIGTERM to its process group, SIGKILL after the grace period if it
+// ignores that, and is logged at ERROR; the next tick is not skipped for
+// an overlap.
+func TestTimeoutStopsAHungJob(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, `CRON_TZ=UTC
+# name: hung
+# timeout: 1s
+0 3 * * * sleep 30
+# name: stubborn
+# timeout: 1s
+0 3 * * * trap "" TERM; sleep 30
+`)
+	clock := newFakeClock(t0)
+	logs := newLogSink()
+	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Grace: time.Second})
+	logs.wait(t, "schedule loaded")
+	clock.advance(t, at03)
+	const msg = "job stopped: it ran longer than its # timeout (SIGTERM to its process group, SIGKILL after the grace period)"
+	hung := logs.wait(t, msg, "job", "hung")
+	stubborn := logs.wait(t, msg, "job", "stubborn")
+	if hung.Level != slog.LevelError || hung.Attrs["exit_code"] != "143" || hung.Attrs["timeout"] != "1s" {
+		t.Errorf("hung job: %v; want ERROR, exit code 143 (SIGTERM), timeout 1s", hung)
+	}
+	if stubborn.Attrs["exit_code"] != "137" {
+		t.Errorf("a job ignoring SIGTERM: %v; want exit code 137 (SIGKILL after the grace period)", stubborn)
+	}
+	if got := logs.find("job failed"); len(got) != 0 {
+		t.Errorf("a timed-out run was also logged as failed: %v", got)
 	}
 }
