@@ -351,3 +351,61 @@ func (f *fixture) expectDir(path string, mode os.FileMode, uid, gid int) {
 	}
 	f.expectOwner(path, uid, gid)
 }
+
+// The postdeploy hook, run as Elastic Beanstalk runs it, with its absolute
+// paths pointed into a scratch root: it puts the staged crontabs in place,
+// restarts the units, and adds the log to the CloudWatch agent only when
+// the agent runs (log streaming on).
+func TestPostdeployHook(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		appends      bool
+	}{
+		{"streaming on", `{"status": "running", "configstatus": "configured"}`, true},
+		{"streaming off", `{"status": "stopped", "configstatus": "configured"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.write(f.bundle+"/leader-jobs.root.cron", []byte("0 3 * * * /usr/bin/certbot renew\n"), 0o644)
+			f.mustRun()
+			text, err := os.ReadFile(f.bundle + "/.platform/confighooks/postdeploy/99_leadergate.sh")
+			if err != nil {
+				t.Fatal(err)
+			}
+			hook := strings.ReplaceAll(string(text), "/etc/leadergate/", f.root+"/etc/leadergate/")
+			hook = strings.ReplaceAll(hook, "/opt/aws/", f.root+"/opt/aws/")
+			hookPath := filepath.Join(t.TempDir(), "99_leadergate.sh")
+			f.write(hookPath, []byte(hook), 0o755)
+			// The agent's control script as Elastic Beanstalk installs it,
+			// and the configuration .ebextensions/leadergate.config writes.
+			f.write(f.root+"/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl", []byte(`#!/bin/sh
+echo "amazon-cloudwatch-agent-ctl $*" >>"$FAKE_LOG"
+if [ "$2" = status ]; then echo '`+tc.status+`'; fi
+`), 0o755)
+			f.write(f.root+"/opt/aws/amazon-cloudwatch-agent/etc/leadergate.json", []byte("{}\n"), 0o644)
+
+			before := len(f.calls())
+			cmd := exec.Command(hookPath)
+			cmd.Env = []string{"PATH=" + f.stubs + ":/usr/bin:/bin", "FAKE_LOG=" + f.log}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("hook: %v\n%s", err, out)
+			}
+			for _, tab := range []string{"leader-jobs.cron", "leader-jobs.root.cron"} {
+				if _, err := os.Stat(f.root + "/etc/leadergate/" + tab); err != nil {
+					t.Errorf("%s not put in place: %v", tab, err)
+				}
+				if _, err := os.Stat(f.root + "/etc/leadergate/" + tab + ".next"); err == nil {
+					t.Errorf("%s.next left behind", tab)
+				}
+			}
+			calls := f.calls()[before:]
+			if len(calls) == 0 || calls[0] != "systemctl restart leadergate.service leadergate-root.service" {
+				t.Errorf("hook calls %q, want a restart of both units first", calls)
+			}
+			appended := contains(calls, "amazon-cloudwatch-agent-ctl -a append-config -m ec2 -s -c file:"+f.root+"/opt/aws/amazon-cloudwatch-agent/etc/leadergate.json")
+			if appended != tc.appends {
+				t.Errorf("agent %s: append-config called = %v, want %v; calls %q", tc.status, appended, tc.appends, calls)
+			}
+		})
+	}
+}
