@@ -119,10 +119,13 @@
 // LEADERGATE_RUN_ID (unique per run) in its environment, so that a job can
 // make itself idempotent per tick.
 //
-// Every line of a job's stdout and stderr is logged as its own record with
-// the job name, run id and stream; lines longer than 16 KiB are split,
-// never dropped. Start (with the lateness behind the tick), exit code and
-// duration of each run are logged, and every skip with its reason.
+// Every line of a job's stdout and stderr is logged as its own record,
+// message [MsgJobOutput], at INFO for both streams, with the job name, run
+// id, stream and the line in its own attribute; lines longer than 16 KiB
+// are split, never dropped. Start (with the lateness behind the tick), exit
+// code and duration of each run are logged, and every skip with its
+// reason. [NewLogger] writes them as text for people or as JSON with
+// durations in seconds (duration_s).
 //
 // # Guarantees
 //
