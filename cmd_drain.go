@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // drainCmd is an operator's planned step-down: maintenance, debugging.
@@ -21,7 +22,7 @@ func (c *drainCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
+	ctx, cancel := clock.WithTimeout(context.Background(), d.Clock, g.Timeout)
 	defer cancel()
 	if err := e.Drain(ctx, elect.Drain{Reason: c.Reason, Cause: elect.CauseOperator}); err != nil {
 		return err
@@ -43,7 +44,7 @@ func (c *undrainCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
+	ctx, cancel := clock.WithTimeout(context.Background(), d.Clock, g.Timeout)
 	defer cancel()
 	return e.Undrain(ctx)
 }

@@ -42,6 +42,7 @@ func (c *runCmd) Run(g *Globals, d *Deps) error {
 		DryRun:       c.DryRun,
 		Verbose:      g.Verbose,
 		Stderr:       d.Stderr,
+		Clock:        d.Clock,
 	})
 	if err != nil {
 		return err

@@ -46,6 +46,7 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		Grace:        c.Grace,
 		AllowOverlap: c.AllowOverlap,
 		Reload:       reload,
+		Clock:        d.Clock,
 	}
 	wait := c.withLifecycle(ctx, g, auth, log, &opts)
 	err = schedule.Run(ctx, opts)

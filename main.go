@@ -18,6 +18,7 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // Set by the linker: -X main.version=... -X main.commit=...
@@ -60,12 +61,15 @@ type CLI struct {
 // Deps are built once in main and handed to every command.
 type Deps struct {
 	Stdout, Stderr io.Writer
-	Now            func() time.Time
+	Clock          clock.Clock // the one clock: elections, locks, timeouts, the scheduler
 }
+
+// Now is the time on d's clock.
+func (d *Deps) Now() time.Time { return d.Clock.Now() }
 
 func main() {
 	var cli CLI
-	deps := &Deps{Stdout: os.Stdout, Stderr: os.Stderr, Now: time.Now}
+	deps := &Deps{Stdout: os.Stdout, Stderr: os.Stderr, Clock: clock.Real{}}
 	args := os.Args[1:]
 	if len(args) == 1 && args[0] == "--version" {
 		args = []string{"version"} // as most tools answer it
@@ -109,7 +113,7 @@ func (g *Globals) elector(d *Deps, log *slog.Logger) (*elect.Elector, error) {
 		Identity: aws,
 		Fleet:    aws,
 		SelfTags: aws,
-		Store:    &elect.Store{Dir: dir},
+		Store:    &elect.Store{Dir: dir, Clock: d.Clock},
 		Config: elect.Config{
 			GroupTags: g.GroupTag,
 			Group:     g.Group,
@@ -119,7 +123,7 @@ func (g *Globals) elector(d *Deps, log *slog.Logger) (*elect.Elector, error) {
 			Timeout:   g.Timeout,
 			NoTag:     g.NoTag,
 		},
-		Now:    d.Now,
+		Clock:  d.Clock,
 		Logger: log,
 	}
 	if err := e.Config.Validate(); err != nil {

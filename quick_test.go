@@ -6,9 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // TestQuickPathReadsSettingsAsKongDoes guards the quick path: for every
@@ -71,7 +72,7 @@ func TestQuickPathStepsAsideForWhatItCannotRead(t *testing.T) {
 	}
 	// Flags, and commands other than check and run --, take the full path.
 	for _, args := range [][]string{{"check", "-v"}, {"run", "--assume", "leader", "--", "true"}, {"status"}, {"run", "true"}} {
-		if _, ok := quick(args, &Deps{Now: time.Now}); ok {
+		if _, ok := quick(args, &Deps{Clock: clock.Real{}}); ok {
 			t.Errorf("quick(%q) took the quick path", args)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 type statusCmd struct {
@@ -55,7 +56,7 @@ func (c *statusCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
+	ctx, cancel := clock.WithTimeout(context.Background(), d.Clock, g.Timeout)
 	defer cancel()
 	v, candidates, err := e.Survey(ctx)
 	if err != nil {

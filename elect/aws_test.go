@@ -12,6 +12,8 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // A scheduler runs for weeks: an IMDS failure at its first election must
@@ -28,7 +30,7 @@ func TestAWSRecoversFromAFailedFirstIdentityAndReadsItOnce(t *testing.T) {
 		Identity: a, Fleet: a,
 		Store:  &elect.Store{Dir: filepath.Join(dir, "state")},
 		Config: elect.Config{GroupTags: elect.DefaultGroupTags(), Timeout: 5 * time.Second},
-		Now:    time.Now,
+		Clock:  clock.Real{},
 		Logger: slog.New(slog.DiscardHandler),
 	}
 

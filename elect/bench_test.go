@@ -14,6 +14,8 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // fakeRegion launches region instances in all, group of them in one group.
@@ -45,7 +47,7 @@ func electorFor(tb testing.TB, id, ec2URL string) *elect.Elector {
 		Identity: a, Fleet: a,
 		Store:  &elect.Store{Dir: filepath.Join(dir, "state")},
 		Config: elect.Config{GroupTags: elect.DefaultGroupTags(), Marker: elect.Marker{Path: filepath.Join(dir, "marker")}, Timeout: 10 * time.Second},
-		Now:    time.Now,
+		Clock:  clock.Real{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }

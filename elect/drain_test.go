@@ -17,6 +17,8 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 func drainElector(t *testing.T, id, ec2URL string) *elect.Elector {
@@ -34,7 +36,7 @@ func drainElector(t *testing.T, id, ec2URL string) *elect.Elector {
 			MaxAge:    time.Hour, // a cached verdict must not hide the drain
 			Timeout:   5 * time.Second,
 		},
-		Now:    time.Now,
+		Clock:  clock.Real{},
 		Logger: slog.New(slog.DiscardHandler),
 	}
 }

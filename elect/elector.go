@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // Config is how an Elector elects. The zero value is not useful: use
@@ -59,9 +61,14 @@ type Elector struct {
 	SelfTags SelfTags
 	Store    *Store
 	Config   Config
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Clock tells the time of verdicts and measures --timeout; nil is the
+	// system clock.
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
+
+// Now is the time on the elector's clock.
+func (e *Elector) Now() time.Time { return clock.Or(e.Clock).Now() }
 
 // Decide returns this instance's verdict, electing only when the stored one
 // is too old for req. Concurrent calls on one instance share one election:
@@ -83,7 +90,7 @@ func (e *Elector) Decide(ctx context.Context, req Request) (Verdict, error) {
 		return v, nil
 	}
 
-	ctx, cancel := context.WithTimeoutCause(ctx, e.Config.Timeout,
+	ctx, cancel := clock.WithTimeoutCause(ctx, e.Clock, e.Config.Timeout,
 		fmt.Errorf("no answer within --timeout %s", e.Config.Timeout))
 	defer cancel()
 	if err := e.Store.Ensure(); err != nil {

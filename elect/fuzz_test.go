@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // knownBug skips an input that hits a product bug reported outside the
@@ -211,7 +213,7 @@ func FuzzVerdictFile(f *testing.F) {
 				MaxAge:    20 * time.Second,
 				Timeout:   2 * time.Second,
 			},
-			Now:    func() time.Time { return fzNow },
+			Clock:  clock.Func(func() time.Time { return fzNow }),
 			Logger: slog.New(slog.DiscardHandler),
 		}
 		if flags&fzStaleOK != 0 {

@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/leadergate/leadergate/internal/awsfake"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // These tests try to make leadergate act on state it must not trust, or
@@ -47,7 +49,7 @@ func hardElector(t *testing.T, dir string) (*Elector, *fzFleet) {
 			MaxAge:    20 * time.Second,
 			Timeout:   5 * time.Second,
 		},
-		Now:    func() time.Time { return fzNow },
+		Clock:  clock.Func(func() time.Time { return fzNow }),
 		Logger: slog.New(slog.DiscardHandler),
 	}, fleet
 }
@@ -481,7 +483,7 @@ func TestHardenNoSecretsInLogsOrErrors(t *testing.T) {
 				return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 10 * time.Millisecond })
 			}),
 		}}
-		e := &Elector{Identity: a, Fleet: a, Store: &Store{Dir: t.TempDir()}, Now: time.Now, Logger: log,
+		e := &Elector{Identity: a, Fleet: a, Store: &Store{Dir: t.TempDir()}, Clock: clock.Real{}, Logger: log,
 			Config: Config{GroupTags: DefaultGroupTags(), Marker: Marker{Path: filepath.Join(t.TempDir(), "m")}, Timeout: 10 * time.Second}}
 		v, err := e.Decide(context.Background(), Request{Force: true})
 		if (err == nil) != (fault == 0) {

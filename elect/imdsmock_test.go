@@ -32,6 +32,8 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 const (
@@ -427,7 +429,7 @@ func TestIMDSMockElectorLeader(t *testing.T) {
 			Marker:    elect.Marker{Path: marker},
 			Timeout:   10 * time.Second,
 		},
-		Now:    time.Now,
+		Clock:  clock.Real{},
 		Logger: slog.New(slog.DiscardHandler),
 	}
 	v, err := el.Decide(context.Background(), elect.Request{Force: true})

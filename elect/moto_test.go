@@ -20,6 +20,8 @@ import (
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
 	"github.com/leadergate/leadergate/internal/motoserver"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // startMoto starts moto_server for one test, or skips the test when it is
@@ -71,7 +73,7 @@ func newInstance(t *testing.T, id, ec2URL string) *instance {
 			Marker:    elect.Marker{Path: filepath.Join(dir, "leader-manager-is-leader")},
 			Timeout:   3 * time.Second,
 		},
-		Now:    time.Now,
+		Clock:  clock.Real{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}}
 }

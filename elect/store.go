@@ -3,7 +3,6 @@ package elect
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,6 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/flock"
 )
 
 // Store is the state directory: the last verdict, the last failure, the
@@ -20,6 +22,8 @@ import (
 // as a verdict.
 type Store struct {
 	Dir string
+	// Clock paces Lock's waits; nil is the system clock.
+	Clock clock.Clock
 }
 
 const (
@@ -194,26 +198,18 @@ func (s *Store) write(name string, v any) error {
 // Lock takes the state dir's exclusive lock, waiting until ctx is done. The
 // lock is an flock: the kernel drops it if the process dies.
 func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(s.Dir, lockFile), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	f, err := flock.Open(filepath.Join(s.Dir, lockFile))
 	if err != nil {
 		return nil, configErr(fmt.Errorf("open lock: %w", err), "check the state dir's permissions")
 	}
-	for wait := time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, configErr(fmt.Errorf("lock %s: %w", f.Name(), err), "check the state dir's file system supports flock")
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
+	if err := flock.Lock(ctx, s.Clock, f); err != nil {
+		f.Close()
+		if ctx.Err() != nil {
 			return nil, tempFail(fmt.Errorf("wait for another leadergate's election on this instance: %w", context.Cause(ctx)), "retry later or raise --timeout")
-		case <-time.After(wait):
 		}
+		return nil, configErr(err, "check the state dir's file system supports flock")
 	}
+	return func() { f.Close() }, nil
 }
 
 // writeAtomic writes data to path through a new temp file in the same

@@ -20,6 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/flock"
 )
 
 // Exit codes Run uses besides the command's own.
@@ -47,6 +49,7 @@ type Options struct {
 	DryRun       bool          // say what would happen on Stderr, run nothing
 	Verbose      bool          // say why on Stderr (follower skips are otherwise silent)
 	Stderr       io.Writer     // for leadergate's own lines; os.Stderr when nil. Unbuffered: execve discards buffers
+	Clock        clock.Clock   // measures MaxRuntime; nil is the system clock
 }
 
 // codedError carries the exit code leadergate ends with.
@@ -291,7 +294,7 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File) (int,
 	if err != nil {
 		return ExitCode(err), fmt.Errorf("run: %w", err)
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, o.MaxRuntime, errMaxRuntime)
+	ctx, cancel := clock.WithTimeoutCause(ctx, o.Clock, o.MaxRuntime, errMaxRuntime)
 	defer cancel()
 	stop := make(chan struct{})
 	forwarded := make(chan struct{})
@@ -338,29 +341,24 @@ func lockPath(dir, name string, argv []string) string {
 }
 
 // takeLock takes the flock at path without waiting. held reports that
-// another process holds it.
+// another process holds it. The lock's directory (the state dir) is checked
+// as the election checks it, --assume or not: created 0700, refused when
+// another user owns it or group or others can write it.
 func takeLock(path string) (f *os.File, held bool, err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, false, &codedError{ExitConfig, fmt.Errorf("run: create lock directory: %w; check --state-dir", err)}
+	if err := (&elect.Store{Dir: filepath.Dir(path)}).Ensure(); err != nil {
+		return nil, false, fmt.Errorf("run: overlap lock: %w", err)
 	}
-	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err = flock.Open(path)
 	if err != nil {
 		return nil, false, &codedError{ExitConfig, fmt.Errorf("run: open overlap lock: %w; check the owner and permissions of --state-dir", err)}
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	switch {
-	case err == nil:
-		return f, false, nil
-	case errors.Is(err, unix.EWOULDBLOCK):
+	held, err = flock.TryLock(f)
+	if err != nil || held {
 		f.Close()
-		return nil, true, nil
-	default:
-		f.Close()
-		return nil, false, &codedError{ExitTempFail, fmt.Errorf("run: lock %s: %w; try again, or drop --no-overlap", path, err)}
+		f = nil
 	}
+	if err != nil {
+		return nil, false, &codedError{ExitTempFail, fmt.Errorf("run: %w; try again, or drop --no-overlap", err)}
+	}
+	return f, held, nil
 }

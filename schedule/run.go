@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // Defaults of Options.
@@ -37,17 +38,9 @@ const (
 	stopSlack = outputDrain + 5*time.Second
 )
 
-// Clock is the scheduler's view of time; tests pass a fake one.
-type Clock interface {
-	Now() time.Time
-	// After sends the time once d has passed (at once when d <= 0).
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+// Clock is the scheduler's view of time, the one clock main hands to every
+// part of leadergate; tests pass a fake one.
+type Clock = clock.Clock
 
 // Options configure Run.
 type Options struct {
@@ -107,7 +100,7 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Grace = DefaultGrace
 	}
 	if opts.Clock == nil {
-		opts.Clock = realClock{}
+		opts.Clock = clock.Real{}
 	}
 	c, err := ParseFile(opts.File)
 	if err != nil {

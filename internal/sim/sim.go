@@ -201,7 +201,6 @@ func (s *fleet) launch(spec awsfake.LaunchSpec) {
 			Marker:    elect.Marker{Path: filepath.Join(s.dir, in.ID, "leader-manager-is-leader")},
 			Timeout:   s.cfg.Timeout,
 		},
-		Now:    time.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}}
 }
