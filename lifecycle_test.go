@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/internal/aemm"
 	"github.com/leadergate/leadergate/internal/awsfake"
 )
 
@@ -21,7 +22,7 @@ const (
 	noticeDelay     = 4 // seconds after the mock starts
 )
 
-var aemmBin = sync.OnceValues(awsfake.BuildAEMM)
+var aemmBin = sync.OnceValues(aemm.Build)
 
 // drainFleet is three instances of one group in the in-process EC2
 // emulator, each running "leadergate schedule" with a job due every second;
@@ -32,7 +33,7 @@ type drainFleet struct {
 	ids    []string // oldest first
 	nodes  []*node
 	scheds []*scheduler
-	mock   *awsfake.AEMM
+	mock   *aemm.Mock
 	ranLog string
 	cron   string
 }
@@ -49,13 +50,13 @@ func startDrainFleet(t *testing.T, mockArgs ...string) *drainFleet {
 	}
 	if mockArgs != nil {
 		bin, err := aemmBin()
-		if awsfake.SkipAEMM(err) {
+		if aemm.Skip(err) {
 			t.Skip(err)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.mock, err = awsfake.StartAEMM(bin, t.TempDir(), f.ids[0], f.ec2.Region(), mockArgs...)
+		f.mock, err = aemm.Start(bin, t.TempDir(), f.ids[0], f.ec2.Region(), mockArgs...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +198,7 @@ func (f *drainFleet) handover(t *testing.T, noticeAt time.Time, how string) time
 }
 
 // waitNotice polls the mock until path answers 200 and returns when.
-func waitNotice(t *testing.T, m *awsfake.AEMM, path string, within time.Duration) time.Time {
+func waitNotice(t *testing.T, m *aemm.Mock, path string, within time.Duration) time.Time {
 	t.Helper()
 	tok, err := m.Token()
 	if err != nil {

@@ -1,4 +1,7 @@
-package awsfake
+// Package aemm runs AWS's amazon-ec2-metadata-mock (a pinned tool of go.mod)
+// for tests. It is imported by _test.go files only: test machinery stays out
+// of the release binary.
+package aemm
 
 import (
 	"encoding/json"
@@ -14,11 +17,11 @@ import (
 	"time"
 )
 
-// AEMM is a running amazon-ec2-metadata-mock (AWS's own IMDS emulator, a
+// Mock is a running amazon-ec2-metadata-mock (AWS's own IMDS emulator, a
 // pinned tool of go.mod), IMDSv2 only, on 127.0.0.1, serving a given
 // instance id and region as the identity. Its subcommands (spot,
 // asglifecycle, ...) and delays come from the caller's arguments.
-type AEMM struct {
+type Mock struct {
 	URL string
 	cmd *exec.Cmd
 	log string
@@ -28,24 +31,24 @@ type AEMM struct {
 	exited  chan struct{}
 }
 
-// ErrNoAEMM means the mock's source cannot be had (offline, no module
+// ErrUnavailable means the mock's source cannot be had (offline, no module
 // cache): a reason to skip, unless LEADERGATE_REQUIRE_IMDS_MOCK=1.
-var ErrNoAEMM = errors.New("amazon-ec2-metadata-mock cannot be built here")
+var ErrUnavailable = errors.New("amazon-ec2-metadata-mock cannot be built here")
 
-// SkipAEMM reports whether err from StartAEMM means "skip this test".
-func SkipAEMM(err error) bool {
-	return errors.Is(err, ErrNoAEMM) && os.Getenv("LEADERGATE_REQUIRE_IMDS_MOCK") != "1"
+// Skip reports whether err from StartAEMM means "skip this test".
+func Skip(err error) bool {
+	return errors.Is(err, ErrUnavailable) && os.Getenv("LEADERGATE_REQUIRE_IMDS_MOCK") != "1"
 }
 
-// BuildAEMM returns the mock's executable: `go tool -n` builds the tool
+// Build returns the mock's executable: `go tool -n` builds the tool
 // pinned in go.mod into the build cache (once) and prints its path.
-func BuildAEMM() (string, error) {
+func Build() (string, error) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("%w: no go command on PATH", ErrNoAEMM)
+		return "", fmt.Errorf("%w: no go command on PATH", ErrUnavailable)
 	}
 	if out, err := exec.Command(gobin, "list", "-deps", "github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%w: %v\n%s", ErrNoAEMM, err, out)
+		return "", fmt.Errorf("%w: %v\n%s", ErrUnavailable, err, out)
 	}
 	out, err := exec.Command(gobin, "tool", "-n", "ec2-metadata-mock").Output()
 	if err != nil {
@@ -54,10 +57,10 @@ func BuildAEMM() (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// StartAEMM starts the mock from bin in dir with args (e.g. "spot", "-d",
+// Start starts the mock from bin in dir with args (e.g. "spot", "-d",
 // "4") for instance id in region, and returns once it answers a token
 // request.
-func StartAEMM(bin, dir, id, region string, args ...string) (*AEMM, error) {
+func Start(bin, dir, id, region string, args ...string) (*Mock, error) {
 	cfg, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"values": map[string]any{"instance-id": id}},
 		"dynamic": map[string]any{"values": map[string]any{"instance-identity-document": map[string]any{
@@ -73,7 +76,7 @@ func StartAEMM(bin, dir, id, region string, args ...string) (*AEMM, error) {
 	}
 	var last error
 	for range 3 { // the free port may be taken before the mock binds it
-		m, err := startAEMM(bin, dir, cfgPath, args)
+		m, err := start(bin, dir, cfgPath, args)
 		if err == nil {
 			return m, nil
 		}
@@ -82,14 +85,14 @@ func StartAEMM(bin, dir, id, region string, args ...string) (*AEMM, error) {
 	return nil, last
 }
 
-func startAEMM(bin, dir, cfgPath string, args []string) (*AEMM, error) {
+func start(bin, dir, cfgPath string, args []string) (*Mock, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	m := &AEMM{URL: "http://127.0.0.1:" + strconv.Itoa(port), log: filepath.Join(dir, fmt.Sprintf("aemm-%d.log", port)), exited: make(chan struct{})}
+	m := &Mock{URL: "http://127.0.0.1:" + strconv.Itoa(port), log: filepath.Join(dir, fmt.Sprintf("aemm-%d.log", port)), exited: make(chan struct{})}
 	logf, err := os.Create(m.log)
 	if err != nil {
 		return nil, err
@@ -124,8 +127,8 @@ func startAEMM(bin, dir, cfgPath string, args []string) (*AEMM, error) {
 }
 
 // Token gets an IMDSv2 session token.
-func (m *AEMM) Token() (string, error) {
-	req, _ := http.NewRequest(http.MethodPut, m.URL+IMDSTokenPath, nil)
+func (m *Mock) Token() (string, error) {
+	req, _ := http.NewRequest(http.MethodPut, m.URL+"/latest/api/token", nil)
 	req.Header.Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "300")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -142,7 +145,7 @@ func (m *AEMM) Token() (string, error) {
 
 // Get reads a path (e.g. /latest/meta-data/spot/instance-action) with a
 // token and reports its HTTP status.
-func (m *AEMM) Get(tok, path string) (int, error) {
+func (m *Mock) Get(tok, path string) (int, error) {
 	req, _ := http.NewRequest(http.MethodGet, m.URL+path, nil)
 	req.Header.Set("X-Aws-Ec2-Metadata-Token", tok)
 	resp, err := http.DefaultClient.Do(req)
@@ -154,13 +157,13 @@ func (m *AEMM) Get(tok, path string) (int, error) {
 }
 
 // Log is the mock's own output, for a failing test.
-func (m *AEMM) Log() string {
+func (m *Mock) Log() string {
 	b, _ := os.ReadFile(m.log)
 	return string(b)
 }
 
 // Close stops the mock.
-func (m *AEMM) Close() {
+func (m *Mock) Close() {
 	_ = m.cmd.Process.Kill()
 	<-m.exited
 }
