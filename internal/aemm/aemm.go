@@ -35,7 +35,7 @@ type Mock struct {
 // cache): a reason to skip, unless LEADERGATE_REQUIRE_IMDS_MOCK=1.
 var ErrUnavailable = errors.New("amazon-ec2-metadata-mock cannot be built here")
 
-// Skip reports whether err from StartAEMM means "skip this test".
+// Skip reports whether err from Build or Start means "skip this test".
 func Skip(err error) bool {
 	return errors.Is(err, ErrUnavailable) && os.Getenv("LEADERGATE_REQUIRE_IMDS_MOCK") != "1"
 }
