@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -23,9 +24,20 @@ func (c *runCmd) Run(g *Globals, d *Deps) error {
 	argv := c.Command
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:]
+	} else if len(argv) > 0 && strings.HasPrefix(argv[0], "-") {
+		// kong hands an unknown flag before "--" over as the command: a
+		// typo must not become the command on the leader and a silent
+		// exit 0 on every follower.
+		return usageError{fmt.Errorf("unknown flag %s; see leadergate run --help", argv[0])}
 	}
 	if len(argv) == 0 {
 		return usageError{errors.New("run needs a command: leadergate run -- CMD ARGS...")}
+	}
+	if err := positive("--grace", c.Grace, "the command needs some time between SIGTERM and SIGKILL: give e.g. --grace 1s"); err != nil {
+		return err
+	}
+	if c.MaxRuntime < 0 {
+		return usageError{fmt.Errorf("--max-runtime %s: a duration cannot be negative", c.MaxRuntime)}
 	}
 	auth, err := g.authority(d, newLogger(d.Stderr, g.Verbose, ""))
 	if err != nil {

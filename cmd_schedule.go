@@ -28,6 +28,12 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	if c.Check {
 		return c.check(d)
 	}
+	if err := positive("--grace", c.Grace, "running jobs need some time between SIGTERM and SIGKILL: give e.g. --grace 1s"); err != nil {
+		return err
+	}
+	if err := positive("--refresh", c.Refresh, "the background leadership check needs a period: give e.g. --refresh 1m"); err != nil {
+		return err
+	}
 	log := newLogger(d.Stderr, g.Verbose, c.LogFormat)
 	auth, err := g.authority(d, log)
 	if err != nil {

@@ -89,7 +89,7 @@ func main() {
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		os.Exit(exitCode(usageError{fmt.Errorf("%w; see leadergate --help", err)}, os.Stderr))
+		os.Exit(exitCode(usageError{fmt.Errorf("%w; see leadergate --help", plainParseError(err))}, os.Stderr))
 	}
 	kctx.Bind(&cli.Globals)
 	err = kctx.Run()
