@@ -54,7 +54,7 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		Reload:       reload,
 		Clock:        d.Clock,
 	}
-	wait := c.withLifecycle(ctx, g, auth, log, &opts)
+	wait := c.withLifecycle(ctx, g, d, auth, log, &opts)
 	err = schedule.Run(ctx, opts)
 	wait()
 	return err

@@ -23,7 +23,7 @@ type lifecycleFlags struct {
 // withLifecycle starts draining and protection for a scheduler using the
 // real election (not --assume), wiring them into opts. wait returns once the
 // manager has drained this instance after ctx is done.
-func (f *lifecycleFlags) withLifecycle(ctx context.Context, g *Globals, auth gate.Authority, log *slog.Logger, opts *schedule.Options) (wait func()) {
+func (f *lifecycleFlags) withLifecycle(ctx context.Context, g *Globals, d *Deps, auth gate.Authority, log *slog.Logger, opts *schedule.Options) (wait func()) {
 	el, ok := auth.(gate.Election)
 	if !ok {
 		return func() {}
@@ -46,6 +46,7 @@ func (f *lifecycleFlags) withLifecycle(ctx context.Context, g *Globals, auth gat
 			default:
 			}
 		},
+		Clock:  d.Clock,
 		Logger: log,
 	}
 	if f.IMDSPoll > 0 {

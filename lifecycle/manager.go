@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // Drainer is what the Manager needs of the election (elect.Elector).
@@ -39,7 +40,7 @@ type Manager struct {
 	ProtectRecord string
 	// OnDrain is told of every drain (the scheduler's Options.Drains).
 	OnDrain func(reason string, deadline time.Time)
-	Clock   Clock
+	Clock   clock.Clock // nil: the system clock
 	Logger  *slog.Logger
 
 	wants     chan bool // latest wanted protection, from LeaderJobs
@@ -49,9 +50,7 @@ type Manager struct {
 }
 
 func (m *Manager) defaults() {
-	if m.Clock == nil {
-		m.Clock = realClock{}
-	}
+	m.Clock = clock.Or(m.Clock)
 	if m.Logger == nil {
 		m.Logger = slog.New(slog.DiscardHandler)
 	}

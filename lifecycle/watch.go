@@ -20,18 +20,6 @@ type Metadata interface {
 	Metadata(ctx context.Context, path string) (value string, found bool, err error)
 }
 
-// Clock is the Watcher's and Manager's view of time; tests pass a fake one.
-type Clock interface {
-	Now() time.Time
-	// After sends the time once d has passed (at once when d <= 0).
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Watcher polls the lifecycle paths of IMDS.
 type Watcher struct {
 	Metadata Metadata
