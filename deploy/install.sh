@@ -192,7 +192,7 @@ fi
 # by root or by the user running it, and only root may change these.
 install -d -m 0755 "$root$conf_dir"
 if [ -z "$again" ]; then
-    install -m 0640 -o 0 -g "$group" "$crontab" "$root$conf_dir/$crontab_name.next"
+    install -m 0640 -o 0 -g "$group" "$crontab" "$root$conf_dir/leader-jobs.cron.next"
     rm -f "$crontab"
     if [ -f "$root_crontab" ]; then
         install -m 0600 -o 0 -g 0 "$root_crontab" "$root$conf_dir/$root_crontab_name.next"
@@ -373,7 +373,7 @@ EOF
 )
 
 mkdir -p "$root/etc/systemd/system"
-write_unit "$unit" "$user" "$group" "$conf_dir/$crontab_name" "$state_dir" \
+write_unit "$unit" "$user" "$group" "$conf_dir/leader-jobs.cron" "$state_dir" \
     "Environment=LEADERGATE_MARKER=$marker" leadergate "$hardening"
 
 # Jobs that ran as root (leader-jobs.root.cron in the bundle): a second
@@ -410,7 +410,7 @@ for kind in hooks confighooks; do
 # It reads the new crontab and the new environment properties; running
 # jobs get SIGTERM and the grace period.
 set -e
-for tab in $conf_dir/$crontab_name $conf_dir/$root_crontab_name; do
+for tab in $conf_dir/leader-jobs.cron $conf_dir/$root_crontab_name; do
     if [ -f "\$tab.next" ]; then
         mv -f "\$tab.next" "\$tab"
     fi

@@ -596,3 +596,18 @@ func TestInstallAgainOnAnInstalledBundle(t *testing.T) {
 		t.Errorf("install with a stamp and no installed binary: err %v, stderr %s", err, stderr)
 	}
 }
+
+// A crontab elsewhere in the bundle (LEADERGATE_CRONTAB) is installed under
+// the one name the unit reads.
+func TestInstallCrontabFromASubdirectory(t *testing.T) {
+	f := newFixture(t)
+	f.write(f.bundle+"/config/jobs.cron", []byte("0 4 * * * ./bin/cleanup\n"), 0o644)
+	f.mustRun("LEADERGATE_CRONTAB=config/jobs.cron")
+	if got := f.expectFile("/etc/leadergate/leader-jobs.cron.next", 0o640, false); string(got) != "0 4 * * * ./bin/cleanup\n" {
+		t.Errorf("staged crontab = %q", got)
+	}
+	s := unitSettings(t, f.expectFile("/etc/systemd/system/leadergate.service", 0o644, false))
+	if got := s["Service.ExecStart"]; len(got) != 1 || !strings.HasSuffix(got[0], " /etc/leadergate/leader-jobs.cron") {
+		t.Errorf("ExecStart = %q", got)
+	}
+}
