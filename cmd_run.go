@@ -17,7 +17,8 @@ type runCmd struct {
 	Grace        time.Duration `env:"LEADERGATE_GRACE" default:"10s" help:"With --max-runtime: time between SIGTERM and SIGKILL."`
 	FollowerExit int           `env:"LEADERGATE_FOLLOWER_EXIT" default:"0" placeholder:"N" help:"Exit code on a follower."`
 	DryRun       bool          `env:"LEADERGATE_DRY_RUN" help:"Say what would happen; run nothing."`
-	Command      []string      `arg:"" optional:"" passthrough:"" placeholder:"-- CMD ARGS" help:"The command, run directly (never through a shell)."`
+	LedgerFlags
+	Command []string `arg:"" optional:"" passthrough:"" placeholder:"-- CMD ARGS" help:"The command, run directly (never through a shell)."`
 }
 
 func (c *runCmd) Run(g *Globals, d *Deps) error {
@@ -38,6 +39,9 @@ func (c *runCmd) Run(g *Globals, d *Deps) error {
 	}
 	if c.MaxRuntime < 0 {
 		return usageError{fmt.Errorf("--max-runtime %s: a duration cannot be negative", c.MaxRuntime)}
+	}
+	if g.Ledger != "" {
+		return c.runLedger(g, d, argv)
 	}
 	auth, err := g.authority(d, newLogger(d.Stderr, g.Verbose, ""))
 	if err != nil {

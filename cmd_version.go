@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/ledger"
 )
 
 type iamPolicyCmd struct {
@@ -13,7 +14,12 @@ type iamPolicyCmd struct {
 }
 
 func (c *iamPolicyCmd) Run(g *Globals, d *Deps) error {
-	o := elect.IAMOptions{Protect: c.Protect, ProtectTagValue: g.Group}
+	if g.Ledger != "" {
+		if err := ledger.CheckTable(g.Ledger); err != nil {
+			return err
+		}
+	}
+	o := elect.IAMOptions{Protect: c.Protect, ProtectTagValue: g.Group, Ledger: g.Ledger}
 	if len(g.GroupTag) > 0 {
 		o.ProtectTagKey = g.GroupTag[0]
 	}

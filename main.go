@@ -39,6 +39,7 @@ type Globals struct {
 	Timeout  time.Duration `env:"LEADERGATE_TIMEOUT" default:"10s" help:"Give up an election after this long (exit 75)."`
 	StaleOK  time.Duration `env:"LEADERGATE_STALE_OK" default:"0s" help:"When an election fails, accept a verdict up to this old instead of exit 75."`
 	NoTag    bool          `env:"LEADERGATE_NO_TAG" help:"Do not set this instance's leader tag."`
+	Ledger   string        `env:"LEADERGATE_LEDGER" placeholder:"TABLE" help:"DynamoDB table of the tick ledger: every scheduled run exactly once (see leadergate ledger create)."`
 	Verbose  bool          `short:"v" env:"LEADERGATE_VERBOSE" help:"Say why on stderr."`
 }
 
@@ -54,6 +55,8 @@ type CLI struct {
 	Drain     drainCmd     `cmd:"" help:"Step down: tag this instance draining so every election passes over it."`
 	Undrain   undrainCmd   `cmd:"" help:"Remove this instance's draining tag: it takes part in elections again."`
 	Simulate  simulateCmd  `cmd:"" help:"Show the election on simulated instances, with no AWS account."`
+	Ledger    ledgerCmd    `cmd:"" help:"Administer the tick ledger: leadergate ledger create [--table NAME]."`
+	History   historyCmd   `cmd:"" help:"Show the fleet's recent runs from the ledger, newest first."`
 	IAMPolicy iamPolicyCmd `cmd:"" name:"iam-policy" help:"Print the least-privilege IAM policy."`
 	Version   versionCmd   `cmd:"" help:"Print the version (also: leadergate --version)."`
 }

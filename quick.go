@@ -45,7 +45,10 @@ func fromEnv(cmd any) bool {
 			continue
 		}
 		if f.Kind() == reflect.Struct {
-			continue // an embedded or nested struct: not a flag
+			if v.Type().Field(i).Anonymous && !fromEnv(f.Addr().Interface()) {
+				return false // embedded flags (run's ledger flags) are flags too
+			}
+			continue // a nested struct: not a flag
 		}
 		s, set := os.LookupEnv(tag.Get("env"))
 		if !set {

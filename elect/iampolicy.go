@@ -19,8 +19,8 @@ type (
 	iamStatement struct {
 		Sid       string
 		Effect    string
-		Action    string
-		Resource  string
+		Action    any                       // one action, or a list
+		Resource  any                       // one ARN, or a list
 		Condition map[string]map[string]any `json:",omitempty"`
 	}
 )
@@ -33,6 +33,10 @@ type IAMOptions struct {
 	Protect         bool
 	ProtectTagKey   string
 	ProtectTagValue string
+	// Ledger adds the tick ledger's item calls (--ledger TABLE): GetItem,
+	// PutItem, UpdateItem and Query on that table and its indexes only.
+	// CreateTable and UpdateTimeToLive are for whoever runs ledger create.
+	Ledger string
 }
 
 // selfOnly is the condition that makes the caller the instance it tags.
@@ -105,6 +109,17 @@ func IAMPolicyWith(o IAMOptions) []byte {
 			Action:    "autoscaling:SetInstanceProtection",
 			Resource:  "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*",
 			Condition: cond,
+		})
+	}
+	if o.Ledger != "" {
+		p.Statement = append(p.Statement, iamStatement{
+			Sid:    "LeadergateTickLedger",
+			Effect: "Allow",
+			Action: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+			Resource: []string{
+				"arn:aws:dynamodb:*:*:table/" + o.Ledger,
+				"arn:aws:dynamodb:*:*:table/" + o.Ledger + "/index/*",
+			},
 		})
 	}
 	var buf bytes.Buffer

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -205,4 +206,19 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestIAMPolicyLedgerStatementIsScopedToTheTable(t *testing.T) {
+	var p struct{ Statement []map[string]any }
+	if err := json.Unmarshal(elect.IAMPolicyWith(elect.IAMOptions{Ledger: "billing-ledger"}), &p); err != nil {
+		t.Fatal(err)
+	}
+	last := p.Statement[len(p.Statement)-1]
+	if fmt.Sprint(last["Action"]) != "[dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query]" ||
+		fmt.Sprint(last["Resource"]) != "[arn:aws:dynamodb:*:*:table/billing-ledger arn:aws:dynamodb:*:*:table/billing-ledger/index/*]" {
+		t.Errorf("ledger statement = %v", last)
+	}
+	if bytes.Contains(elect.IAMPolicy(), []byte("dynamodb")) {
+		t.Error("the default policy mentions DynamoDB")
+	}
 }
