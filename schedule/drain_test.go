@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,11 +25,10 @@ func TestDrainDeadlineStopsLeaderOnlyRunsGraceBeforeIt(t *testing.T) {
 	clock := newFakeClock(t0)
 	logs := newLogSink()
 	drains := make(chan Drain, 1)
-	var mu sync.Mutex
-	var counts []int
+	counts := make(chan int, 10)
 	grace := 2 * time.Second
 	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Grace: grace,
-		Drains: drains, LeaderJobs: func(n int) { mu.Lock(); counts = append(counts, n); mu.Unlock() }})
+		Drains: drains, LeaderJobs: func(n int) { counts <- n }})
 	t.Cleanup(func() { os.WriteFile(filepath.Join(dir, "release"), nil, 0o600); stop() })
 
 	clock.advance(t, at03)
@@ -47,10 +45,15 @@ func TestDrainDeadlineStopsLeaderOnlyRunsGraceBeforeIt(t *testing.T) {
 	if got := logs.find("job stopped by a drain", "job", "local"); len(got) != 0 {
 		t.Errorf("the drain stopped an every-instance job: %v", got)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if fmt.Sprint(counts) != "[1 0]" {
-		t.Errorf("LeaderJobs heard %v, want [1 0]", counts)
+	for _, want := range []int{1, 0} {
+		select {
+		case n := <-counts:
+			if n != want {
+				t.Errorf("LeaderJobs heard %d, want %d", n, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("LeaderJobs did not hear %d", want)
+		}
 	}
 }
 
