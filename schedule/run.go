@@ -150,8 +150,10 @@ type runner struct {
 	stopLeader context.CancelCauseFunc
 }
 
-// errDrained is the cause of a leader-only run stopped by a drain.
-var errDrained = errors.New("stopped by a drain")
+// ErrDrained is the context cause of a leader-only run stopped by a drain's
+// deadline (context.Cause of its context), so a tick ledger can record it
+// as stopped by a drain rather than failed.
+var ErrDrained = errors.New("stopped by a drain")
 
 type entry struct {
 	job  Job
@@ -340,7 +342,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		log.Error("job could not start", "exit_code", code, "error", err)
 	case ctx.Err() != nil:
 		log.Warn("job stopped by shutdown", "exit_code", code, "duration", dur)
-	case errors.Is(context.Cause(jobCtx), errDrained):
+	case errors.Is(context.Cause(jobCtx), ErrDrained):
 		log.Warn("job stopped by a drain", "exit_code", code, "duration", dur)
 	case errors.Is(context.Cause(jobCtx), errTimedOut):
 		log.Error("job stopped: it ran longer than its # timeout (SIGTERM to its process group, SIGKILL after the grace period)",
@@ -395,7 +397,7 @@ func (r *runner) drains(ctx context.Context) {
 			stopAt = nil
 			r.mu.Lock()
 			n := r.leaderRuns
-			r.stopLeader(errDrained)
+			r.stopLeader(ErrDrained)
 			r.leaderCtx, r.stopLeader = context.WithCancelCause(ctx)
 			r.mu.Unlock()
 			if n > 0 {
