@@ -22,6 +22,7 @@ type scheduleCmd struct {
 	AllowOverlap bool          `env:"LEADERGATE_ALLOW_OVERLAP" help:"Start a job even while its previous run is still going."`
 	LogFormat    string        `env:"LEADERGATE_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
 	lifecycleFlags
+	opsFlags
 }
 
 func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
@@ -54,8 +55,13 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		Reload:       reload,
 		Clock:        d.Clock,
 	}
+	opsDone, err := c.withOps(ctx, log, &opts)
+	if err != nil {
+		return err
+	}
 	wait := c.withLifecycle(ctx, g, d, auth, log, &opts)
 	err = schedule.Run(ctx, opts)
+	opsDone()
 	wait()
 	return err
 }

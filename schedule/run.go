@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -73,6 +74,13 @@ type Options struct {
 	// LeaderJobs, when set, is called with the number of leader-only runs
 	// in progress each time it changes (for --protect). It must not block.
 	LeaderJobs func(running int)
+
+	// Hooks hear of loads, plans, runs and leadership (metrics, pings, the
+	// failure hook, systemd's watchdog); nil: none.
+	Hooks Hooks
+	// Heartbeat, when positive, makes the loop go round (and call
+	// Hooks.Alive) at least this often, in real time.
+	Heartbeat time.Duration
 }
 
 // Drain is one step-down of this instance, as the scheduler sees it.
@@ -102,6 +110,9 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
+	if opts.Hooks == nil {
+		opts.Hooks = NopHooks{}
+	}
 	c, err := ParseFile(opts.File)
 	if err != nil {
 		return err
@@ -115,6 +126,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	r.leaderCtx, r.stopLeader = context.WithCancelCause(ctx)
 	r.log.Info("schedule loaded", "file", opts.File, "jobs", len(c.Jobs))
+	opts.Hooks.Loaded(c.Jobs)
 	if opts.Refresh > 0 {
 		r.wg.Add(1)
 		go func() {
@@ -160,10 +172,11 @@ type entry struct {
 	next time.Time // nominal time of the next run; zero: never
 }
 
-func plan(jobs []Job, after time.Time) []entry {
+func plan(jobs []Job, after time.Time, h Hooks) []entry {
 	es := make([]entry, len(jobs))
 	for i, j := range jobs {
 		es[i] = entry{job: j, next: j.Next(after)}
+		h.Planned(j, es[i].next)
 	}
 	return es
 }
@@ -173,8 +186,15 @@ func plan(jobs []Job, after time.Time) []entry {
 // tick that fell due while reloading still fires.
 func (r *runner) loop(ctx context.Context, c *Crontab) {
 	cursor := r.clock.Now()
-	entries := plan(c.Jobs, cursor)
+	entries := plan(c.Jobs, cursor, r.opts.Hooks)
+	var beat <-chan time.Time
+	if r.opts.Heartbeat > 0 {
+		t := time.NewTicker(r.opts.Heartbeat)
+		defer t.Stop()
+		beat = t.C
+	}
 	for {
+		r.opts.Hooks.Alive()
 		var wake <-chan time.Time
 		if at, ok := earliest(entries); ok {
 			wake = r.clock.After(min(at.Sub(r.clock.Now()), maxSleep))
@@ -186,8 +206,11 @@ func (r *runner) loop(ctx context.Context, c *Crontab) {
 			return
 		case <-r.opts.Reload:
 			if c, ok := r.reload(); ok {
-				entries = plan(c.Jobs, cursor)
+				r.opts.Hooks.Loaded(c.Jobs)
+				entries = plan(c.Jobs, cursor, r.opts.Hooks)
 			}
+			continue
+		case <-beat:
 			continue
 		case <-wake:
 		}
@@ -211,6 +234,7 @@ func (r *runner) loop(ctx context.Context, c *Crontab) {
 				next = e.job.Next(now)
 			}
 			e.next = next
+			r.opts.Hooks.Planned(e.job, next)
 		}
 		cursor = now
 	}
@@ -321,7 +345,8 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 	)
 	stdout := newLineLogger(log, "stdout")
 	stderr := newLineLogger(log, "stderr")
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	tail := &tailBuffer{}
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(stdout, tail), io.MultiWriter(stderr, tail)
 	cmd.WaitDelay = outputDrain
 
 	if j.Timeout > 0 {
@@ -331,12 +356,17 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		defer cancel()
 	}
 
-	log.Info("job started", "scheduled_at", at, "lateness", r.clock.Now().Sub(tick))
+	info := RunInfo{Job: j, Tick: tick, ID: runID, Attempt: 1, Lateness: r.clock.Now().Sub(tick)}
+	log.Info("job started", "scheduled_at", at, "lateness", info.Lateness)
+	r.opts.Hooks.Started(info)
 	started := time.Now() // the run's duration is real time, whatever the clock
 	code, err := gate.RunGroup(jobCtx, cmd, r.opts.Grace)
 	stdout.Flush()
 	stderr.Flush()
 	dur := time.Since(started)
+	defer func() {
+		r.opts.Hooks.Finished(info, Result{Outcome: outcome(ctx, jobCtx, code, err), Code: code, Err: err, Duration: dur, Tail: tail.Bytes()})
+	}()
 	switch {
 	case err != nil:
 		log.Error("job could not start", "exit_code", code, "error", err)
@@ -390,6 +420,7 @@ func (r *runner) drains(ctx context.Context) {
 			return
 		case d := <-r.opts.Drains:
 			r.log.Info("draining: no new leader-only run starts here", "reason", d.Reason, "deadline", d.Deadline)
+			r.opts.Hooks.Drained()
 			if !d.Deadline.IsZero() {
 				stopAt = r.clock.After(d.Deadline.Add(-r.opts.Grace).Sub(r.clock.Now()))
 			}
@@ -441,6 +472,7 @@ func (r *runner) refresh(ctx context.Context) {
 		if err == nil && p.Stale {
 			r.log.Warn("leadership is from a stale verdict", "note", p.Note)
 		}
+		r.opts.Hooks.Leadership(err == nil && p.Run, err)
 		select {
 		case <-ctx.Done():
 			return

@@ -1,0 +1,165 @@
+package schedule
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Hooks hear what the scheduler does: metrics, pings, failure hooks and
+// systemd's watchdog are built on them (see Options.Hooks). Every method is
+// called from the scheduler's own goroutines and must not block: a hook
+// that talks to the network does so in the background, so that it never
+// delays or fails a job.
+type Hooks interface {
+	// Loaded is called after the schedule is read, at start and after
+	// every successful reload.
+	Loaded(jobs []Job)
+	// Planned is called with a job's next nominal run (zero: never).
+	Planned(job Job, next time.Time)
+	// Alive is called each time the loop goes round (at least every
+	// Options.Heartbeat when that is set): the loop is not wedged.
+	Alive()
+	// Leadership is called after each background leadership check.
+	Leadership(leader bool, err error)
+	// Started is called when a run's process is about to start.
+	Started(run RunInfo)
+	// Finished is called when a run has ended, whatever the way.
+	Finished(run RunInfo, res Result)
+	// Drained is called when this instance starts to drain.
+	Drained()
+}
+
+// RunInfo names one run of a job.
+type RunInfo struct {
+	Job      Job
+	Tick     time.Time     // the nominal tick, as in LEADERGATE_SCHEDULED_AT
+	ID       string        // LEADERGATE_RUN_ID
+	Attempt  int           // 1, then 2... for "# retry:"
+	Lateness time.Duration // how long after its tick the run started
+}
+
+// Outcomes of a run, the "result" label of the runs metric.
+const (
+	Succeeded  = "succeeded"
+	Failed     = "failed"      // exit code not 0
+	TimedOut   = "timed_out"   // stopped by its "# timeout:"
+	Stopped    = "stopped"     // by shutdown or a drain
+	NotStarted = "not_started" // the command could not be started
+)
+
+// Result is how a run ended.
+type Result struct {
+	Outcome  string // one of Succeeded, Failed, TimedOut, Stopped, NotStarted
+	Code     int    // exit code; 128+N for death by signal N
+	Err      error  // why it could not start, for NotStarted
+	Duration time.Duration
+	// Tail is the end of the run's output (stdout and stderr as they came),
+	// at most MaxTail bytes.
+	Tail []byte
+}
+
+// Failure reports whether the run counts as failed for pings and the
+// failure hook: anything but success, a stop by shutdown or drain included
+// (the run did not do its work).
+func (r Result) Failure() bool { return r.Outcome != Succeeded }
+
+// outcome classifies a run from gate.RunGroup's answer and the contexts it
+// ran in.
+func outcome(ctx, jobCtx context.Context, code int, err error) string {
+	switch {
+	case err != nil:
+		return NotStarted
+	case ctx.Err() != nil, errors.Is(context.Cause(jobCtx), errDrained):
+		return Stopped
+	case errors.Is(context.Cause(jobCtx), errTimedOut):
+		return TimedOut
+	case code != 0:
+		return Failed
+	}
+	return Succeeded
+}
+
+// MaxTail is the most output a Result keeps (healthchecks.io accepts 10 KB
+// of ping body).
+const MaxTail = 10 << 10
+
+// tailBuffer keeps the last MaxTail bytes written to it. The stdout and
+// stderr copies write from two goroutines.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - MaxTail; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.buf...)
+}
+
+// MultiHooks calls each of hs in turn.
+type MultiHooks []Hooks
+
+func (m MultiHooks) Loaded(jobs []Job) {
+	for _, h := range m {
+		h.Loaded(jobs)
+	}
+}
+
+func (m MultiHooks) Planned(job Job, next time.Time) {
+	for _, h := range m {
+		h.Planned(job, next)
+	}
+}
+
+func (m MultiHooks) Alive() {
+	for _, h := range m {
+		h.Alive()
+	}
+}
+
+func (m MultiHooks) Leadership(leader bool, err error) {
+	for _, h := range m {
+		h.Leadership(leader, err)
+	}
+}
+
+func (m MultiHooks) Started(run RunInfo) {
+	for _, h := range m {
+		h.Started(run)
+	}
+}
+
+func (m MultiHooks) Finished(run RunInfo, res Result) {
+	for _, h := range m {
+		h.Finished(run, res)
+	}
+}
+
+func (m MultiHooks) Drained() {
+	for _, h := range m {
+		h.Drained()
+	}
+}
+
+// NopHooks does nothing; embed it to implement only some of Hooks.
+type NopHooks struct{}
+
+func (NopHooks) Loaded([]Job)             {}
+func (NopHooks) Planned(Job, time.Time)   {}
+func (NopHooks) Alive()                   {}
+func (NopHooks) Leadership(bool, error)   {}
+func (NopHooks) Started(RunInfo)          {}
+func (NopHooks) Finished(RunInfo, Result) {}
+func (NopHooks) Drained()                 {}
