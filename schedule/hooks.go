@@ -71,7 +71,7 @@ func outcome(ctx, jobCtx context.Context, code int, err error) string {
 	switch {
 	case err != nil:
 		return NotStarted
-	case ctx.Err() != nil, errors.Is(context.Cause(jobCtx), errDrained):
+	case ctx.Err() != nil, errors.Is(context.Cause(jobCtx), ErrDrained):
 		return Stopped
 	case errors.Is(context.Cause(jobCtx), errTimedOut):
 		return TimedOut
