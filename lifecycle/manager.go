@@ -54,6 +54,9 @@ func (m *Manager) defaults() {
 	if m.Logger == nil {
 		m.Logger = slog.New(slog.DiscardHandler)
 	}
+	if m.Watcher != nil && m.Watcher.Logger == nil {
+		m.Watcher.Logger = m.Logger
+	}
 	if m.Interval <= 0 {
 		m.Interval = DefaultInterval
 	}

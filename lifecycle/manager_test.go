@@ -19,6 +19,7 @@ import (
 type fakeIMDS struct {
 	mu    sync.Mutex
 	paths map[string]string
+	fail  bool        // every read errors
 	polls chan string // every read, for the test to wait on
 }
 
@@ -27,10 +28,14 @@ func (f *fakeIMDS) set(path, v string) { f.mu.Lock(); defer f.mu.Unlock(); f.pat
 func (f *fakeIMDS) Metadata(_ context.Context, path string) (string, bool, error) {
 	f.mu.Lock()
 	v, ok := f.paths[path]
+	fail := f.fail
 	f.mu.Unlock()
 	select {
 	case f.polls <- path:
 	default:
+	}
+	if fail {
+		return "", false, fmt.Errorf("read IMDS %s: connection refused", path)
 	}
 	return v, ok, nil
 }
@@ -254,4 +259,33 @@ func TestManagerWarnsNamingThePolicyWhenProtectionIsDenied(t *testing.T) {
 	if _, err := os.Stat(h.m.ProtectRecord); !os.IsNotExist(err) {
 		t.Error("a refused protection left its record behind")
 	}
+}
+
+// An IMDS that errors is logged at debug level and polled again; it never
+// drains, and a notice served once it answers again does.
+func TestManagerRetriesAnUnreadableIMDS(t *testing.T) {
+	h := newHarness(t)
+	h.imds.fail = true
+	h.m.Start(context.Background())
+	stop := h.run(t)
+	defer stop()
+	h.poll(t)
+	h.poll(t)
+	select {
+	case c := <-h.drainer.called:
+		t.Fatalf("%s on an unreadable IMDS", c)
+	default:
+	}
+	if !strings.Contains(h.log.String(), "level=DEBUG") || !strings.Contains(h.log.String(), "IMDS lifecycle path unreadable") {
+		t.Errorf("no debug record of the failed poll:\n%s", h.log.String())
+	}
+	if strings.Contains(h.log.String(), "level=WARN") || strings.Contains(h.log.String(), "level=ERROR") {
+		t.Errorf("an IMDS error is not worth a warning:\n%s", h.log.String())
+	}
+	h.imds.mu.Lock()
+	h.imds.fail = false
+	h.imds.paths[PathTargetState] = "Terminated"
+	h.imds.mu.Unlock()
+	h.poll(t)
+	expect(t, h.drainer.called, "drain:"+KindAutoScaling, "drain once IMDS answers")
 }
