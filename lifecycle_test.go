@@ -36,11 +36,16 @@ type drainFleet struct {
 	mock   *aemm.Mock
 	ranLog string
 	cron   string
+	args   []string // more scheduler flags
 }
 
 func startDrainFleet(t *testing.T, mockArgs ...string) *drainFleet {
+	return startDrainFleetWith(t, nil, mockArgs...)
+}
+
+func startDrainFleetWith(t *testing.T, schedArgs []string, mockArgs ...string) *drainFleet {
 	t.Helper()
-	f := &drainFleet{ec2: awsfake.NewEC2()}
+	f := &drainFleet{ec2: awsfake.NewEC2(), args: schedArgs}
 	t.Cleanup(f.ec2.Close)
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	for i := range 3 {
@@ -89,8 +94,9 @@ func startDrainFleet(t *testing.T, mockArgs ...string) *drainFleet {
 }
 
 func (f *drainFleet) start(t *testing.T, n *node) *scheduler {
-	return startScheduler(t, n, "schedule", "--refresh", "2s", "--max-age", "0s", "--log-format", "json",
-		"--grace", schedGrace.String(), f.cron) // the default --imds-poll 5s
+	args := append([]string{"schedule", "--refresh", "2s", "--max-age", "0s", "--log-format", "json",
+		"--grace", schedGrace.String()}, f.args...)
+	return startScheduler(t, n, append(args, f.cron)...) // the default --imds-poll 5s
 }
 
 func (f *drainFleet) ran(t *testing.T) []ranLine { return readRan(t, f.ranLog) }
@@ -226,6 +232,25 @@ func TestDrainOnSpotInterruptionNotice(t *testing.T) {
 	f.ec2.ResetCalls()
 	noticeAt := waitNotice(t, f.mock, "/latest/meta-data/spot/instance-action", 2*noticeDelay*time.Second)
 	f.handover(t, noticeAt, "spot interruption")
+	// The mock served a rebalance recommendation from the start: by default
+	// it is only a hint and drained nothing.
+	if !strings.Contains(f.scheds[0].stderr.String(), `"reason":"spot interruption notice: terminate at `) {
+		t.Error("the drain's reason is not the spot notice")
+	}
+}
+
+// With --drain-on-rebalance, a rebalance recommendation drains too.
+func TestDrainOnRebalanceRecommendationWhenAsked(t *testing.T) {
+	f := startDrainFleetWith(t, []string{"--drain-on-rebalance"}, "spot", "-d", "600", "--rebalance-delay-sec", fmt.Sprint(noticeDelay))
+	if !waitFor(15*time.Second, func() bool { return len(ticksOf(f.ran(t), f.ids[0])) >= 1 }) {
+		t.Fatal("the oldest instance ran nothing within 15s")
+	}
+	f.ec2.ResetCalls()
+	noticeAt := waitNotice(t, f.mock, "/latest/meta-data/events/recommendations/rebalance", 2*noticeDelay*time.Second)
+	f.handover(t, noticeAt, "rebalance recommendation")
+	if !strings.Contains(f.scheds[0].stderr.String(), `"reason":"rebalance recommendation`) {
+		t.Error("the drain's reason is not the rebalance recommendation")
+	}
 }
 
 func TestDrainOnAutoScalingTerminated(t *testing.T) {
