@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,6 +68,13 @@ type Job struct {
 	// Timeout stops a run that takes longer ("# timeout: 2h"): SIGTERM to
 	// its process group, SIGKILL after the grace period. 0: no limit.
 	Timeout time.Duration
+	// Ping is a healthchecks.io-style URL pinged at start (URL/start), on
+	// success (URL) and on failure (URL/<exit code> or URL/fail, with the
+	// output's tail) ("# ping: URL"); empty: none.
+	Ping string
+	// OnFailure is a shell command run after a failed run
+	// ("# on-failure: COMMAND"); empty: the scheduler's default.
+	OnFailure string
 }
 
 // Next returns the job's first run after t, with cron's rules for
@@ -324,8 +332,27 @@ func (p *parser) line(n int, raw string) (job Job, ok bool) {
 // ordinary comment ("# note: ..."), with a warning when the key looks like
 // a misspelt directive.
 var directives = map[string]func(j *Job, value string) error{
-	"name":    setName,
-	"timeout": setTimeout,
+	"name":       setName,
+	"timeout":    setTimeout,
+	"ping":       setPing,
+	"on-failure": setOnFailure,
+}
+
+func setPing(j *Job, v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("not an http(s) URL: write e.g. # ping: https://hc-ping.com/UUID")
+	}
+	j.Ping = strings.TrimSuffix(v, "/")
+	return nil
+}
+
+func setOnFailure(j *Job, v string) error {
+	if v == "" {
+		return errors.New("empty: write the command, e.g. # on-failure: /usr/local/bin/alert")
+	}
+	j.OnFailure = v
+	return nil
 }
 
 func setName(j *Job, v string) error {
