@@ -23,6 +23,7 @@ type scheduleCmd struct {
 	LogFormat    string        `env:"LEADERGATE_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
 	lifecycleFlags
 	opsFlags
+	scheduleLedgerFlags
 }
 
 func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
@@ -54,6 +55,9 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		AllowOverlap: c.AllowOverlap,
 		Reload:       reload,
 		Clock:        d.Clock,
+	}
+	if err := c.withLedger(g, d, log, &opts); err != nil {
+		return err
 	}
 	opsDone, err := c.withOps(ctx, log, &opts)
 	if err != nil {

@@ -28,107 +28,117 @@ func (r *Run) Env() []string {
 // ErrLeaseLost says the job was stopped because its lease is gone.
 var ErrLeaseLost = errors.New("lease lost")
 
+// Hold keeps the run's lease while its job runs: it renews the lease every
+// RenewEvery until finish is called. held is cancelled, with a cause
+// wrapping ErrLeaseLost, when a renewal is refused (someone took the tick
+// over: stop the job at once) or when none got through before the lease
+// ended (others may take it over now). finish stops the renewals and
+// records exit with Finish, unless the lease was lost: then it records
+// nothing and returns the cause.
+func (r *Run) Hold(ctx context.Context, log *slog.Logger) (held context.Context, finish func(exit int) error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	held, lose := context.WithCancelCause(ctx)
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		wait := r.RenewEvery()
+		for {
+			t := time.NewTimer(wait)
+			select {
+			case <-stop:
+				t.Stop()
+				return
+			case <-held.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithDeadline(context.WithoutCancel(ctx), r.rec.LeaseUntil)
+			err := r.Renew(rctx)
+			rcancel()
+			rec := r.rec
+			switch {
+			case err == nil:
+				wait = r.RenewEvery()
+			case IsConflict(err):
+				log.Error("lease refused: the tick was taken over; stopping the job", "job", rec.Job, "tick", rec.TickString(), "run_id", rec.RunID(), "err", err)
+				lose(fmt.Errorf("%w: %s was taken over (%v); its process group was stopped", ErrLeaseLost, rec.Key, err))
+				return
+			case !r.l.Now().Before(rec.LeaseUntil):
+				log.Error("lease ran out unrenewed; stopping the job", "job", rec.Job, "tick", rec.TickString(), "run_id", rec.RunID(), "err", err)
+				lose(fmt.Errorf("%w: the lease of %s ran out before a renewal got through (%v); its process group was stopped", ErrLeaseLost, rec.Key, err))
+				return
+			default:
+				log.Warn("lease renewal failed; trying again", "job", rec.Job, "lease_until", rec.LeaseUntil, "err", err)
+				wait = min(time.Second, max(rec.LeaseUntil.Sub(r.l.Now()), 0))
+			}
+		}
+	}()
+	return held, func(exit int) error {
+		close(stop)
+		<-stopped
+		if cause := context.Cause(held); errors.Is(cause, ErrLeaseLost) {
+			return cause
+		}
+		lose(nil)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		defer cancel()
+		if err := r.Finish(fctx, exit); err != nil {
+			return fmt.Errorf("record the end of %s (exit %d): %w", r.rec.Key, exit, err)
+		}
+		return nil
+	}
+}
+
+// finishTimeout bounds the finishing write.
+const finishTimeout = 10 * time.Second
+
 // SuperviseOptions say how Supervise runs a job.
 type SuperviseOptions struct {
 	Grace   time.Duration    // between SIGTERM and SIGKILL when the lease is lost
 	Signals <-chan os.Signal // forwarded to the job's process group (SIGTERM, SIGINT, SIGHUP)
 	Log     *slog.Logger     // nil discards
-	Finish  time.Duration    // bound on the finishing write; 10s when 0
-	Stop    <-chan struct{}  // closed: stop the job as if the lease were lost (shutdown)
 	OnStart func(pid int)    // called once the job runs, for tests
-	after   func(time.Duration) <-chan time.Time
 }
 
-// Supervise runs cmd as the job of run, in its own process group. It renews
-// the lease every run.RenewEvery; a renewal refused (someone took the tick
-// over) stops the job at once, and one that cannot get through before the
-// lease ends stops it at the lease's end: SIGTERM to the group, SIGKILL
-// after opts.Grace. When the job ends by itself its exit is recorded with
-// Finish. code is the job's exit code as a shell reports it; err is set
-// when the job could not start, was stopped for its lease (wrapping
-// ErrLeaseLost), or its end could not be recorded.
+// Supervise runs cmd as the job of run, in its own process group, holding
+// the lease (see [Run.Hold]): when it is lost the group gets SIGTERM, and
+// SIGKILL after opts.Grace. code is the job's exit code as a shell reports
+// it; err is set when the job could not start, was stopped for its lease
+// (wrapping ErrLeaseLost), or its end could not be recorded.
 func Supervise(ctx context.Context, run *Run, cmd *exec.Cmd, opts SuperviseOptions) (code int, err error) {
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	after := opts.after
-	if after == nil {
-		after = time.After
-	}
-	if opts.Finish <= 0 {
-		opts.Finish = 10 * time.Second
-	}
 	cmd.Env = append(cmd.Environ(), run.Env()...)
 	g, err := gate.StartGroup(cmd)
 	if err != nil {
 		// Nothing ran: record the failure to start, so history says so.
 		code := gate.ExitCode(err)
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.Finish)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 		defer cancel()
-		if ferr := run.Finish(fctx, code); ferr != nil {
-			log.Warn("cannot record the failed start in the ledger", "run_id", run.rec.RunID(), "err", ferr)
+		if ferr := run.Finish(fctx, code); ferr != nil && opts.Log != nil {
+			opts.Log.Warn("cannot record the failed start in the ledger", "run_id", run.rec.RunID(), "err", ferr)
 		}
 		return code, err
 	}
 	if opts.OnStart != nil {
 		opts.OnStart(g.Pgid())
 	}
-	stopJob, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	done := make(chan struct{})
-	var exit int
+	held, finish := run.Hold(ctx, opts.Log)
+	done := make(chan int, 1)
 	go func() {
-		defer close(done)
-		exit, _ = g.Wait(stopJob, opts.Grace)
+		code, _ := g.Wait(held, opts.Grace)
+		done <- code
 	}()
-
-	var lost error
-	renew := after(run.RenewEvery())
-loop:
 	for {
 		select {
-		case <-done:
-			break loop
+		case code := <-done:
+			return code, finish(code)
 		case s := <-opts.Signals:
 			if sig, ok := s.(syscall.Signal); ok {
 				_ = g.Signal(sig)
 			}
-		case <-opts.Stop:
-			lost = errors.New("stopped by shutdown")
-			cancel(lost)
-			opts.Stop = nil
-		case <-renew:
-			rctx, rcancel := context.WithDeadline(ctx, run.rec.LeaseUntil)
-			rerr := run.Renew(rctx)
-			rcancel()
-			switch {
-			case rerr == nil:
-				renew = after(run.RenewEvery())
-			case IsConflict(rerr):
-				lost = fmt.Errorf("%w: %s was taken over (%v); stopping its process group", ErrLeaseLost, run.rec.Key, rerr)
-				log.Error("lease refused: the tick was taken over; stopping the job", "job", run.rec.Job, "tick", run.rec.TickString(), "run_id", run.rec.RunID(), "err", rerr)
-				cancel(lost)
-				renew = nil
-			case !run.l.Now().Before(run.rec.LeaseUntil):
-				lost = fmt.Errorf("%w: the lease of %s ran out before a renewal got through (%v); stopping its process group", ErrLeaseLost, run.rec.Key, rerr)
-				log.Error("lease ran out unrenewed; stopping the job", "job", run.rec.Job, "tick", run.rec.TickString(), "run_id", run.rec.RunID(), "err", rerr)
-				cancel(lost)
-				renew = nil
-			default:
-				log.Warn("lease renewal failed; trying again", "job", run.rec.Job, "lease_until", run.rec.LeaseUntil, "err", rerr)
-				renew = after(min(time.Second, max(time.Until(run.rec.LeaseUntil), 0)))
-			}
 		}
 	}
-	if lost != nil {
-		// Someone else may own the tick now: record nothing.
-		return exit, lost
-	}
-	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), opts.Finish)
-	defer fcancel()
-	if err := run.Finish(fctx, exit); err != nil {
-		return exit, fmt.Errorf("record the end of %s (exit %d): %w", run.rec.Key, exit, err)
-	}
-	return exit, nil
 }

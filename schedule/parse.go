@@ -75,6 +75,12 @@ type Job struct {
 	// OnFailure is a shell command run after a failed run
 	// ("# on-failure: COMMAND"); empty: the scheduler's default.
 	OnFailure string
+	// CatchUp ("# catch-up: 2h", with the ledger) runs the most recent tick
+	// missed within it once, late, after a gap in which no scheduler ran.
+	CatchUp time.Duration
+	// RerunLost ("# on-lost: rerun", with the ledger) reruns a run whose
+	// instance died mid-job; by default such a run is recorded lost.
+	RerunLost bool
 }
 
 // Next returns the job's first run after t, with cron's rules for
@@ -336,6 +342,8 @@ var directives = map[string]func(j *Job, value string) error{
 	"timeout":    setTimeout,
 	"ping":       setPing,
 	"on-failure": setOnFailure,
+	"catch-up":   setCatchUp,
+	"on-lost":    setOnLost,
 }
 
 func setPing(j *Job, v string) error {
@@ -352,6 +360,30 @@ func setOnFailure(j *Job, v string) error {
 		return errors.New("empty: write the command, e.g. # on-failure: /usr/local/bin/alert")
 	}
 	j.OnFailure = v
+	return nil
+}
+
+func setCatchUp(j *Job, v string) error {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return errors.New("not a duration: write e.g. # catch-up: 2h (with --ledger)")
+	case d <= 0:
+		return errors.New("must be positive: write e.g. # catch-up: 2h (leave the line out for none)")
+	}
+	j.CatchUp = d
+	return nil
+}
+
+func setOnLost(j *Job, v string) error {
+	switch v {
+	case "rerun":
+		j.RerunLost = true
+	case "report":
+		j.RerunLost = false
+	default:
+		return errors.New("write # on-lost: rerun (the job may run twice) or # on-lost: report (the default)")
+	}
 	return nil
 }
 

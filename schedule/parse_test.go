@@ -433,3 +433,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestLedgerDirectives(t *testing.T) {
+	c, err := Parse(strings.NewReader("# catch-up: 2h\n# on-lost: rerun\n0 3 * * * bill\n0 4 * * * report\n"), "leader-jobs.cron")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := c.Jobs[0]; j.CatchUp != 2*time.Hour || !j.RerunLost {
+		t.Errorf("first job: catch-up %s, rerun lost %t", j.CatchUp, j.RerunLost)
+	}
+	if j := c.Jobs[1]; j.CatchUp != 0 || j.RerunLost {
+		t.Errorf("second job took the first's directives: %+v", j)
+	}
+	for _, bad := range []string{"# on-lost: twice\n0 3 * * * x\n", "# catch-up: soon\n0 3 * * * x\n", "# catch-up: -1h\n0 3 * * * x\n"} {
+		if _, err := Parse(strings.NewReader(bad), "f"); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}

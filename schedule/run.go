@@ -64,6 +64,10 @@ type Options struct {
 	// file is reported and the current schedule kept.
 	Reload <-chan os.Signal
 	Clock  Clock // nil means the real clock
+	// Ledger, when set, is asked for every leader-only tick (see [Ledger]).
+	Ledger Ledger
+	// CatchUp is the catch-up window of jobs without "# catch-up:".
+	CatchUp time.Duration
 
 	// Drains tells of this instance's drains (package lifecycle sends
 	// them). The Authority already answers "follower" while this instance
@@ -141,6 +145,7 @@ func Run(ctx context.Context, opts Options) error {
 			r.drains(ctx)
 		}()
 	}
+	r.catchUp(ctx, c.Jobs)
 	r.loop(ctx, c)
 	r.stop()
 	return nil
@@ -301,13 +306,35 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 	log := r.log.With("job", j.Name)
 	// The tick as written in the crontab: in the job's zone.
 	at := tick.In(j.TZ).Format(time.RFC3339)
-	if !r.claim(j.Name) {
+	var held Held
+	if !j.EveryInstance && r.opts.Ledger != nil {
+		// With the ledger, waiting for the takeover delay is not running:
+		// the overlap slot is taken just before the claim is written.
+		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: j.Name, Tick: tick})
+		var slot bool
+		take := func() bool {
+			if slot = r.claim(j.Name); !slot {
+				log.Warn("job skipped: its previous run is still running", "scheduled_at", at)
+			}
+			return slot
+		}
+		release := func() {
+			if slot {
+				r.release(j.Name)
+				slot = false
+			}
+		}
+		defer func() { release() }()
+		if held = r.claimTick(ctx, j, tick, err == nil && p.Run, err, Slot{Take: take, Release: release}); held == nil {
+			return
+		}
+	} else if !r.claim(j.Name) {
 		log.Warn("job skipped: its previous run is still running or waiting for its election", "scheduled_at", at)
 		return
+	} else {
+		defer r.release(j.Name)
 	}
-	defer r.release(j.Name)
-
-	if !j.EveryInstance {
+	if !j.EveryInstance && r.opts.Ledger == nil {
 		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: j.Name, Tick: tick})
 		switch {
 		case ctx.Err() != nil:
@@ -356,6 +383,11 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		defer cancel()
 	}
 
+	finish := func(int) error { return nil }
+	if held != nil {
+		cmd.Env = append(cmd.Env, held.Env()...) // the ledger's run id and fence win
+		jobCtx, finish = held.Hold(jobCtx)
+	}
 	info := RunInfo{Job: j, Tick: tick, ID: runID, Attempt: 1, Lateness: r.clock.Now().Sub(tick)}
 	log.Info("job started", "scheduled_at", at, "lateness", info.Lateness)
 	r.opts.Hooks.Started(info)
@@ -367,6 +399,10 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 	defer func() {
 		r.opts.Hooks.Finished(info, Result{Outcome: outcome(ctx, jobCtx, code, err), Code: code, Err: err, Duration: dur, Tail: tail.Bytes()})
 	}()
+	if ferr := finish(code); ferr != nil {
+		log.Error("job stopped or not recorded: its ledger claim", "exit_code", code, "duration", dur, "error", ferr)
+		return
+	}
 	switch {
 	case err != nil:
 		log.Error("job could not start", "exit_code", code, "error", err)

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"time"
+
+	"github.com/leadergate/leadergate/ledger"
+	"github.com/leadergate/leadergate/schedule"
+)
+
+// scheduleLedgerFlags are schedule's flags for the ledger (--ledger is global).
+type scheduleLedgerFlags struct {
+	TakeoverAfter time.Duration `env:"LEADERGATE_TAKEOVER_AFTER" default:"15s" placeholder:"D" help:"With --ledger: followers take an unclaimed tick this long after it."`
+	Lease         time.Duration `env:"LEADERGATE_LEASE" default:"60s" placeholder:"D" help:"With --ledger: a claim's lease, renewed every third of it while the job runs."`
+	CatchUp       time.Duration `env:"LEADERGATE_CATCH_UP" placeholder:"D" help:"With --ledger: at start, run once the most recent tick missed within D (per job: # catch-up: D)."`
+}
+
+// withLedger wires the ledger into the scheduler's options when --ledger is set.
+func (c *scheduleCmd) withLedger(g *Globals, d *Deps, log *slog.Logger, opts *schedule.Options) error {
+	if g.Ledger == "" {
+		return nil
+	}
+	f := c.scheduleLedgerFlags
+	if f.TakeoverAfter <= 0 || f.Lease <= 0 || f.CatchUp < 0 {
+		return usageError{fmt.Errorf("schedule: --takeover-after and --lease must be positive, --catch-up not negative")}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
+	defer cancel()
+	who, err := g.whoLeads(d, log, time.Time{})
+	if err != nil {
+		return err
+	}
+	store, err := ledgerStore(ctx, g.Ledger, "", d, log, who.region)
+	if err != nil {
+		return err
+	}
+	opts.Ledger = &scheduleLedger{
+		l:        &ledger.Ledger{Store: store, Owner: who.self, Now: d.Now, Lease: f.Lease},
+		store:    store,
+		group:    who.group,
+		takeover: f.TakeoverAfter,
+		timeout:  g.Timeout,
+		log:      log,
+		now:      d.Now,
+	}
+	opts.CatchUp = f.CatchUp
+	log.Info("tick ledger on", "table", g.Ledger, "group", who.group, "instance", who.self, "takeover_after", f.TakeoverAfter, "lease", f.Lease)
+	return nil
+}
+
+// scheduleLedger is schedule.Ledger on the DynamoDB ledger.
+type scheduleLedger struct {
+	l        *ledger.Ledger
+	store    ledger.Store
+	group    string
+	takeover time.Duration
+	timeout  time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+var _ schedule.Ledger = (*scheduleLedger)(nil)
+
+func (s *scheduleLedger) sleepUntil(ctx context.Context, at time.Time) error {
+	if d := at.Sub(s.now()); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Claim implements schedule.Ledger. A tick found running elsewhere is
+// watched until its lease ends when this instance would act on its loss:
+// a job marked "# on-lost: rerun" (any instance may rerun it), or on the
+// leader (which records it lost).
+func (s *scheduleLedger) Claim(ctx context.Context, j schedule.Job, tick time.Time, leader bool, slot schedule.Slot) (schedule.Held, error) {
+	k := ledger.Key{Group: s.group, Job: j.Name, Tick: tick}
+	if err := s.sleepUntil(ctx, ledger.ClaimAt(tick, leader, s.takeover)); err != nil {
+		return nil, nil
+	}
+	look := !leader
+	for {
+		if !slot.Take() {
+			return nil, nil
+		}
+		cctx, cancel := context.WithTimeout(ctx, s.timeout)
+		cl, err := s.l.Claim(cctx, k, ledger.ClaimOptions{Look: look, Rerun: j.RerunLost})
+		cancel()
+		if err != nil {
+			slot.Release()
+			return nil, err
+		}
+		if cl.Outcome != ledger.Won {
+			slot.Release()
+		}
+		switch cl.Outcome {
+		case ledger.Won:
+			if cl.Run.Rerun != nil {
+				s.log.Warn("rerunning a run lost with its instance (# on-lost: rerun)", "job", j.Name, "tick", k.TickString(),
+					"lost_on", cl.Run.Rerun.Owner, "attempt", cl.Run.Record().Attempt, "fence", cl.Run.Record().Fence)
+			}
+			return held{run: cl.Run, log: s.log}, nil
+		case ledger.LostFound:
+			s.log.Error("run lost with its instance: recorded lost, not rerun (add # on-lost: rerun if it may run twice)",
+				"job", j.Name, "tick", k.TickString(), "instance", cl.Holder.Owner, "attempt", cl.Holder.Attempt)
+			return nil, nil
+		}
+		h := cl.Holder
+		if h == nil || h.State != ledger.Running || !(j.RerunLost || leader) {
+			return nil, nil
+		}
+		// Watch the holder's lease: it renews while it lives.
+		if err := s.sleepUntil(ctx, h.LeaseUntil.Add(time.Second)); err != nil {
+			return nil, nil
+		}
+		look = true
+	}
+}
+
+// CatchUp implements schedule.Ledger with one Query for the job's newest record.
+func (s *scheduleLedger) CatchUp(ctx context.Context, j schedule.Job, now time.Time) (time.Time, bool, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	recs, err := s.store.Recent(cctx, s.group, j.Name, now.Add(-j.CatchUp), 1)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var newest time.Time
+	if len(recs) > 0 {
+		newest = recs[0].Tick
+	}
+	tick, ok := ledger.CatchUp(j.Next, now, j.CatchUp, newest)
+	return tick, ok, nil
+}
+
+type held struct {
+	run *ledger.Run
+	log *slog.Logger
+}
+
+func (h held) Env() []string { return h.run.Env() }
+func (h held) Hold(ctx context.Context) (context.Context, func(int) error) {
+	return h.run.Hold(ctx, h.log)
+}

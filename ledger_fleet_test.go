@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/leadergate/leadergate/internal/awsfake"
+)
+
+// ledgerNodes are instances of one group in moto, with EC2 and DynamoDB
+// each behind its own fault-injecting proxy, and the ledger table created
+// through the binary.
+func ledgerNodes(t *testing.T, n int) (nodes []*node, ec2p, ddb *awsfake.Proxy, launch func(int) []*node, terminate func(ids ...string)) {
+	t.Helper()
+	moto, ec2p, launchIn := motoFleet(t)
+	ddb = awsfake.NewProxy(moto.URL)
+	t.Cleanup(ddb.Close)
+	launch = func(n int) []*node {
+		var out []*node
+		for _, id := range launchIn(n, "e-main") {
+			nd := newNode(t, id, ec2p.URL())
+			nd.env = append(nd.env, "AWS_ENDPOINT_URL_DYNAMODB="+ddb.URL(), "LEADERGATE_LEDGER=lg-ledger")
+			out = append(out, nd)
+		}
+		return out
+	}
+	terminate = func(ids ...string) {
+		if _, err := moto.EC2.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes = launch(n)
+	if code, stderr := nodes[0].leadergate("ledger", "create"); code != 0 {
+		t.Fatalf("ledger create: exit %d: %s", code, stderr)
+	}
+	return nodes, ec2p, ddb, launch, terminate
+}
+
+// TestRunWithLedgerOnTenInstancesAgainstMoto fires one tick on every
+// instance at once, round after round, and counts the runs: exactly one in
+// every round (leader killed, leader frozen while EC2 lists it, EC2
+// faulting, every instance replaced, everyone believing it leads), none in
+// the rounds where DynamoDB faults, where every instance exits 75.
+func TestRunWithLedgerOnTenInstancesAgainstMoto(t *testing.T) {
+	nodes, ec2p, ddb, launch, terminate := ledgerNodes(t, 10)
+	log := filepath.Join(t.TempDir(), "ran.log")
+	takeover := time.Second
+	// round fires the tick at the next whole second plus one on every node
+	// and returns the runs' lines ("ID START") and the exit codes.
+	round := func(name string, ns []*node, extra ...string) ([]string, map[string]int, time.Time) {
+		os.Remove(log)
+		tick := time.Now().Truncate(time.Second).Add(2 * time.Second)
+		args := append([]string{"run", "--max-age", "0s", "--timeout", "4s", "--takeover-after", takeover.String(),
+			"--job", "billing", "--tick", tick.Format(time.RFC3339)}, extra...)
+		args = append(args, "--", "sh", "-c", `echo "$ID $(date +%s.%N) $LEADERGATE_FENCE" >> `+log)
+		codes := everyone(ns, args...)
+		b, _ := os.ReadFile(log)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(b) == 0 {
+			lines = nil
+		}
+		return lines, codes, tick
+	}
+	exactlyOnce := func(name string, ns []*node, extra ...string) (string, time.Duration) {
+		t.Helper()
+		lines, codes, tick := round(name, ns, extra...)
+		if len(lines) != 1 {
+			t.Fatalf("%s: the job ran %d times (%q), want once", name, len(lines), lines)
+		}
+		for id, c := range codes {
+			if c != 0 {
+				t.Errorf("%s: %s exited %d", name, id, c)
+			}
+		}
+		var id string
+		var secs float64
+		fmt.Sscanf(lines[0], "%s %f", &id, &secs)
+		return id, time.Unix(0, int64(secs*1e9)).Sub(tick)
+	}
+
+	ddb.ResetCalls()
+	leader, late := exactlyOnce("steady state", nodes)
+	t.Logf("steady state: %s ran the tick %.0f ms after it; DynamoDB calls: PutItem %d, UpdateItem %d, GetItem %d (10 instances)",
+		leader, late.Seconds()*1000, ddb.Calls("PutItem"), ddb.Calls("UpdateItem"), ddb.Calls("GetItem"))
+	if p, u, g := ddb.Calls("PutItem"), ddb.Calls("UpdateItem"), ddb.Calls("GetItem"); p != 1 || u != 1 || g != 9 {
+		t.Errorf("calls per tick: PutItem %d, UpdateItem %d, GetItem %d; want 1 claim + 1 finish by the runner and 1 read per other instance", p, u, g)
+	}
+
+	// The leader frozen just before the tick: EC2 still lists it running.
+	others := slices.DeleteFunc(slices.Clone(nodes), func(n *node) bool { return n.id == leader })
+	taker, delay := exactlyOnce("leader frozen", others)
+	if taker == leader {
+		t.Fatal("the frozen leader ran")
+	}
+	t.Logf("takeover: %s ran the tick %.0f ms after it (--takeover-after %s)", taker, delay.Seconds()*1000, takeover)
+	if delay < takeover {
+		t.Errorf("the follower ran %s after the tick, before the takeover delay %s", delay, takeover)
+	}
+
+	// The leader killed: terminated, gone from EC2.
+	terminate(leader)
+	nodes = others
+	if id, _ := exactlyOnce("leader terminated", nodes); id == leader {
+		t.Fatal("the terminated leader ran")
+	}
+
+	// EC2 faulting: every election fails, the ledger still makes one run.
+	for _, f := range []awsfake.FaultKind{awsfake.Throttle, awsfake.InternalError} {
+		ec2p.Inject(awsfake.Fault{Kind: f})
+		exactlyOnce("EC2 "+f.String(), nodes)
+		ec2p.ClearFaults()
+	}
+
+	// Two (here: all) instances believing they lead.
+	exactlyOnce("everyone assumes it leads", nodes, "--assume", "leader", "--group", "e-main")
+
+	// DynamoDB faulting: nothing runs, everyone exits 75 within --timeout.
+	for _, f := range []awsfake.Fault{{Kind: awsfake.Throttle}, {Kind: awsfake.Throttle, Code: "ThrottlingException"}, {Kind: awsfake.InternalError}, {Kind: awsfake.Hang}} {
+		ddb.Inject(f)
+		start := time.Now()
+		lines, codes, _ := round("DynamoDB "+f.Kind.String(), nodes)
+		ddb.ClearFaults()
+		if len(lines) != 0 {
+			t.Errorf("DynamoDB %s %s: the job ran %d times, want 0", f.Kind, f.Code, len(lines))
+		}
+		for id, c := range codes {
+			if c != 75 {
+				t.Errorf("DynamoDB %s %s: %s exited %d, want 75", f.Kind, f.Code, id, c)
+			}
+		}
+		if took := time.Since(start); took > 2*time.Second+takeover+4*time.Second+3*time.Second {
+			t.Errorf("DynamoDB %s: the round took %s", f.Kind, took)
+		}
+	}
+
+	// An immutable deploy: every instance replaced.
+	var ids []string
+	for _, n := range nodes {
+		ids = append(ids, n.id)
+	}
+	time.Sleep(1100 * time.Millisecond) // launch times have one-second resolution
+	fresh := launch(10)
+	terminate(ids...)
+	if id, _ := exactlyOnce("every instance replaced", fresh); slices.Contains(ids, id) {
+		t.Fatal("a replaced instance ran")
+	}
+}
+
+// TestScheduleWithLedgerAgainstMoto runs three schedulers with a job every
+// two seconds, SIGKILLs the leader's scheduler while EC2 still lists its
+// instance, and checks that every tick still runs exactly once, the
+// takeover within the delay; then a "# on-lost: rerun" job killed mid-run
+// with its scheduler runs again once elsewhere after the lease.
+func TestScheduleWithLedgerAgainstMoto(t *testing.T) {
+	nodes, _, _, _, _ := ledgerNodes(t, 3)
+	work := t.TempDir()
+	ranLog := filepath.Join(work, "ran.log")
+	longLog := filepath.Join(work, "long.log")
+	crontab := filepath.Join(work, "leader-jobs.cron")
+	takeover, lease := time.Second, 3*time.Second
+	body := fmt.Sprintf("# name: tick\n*/2 * * * * * echo \"$ID $LEADERGATE_SCHEDULED_AT $(date +%%s.%%N)\" >> '%s'\n", ranLog) +
+		fmt.Sprintf("# name: long\n# on-lost: rerun\n*/30 * * * * * echo \"$ID $LEADERGATE_SCHEDULED_AT $LEADERGATE_FENCE\" >> '%s'; sleep 20\n", longLog)
+	if err := os.WriteFile(crontab, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scheds := map[string]*scheduler{}
+	for _, n := range nodes {
+		scheds[n.id] = startScheduler(t, n, "schedule", "--max-age", "0s", "--refresh", "2s", "--log-format", "json",
+			"--grace", "2s", "--takeover-after", takeover.String(), "--lease", lease.String(), crontab)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(ranLog)
+			l, _ := os.ReadFile(longLog)
+			t.Logf("ran.log:\n%s\nlong.log:\n%s", b, l)
+			for id, s := range scheds {
+				t.Logf("stderr of %s:\n%s", id, s.stderr.String())
+			}
+		}
+	})
+	ran := func() []ranLine { return readRan(t, ranLog) }
+	if !waitFor(20*time.Second, func() bool { return len(ran()) >= 3 }) {
+		t.Fatalf("no 3 ticks within 20s (got %d)", len(ran()))
+	}
+	leader := ran()[0].id
+
+	// Wait for the long job to be running on the leader, then SIGKILL the
+	// leader's scheduler and its jobs, between two ticks; EC2 still lists it.
+	if !waitFor(40*time.Second, func() bool { b, _ := os.ReadFile(longLog); return len(b) > 0 }) {
+		t.Fatal("the long job did not start within 40s")
+	}
+	sleepToHalfSecond()
+	if time.Now().Unix()%2 == 1 {
+		time.Sleep(time.Second) // kill at an even second + 0.5: 1.5s before the next tick
+	}
+	killed := time.Now()
+	syscall.Kill(-scheds[leader].cmd.Process.Pid, syscall.SIGKILL)
+	<-scheds[leader].done
+	if !waitFor(20*time.Second, func() bool {
+		n := 0
+		for _, l := range ran() {
+			if l.ranAt.After(killed) {
+				n++
+			}
+		}
+		return n >= 4
+	}) {
+		t.Fatalf("fewer than 4 ticks ran in 20s after the leader's scheduler was killed")
+	}
+
+	lines := ran()
+	seen := map[time.Time][]string{}
+	var ticks []time.Time
+	for _, l := range lines {
+		if len(seen[l.tick]) == 0 {
+			ticks = append(ticks, l.tick)
+		}
+		seen[l.tick] = append(seen[l.tick], l.id)
+	}
+	sort.Slice(ticks, func(i, j int) bool { return ticks[i].Before(ticks[j]) })
+	for tk := ticks[0]; !tk.After(ticks[len(ticks)-1]); tk = tk.Add(2 * time.Second) {
+		if n := len(seen[tk]); n != 1 {
+			t.Errorf("tick %s ran %d times (%v), want exactly once", tk.Format("15:04:05"), n, seen[tk])
+		}
+	}
+	var worst time.Duration
+	for _, l := range lines {
+		if l.ranAt.After(killed) {
+			if l.id == leader {
+				t.Errorf("the killed leader ran tick %s", l.tick)
+			}
+			worst = max(worst, l.ranAt.Sub(l.tick))
+		}
+	}
+	t.Logf("after the SIGKILL: every tick once; the takeover ran each tick at most %.0f ms after it (--takeover-after %s)", worst.Seconds()*1000, takeover)
+	if worst > takeover+time.Second {
+		t.Errorf("a taken-over tick ran %s after it; want within the takeover delay %s plus 1s", worst, takeover)
+	}
+
+	// The long job, killed mid-run with its scheduler, is rerun once
+	// elsewhere after its lease (fence 2).
+	if !waitFor(lease+15*time.Second, func() bool { b, _ := os.ReadFile(longLog); return strings.Count(string(b), "\n") >= 2 }) {
+		b, _ := os.ReadFile(longLog)
+		t.Fatalf("the lost long job was not rerun within lease + 15s: %q", b)
+	}
+	b, _ := os.ReadFile(longLog)
+	long := strings.Split(strings.TrimSpace(string(b)), "\n")
+	first, second := strings.Fields(long[0]), strings.Fields(long[1])
+	if first[0] != leader || first[2] != "1" || second[0] == leader || second[1] != first[1] || second[2] != "2" {
+		t.Errorf("long job runs = %q; want the leader's fence 1, then the same tick elsewhere with fence 2", long)
+	}
+	for _, l := range long[2:] {
+		if strings.Fields(l)[1] == first[1] {
+			t.Errorf("the lost tick ran a third time: %q", long)
+		}
+	}
+}
