@@ -3,6 +3,7 @@ package schedule
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -163,3 +164,17 @@ func (NopHooks) Leadership(bool, error)   {}
 func (NopHooks) Started(RunInfo)          {}
 func (NopHooks) Finished(RunInfo, Result) {}
 func (NopHooks) Drained()                 {}
+
+// jitter waits a random time below j.Jitter ("# jitter:"), on the
+// scheduler's clock; false when ctx ends first.
+func (r *runner) jitter(ctx context.Context, j Job) bool {
+	if j.Jitter <= 0 {
+		return true
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-r.clock.After(rand.N(j.Jitter)):
+		return true
+	}
+}

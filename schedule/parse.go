@@ -81,6 +81,9 @@ type Job struct {
 	// RerunLost ("# on-lost: rerun", with the ledger) reruns a run whose
 	// instance died mid-job; by default such a run is recorded lost.
 	RerunLost bool
+	// Jitter delays each run by a random time below it ("# jitter: 30s"),
+	// to spread a fleet's jobs; the tick stays the nominal one everywhere.
+	Jitter time.Duration
 }
 
 // Next returns the job's first run after t, with cron's rules for
@@ -344,6 +347,19 @@ var directives = map[string]func(j *Job, value string) error{
 	"on-failure": setOnFailure,
 	"catch-up":   setCatchUp,
 	"on-lost":    setOnLost,
+	"jitter":     setJitter,
+}
+
+func setJitter(j *Job, v string) error {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return errors.New("not a duration: write e.g. # jitter: 30s")
+	case d <= 0:
+		return errors.New("must be positive: write e.g. # jitter: 30s (leave the line out for none)")
+	}
+	j.Jitter = d
+	return nil
 }
 
 func setPing(j *Job, v string) error {

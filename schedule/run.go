@@ -351,6 +351,10 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 			log.Warn("job runs on a stale verdict", "scheduled_at", at, "note", p.Note)
 		}
 	}
+	if !r.jitter(ctx, j) {
+		log.Debug("job skipped: shutting down", "scheduled_at", at)
+		return
+	}
 	if ctx.Err() != nil {
 		log.Debug("job skipped: shutting down", "scheduled_at", at)
 		return
