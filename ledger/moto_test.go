@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -278,6 +279,27 @@ func BenchmarkMotoClaim(b *testing.B) {
 		k.Tick = tick.Add(time.Duration(i) * time.Second)
 		if got, err := l.Claim(context.Background(), k, ClaimOptions{}); err != nil || got.Outcome != Won {
 			b.Fatal(got, err)
+		}
+	}
+}
+
+// TestTheEbextensionsVariantMakesTheSameTable: the CloudFormation table of
+// .ebextensions/leadergate-ledger.config.example has the keys, index and
+// TTL attribute that ledger create makes and Ensure accepts.
+func TestTheEbextensionsVariantMakesTheSameTable(t *testing.T) {
+	b, err := os.ReadFile("../.ebextensions/leadergate-ledger.config.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{
+		"{AttributeName: " + attrPK + ", KeyType: HASH}", "{AttributeName: " + attrTick + ", KeyType: RANGE}",
+		"IndexName: " + GroupIndex, "{AttributeName: " + attrGroup + ", KeyType: HASH}",
+		"TimeToLiveSpecification: {AttributeName: " + attrTTL + ", Enabled: true}", "BillingMode: PAY_PER_REQUEST",
+		"dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:Query", "LEADERGATE_LEDGER:",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the .ebextensions variant lacks %q", want)
 		}
 	}
 }

@@ -22,6 +22,12 @@ type Proxy struct {
 	faults   faultSet
 	srv      *server
 
+	// serial makes DynamoDB calls one at a time: moto_server checks a
+	// condition and writes the item without a lock, so two concurrent
+	// conditional writes can both succeed (seen in the ledger's fleet test:
+	// two reruns at fence 2). Real DynamoDB's conditional writes are atomic.
+	serial sync.Mutex
+
 	mu    sync.Mutex
 	calls map[string]int
 	seq   int
@@ -103,6 +109,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if target != "" {
+		p.serial.Lock()
+		defer p.serial.Unlock()
+	}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
