@@ -264,7 +264,12 @@ After=network-online.target
 StartLimitIntervalSec=0
 
 [Service]
-Type=simple
+# notify: READY=1 once the schedule is loaded (a bad crontab fails the
+# start instead of leaving it active and useless); the watchdog restarts a
+# scheduler whose loop stops going round.
+Type=notify
+NotifyAccess=main
+WatchdogSec=60s
 User=$2
 Group=$3
 WorkingDirectory=$app

@@ -297,6 +297,8 @@ func TestInstallService(t *testing.T) {
 		"Service.ExecStart":          "/usr/local/bin/leadergate schedule --grace 30s /etc/leadergate/leader-jobs.cron",
 		"Service.ExecReload":         "/bin/kill -HUP $MAINPID",
 		"Service.Restart":            "always",
+		"Service.Type":               "notify",
+		"Service.WatchdogSec":        "60s",
 		"Service.KillMode":           "mixed",
 		"Service.TimeoutStopSec":     "45s",
 		"Service.EnvironmentFile":    ebEnvFile, // required: no "-"
