@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/leadergate/leadergate/gate"
 	"github.com/leadergate/leadergate/schedule"
 )
 
@@ -56,15 +57,27 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		Reload:       reload,
 		Clock:        d.Clock,
 	}
+	// A configuration error (78) stops the scheduler at start, before the
+	// lifecycle watchers start (they would drain an instance that never
+	// ran). schedule.Run makes the same check for other callers; a good
+	// verdict made here is cached for it.
+	if _, err := auth.MayRun(ctx, gate.Job{Name: "(start)", Tick: d.Now()}); err != nil && gate.ExitCode(err) == gate.ExitConfig {
+		return err
+	}
 	if err := c.withLedger(g, d, log, &opts); err != nil {
 		return err
 	}
+	// Run also returns on its own when its start fails: the watchers
+	// must then stop too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	opsDone, err := c.withOps(ctx, log, &opts)
 	if err != nil {
 		return err
 	}
 	wait := c.withLifecycle(ctx, g, d, auth, log, &opts)
 	err = schedule.Run(ctx, opts)
+	cancel()
 	opsDone()
 	wait()
 	return err

@@ -129,15 +129,22 @@ func Run(ctx context.Context, opts Options) error {
 		running: map[string]int{},
 	}
 	r.leaderCtx, r.stopLeader = context.WithCancelCause(ctx)
+	// The first election, at start: a configuration that no retry fixes
+	// (no permission, no group tag, an unusable state dir) stops the
+	// scheduler now, so systemd shows it failed rather than active and
+	// useless; a temporary failure is retried by the refresh and each job.
+	first, err := opts.Authority.MayRun(ctx, gate.Job{Name: "(start)", Tick: r.clock.Now()})
+	if err != nil && ctx.Err() == nil && gate.ExitCode(err) == gate.ExitConfig {
+		r.stopLeader(nil)
+		return err
+	}
 	r.log.Info("schedule loaded", "file", opts.File, "jobs", len(c.Jobs))
 	opts.Hooks.Loaded(c.Jobs)
-	if opts.Refresh > 0 {
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.refresh(ctx)
-		}()
-	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.refresh(ctx, first, err)
+	}()
 	if opts.Drains != nil {
 		r.wg.Add(1)
 		go func() {
@@ -158,8 +165,9 @@ type runner struct {
 	environ []string
 	wg      sync.WaitGroup // refresh and job goroutines
 
-	mu      sync.Mutex
-	running map[string]int // job name → runs in progress
+	mu          sync.Mutex
+	running     map[string]int // job name → runs in progress
+	lastAuthErr string         // the configuration error last logged
 	// leader-only runs in progress, and the context they run in: a drain
 	// cancels it (then replaces it, for runs after an undrain).
 	leaderRuns int
@@ -342,7 +350,12 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 			return
 		case err != nil:
 			// Fail closed: a job that cannot be cleared does not run.
-			log.Warn("job skipped: cannot tell whether this instance is the leader", "scheduled_at", at, "error", err)
+			if gate.ExitCode(err) == gate.ExitConfig {
+				log.Debug("job skipped: cannot tell whether this instance is the leader", "scheduled_at", at, "error", err)
+				r.authError(err, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can")
+			} else {
+				log.Warn("job skipped: cannot tell whether this instance is the leader", "scheduled_at", at, "error", err)
+			}
 			return
 		case !p.Run:
 			log.Debug("job skipped: not the leader", "scheduled_at", at, "reason", p.Reason)
@@ -480,7 +493,7 @@ func (r *runner) drains(ctx context.Context) {
 
 // refresh asks the Authority every Refresh, which keeps the election's tag
 // and marker current, and logs leadership transitions.
-func (r *runner) refresh(ctx context.Context) {
+func (r *runner) refresh(ctx context.Context, p gate.Permit, err error) {
 	const (
 		unknown = iota
 		leader
@@ -488,12 +501,11 @@ func (r *runner) refresh(ctx context.Context) {
 	)
 	state := unknown
 	for {
-		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: "(refresh)", Tick: r.clock.Now()})
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			r.log.Warn("cannot tell whether this instance is the leader; leader-only jobs are skipped until it can", "error", err)
+			r.authError(err, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can")
 		case p.Run && state != leader:
 			if state == unknown {
 				r.log.Info("this instance is the leader", "reason", p.Reason)
@@ -509,8 +521,14 @@ func (r *runner) refresh(ctx context.Context) {
 			}
 			state = follower
 		}
-		if err == nil && p.Stale {
-			r.log.Warn("leadership is from a stale verdict", "note", p.Note)
+		if err == nil {
+			r.authError(nil, "")
+			if p.Stale {
+				r.log.Warn("leadership is from a stale verdict", "note", p.Note)
+			}
+		}
+		if r.opts.Refresh < 0 {
+			return
 		}
 		r.opts.Hooks.Leadership(err == nil && p.Run, err)
 		select {
@@ -518,7 +536,34 @@ func (r *runner) refresh(ctx context.Context) {
 			return
 		case <-r.clock.After(r.opts.Refresh):
 		}
+		p, err = r.opts.Authority.MayRun(ctx, gate.Job{Name: "(refresh)", Tick: r.clock.Now()})
 	}
+}
+
+// authError logs an election that failed. A configuration error (exit
+// code 78: no permission, no group tag, an unusable state dir) logs at
+// ERROR once per change of its message, not once per tick: only a person
+// fixes it. Other failures are temporary and log at WARN. A nil err
+// (the election works again) resets it, and says so.
+func (r *runner) authError(err error, msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		if r.lastAuthErr != "" {
+			r.log.Info("the leadership check works again")
+		}
+		r.lastAuthErr = ""
+		return
+	}
+	if gate.ExitCode(err) != gate.ExitConfig {
+		r.log.Warn(msg, "error", err)
+		return
+	}
+	if err.Error() == r.lastAuthErr {
+		return
+	}
+	r.lastAuthErr = err.Error()
+	r.log.Error(msg+"; this is a configuration error: fix it, no retry will", "error", err)
 }
 
 // stop waits for the refresh and every running job; their contexts are

@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +41,7 @@ GREETING="hello   world"
 0 4 * * * echo later
 `)
 	clock := newFakeClock(t0)
-	auth := &fakeAuthority{answer: leader, limited: 3, t: t}
+	auth := &fakeAuthority{answer: leader, limited: 4, t: t} // the start, then 3 jobs
 	logs := newLogSink()
 	stop := startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: -1, Clock: clock})
 
@@ -61,7 +63,7 @@ GREETING="hello   world"
 	}
 	// Both 03:00 jobs asked with the same tick, which is what lets the
 	// Authority coalesce them into one election.
-	asked := auth.jobs()
+	asked := slices.DeleteFunc(auth.jobs(), func(j gate.Job) bool { return j.Name == "(start)" })
 	slices.SortFunc(asked, func(a, b gate.Job) int { return strings.Compare(a.Name, b.Name) })
 	want := []gate.Job{{Name: "billing-run", Tick: at03}, {Name: "leader-jobs.cron:5", Tick: at03}}
 	if len(asked) != 2 || asked[0].Name != want[0].Name || !asked[0].Tick.Equal(at03) || asked[1].Name != want[1].Name || !asked[1].Tick.Equal(at03) {
@@ -110,7 +112,7 @@ func TestAuthorityErrorSkipsLeaderJobsWithAWarning(t *testing.T) {
 `, dir))
 	clock := newFakeClock(t0)
 	logs := newLogSink()
-	auth := &fakeAuthority{t: t, limited: 1, answer: func(gate.Job) (gate.Permit, error) {
+	auth := &fakeAuthority{t: t, limited: 2, answer: func(gate.Job) (gate.Permit, error) {
 		return gate.Permit{}, errors.New("describe instances: throttled")
 	}}
 	startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: -1, Clock: clock})
@@ -379,7 +381,11 @@ func TestRefreshLogsLeadershipTransitions(t *testing.T) {
 		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for i, j := range auth.jobs() {
-		if j.Name != "(refresh)" || !j.Tick.Equal(t0.Add(time.Duration(i)*time.Minute)) {
+		name := "(refresh)"
+		if i == 0 {
+			name = "(start)" // the first election is made at start
+		}
+		if j.Name != name || !j.Tick.Equal(t0.Add(time.Duration(i)*time.Minute)) {
 			t.Errorf("refresh %d asked %+v", i, j)
 		}
 	}
@@ -477,5 +483,82 @@ func TestTimeoutStopsAHungJob(t *testing.T) {
 	}
 	if got := logs.find("job failed"); len(got) != 0 {
 		t.Errorf("a timed-out run was also logged as failed: %v", got)
+	}
+}
+
+// configError is an election failure no retry fixes: exit code 78.
+type configError struct{ msg string }
+
+func (e configError) Error() string { return e.msg }
+func (configError) ExitCode() int   { return gate.ExitConfig }
+
+// TestStartFailsOnAConfigurationError: the first election is made at
+// start; a configuration error (78) stops the scheduler with that error,
+// a temporary one keeps it running.
+func TestStartFailsOnAConfigurationError(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "@daily echo x\n")
+	denied := configError{"describe instances: AccessDenied: add ec2:DescribeInstances to the instance role"}
+	auth := &fakeAuthority{t: t, limited: 1, answer: func(gate.Job) (gate.Permit, error) { return gate.Permit{}, denied }}
+	err := Run(context.Background(), Options{File: path, Authority: auth, Clock: newFakeClock(t0)})
+	if !errors.Is(err, denied) || gate.ExitCode(err) != gate.ExitConfig {
+		t.Fatalf("Run returned %v (exit %d), want the configuration error (78)", err, gate.ExitCode(err))
+	}
+	if j := auth.jobs(); len(j) != 1 || j[0].Name != "(start)" {
+		t.Errorf("asked %v, want one election at start", j)
+	}
+
+	// A temporary failure keeps it running and retrying.
+	logs := newLogSink()
+	temp := &fakeAuthority{t: t, answer: func(gate.Job) (gate.Permit, error) { return gate.Permit{}, errors.New("throttled") }}
+	stop := startRun(t, Options{File: path, Authority: temp, Logger: logs.logger(), Refresh: time.Minute, Clock: newFakeClock(t0)})
+	logs.wait(t, "schedule loaded")
+	if w := logs.wait(t, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can"); w.Level != slog.LevelWarn {
+		t.Errorf("a temporary failure logged %v, want WARN", w)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run returned %v", err)
+	}
+}
+
+// TestConfigurationErrorAfterStartLogsOncePerChange: once running, an
+// election that fails for configuration logs at ERROR once per change of
+// the error, not at every tick or refresh.
+func TestConfigurationErrorAfterStartLogsOncePerChange(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "CRON_TZ=UTC\n* * * * * echo x\n")
+	var mu sync.Mutex
+	answer := error(nil)
+	set := func(err error) { mu.Lock(); answer = err; mu.Unlock() }
+	auth := &fakeAuthority{t: t, answer: func(gate.Job) (gate.Permit, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return gate.Permit{Run: answer == nil, Reason: "test"}, answer
+	}}
+	clock := newFakeClock(t0)
+	logs := newLogSink()
+	startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: time.Minute, Clock: clock})
+	logs.wait(t, "schedule loaded")
+	set(configError{"the group tag elasticbeanstalk:environment-id is missing"})
+	now := t0.Truncate(time.Minute)
+	for i := 1; i <= 4; i++ {
+		now = now.Add(time.Minute)
+		clock.advance(t, now)
+		logs.waitN(t, i, "job skipped: cannot tell whether this instance is the leader")
+	}
+	set(configError{"describe instances: AccessDenied"})
+	now = now.Add(time.Minute)
+	clock.advance(t, now)
+	logs.waitN(t, 5, "job skipped: cannot tell whether this instance is the leader")
+	const msg = "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can; this is a configuration error: fix it, no retry will"
+	errs := logs.waitN(t, 2, msg)
+	if len(logs.find(msg)) != 2 || errs[0].Level != slog.LevelError || errs[0].Attrs["error"] != "the group tag elasticbeanstalk:environment-id is missing" ||
+		errs[1].Attrs["error"] != "describe instances: AccessDenied" {
+		t.Errorf("want one ERROR per distinct configuration error, got %v", logs.find(msg))
+	}
+	for _, r := range logs.find("job skipped: cannot tell whether this instance is the leader") {
+		if r.Level != slog.LevelDebug {
+			t.Errorf("a per-tick skip for a configuration error logged at %v, want DEBUG (the ERROR says it once)", r.Level)
+		}
 	}
 }
