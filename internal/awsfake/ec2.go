@@ -133,7 +133,7 @@ func NewEC2(opts ...Option) *EC2 {
 		counts: map[string]int{},
 	}
 	e.reqSeq.Store(seed)
-	e.srv = startServer(e)
+	startServer(e, &e.srv)
 	return e
 }
 

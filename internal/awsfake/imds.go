@@ -102,7 +102,7 @@ func NewIMDS(instanceID, region string, opts ...Option) *IMDS {
 	}
 	js, _ := json.MarshalIndent(doc, "", "  ")
 	m.data[IMDSIdentityPath] = string(js)
-	m.srv = startServer(m)
+	startServer(m, &m.srv)
 	return m
 }
 

@@ -37,7 +37,7 @@ type Proxy struct {
 // 127.0.0.1. Close it when done.
 func NewProxy(upstream string) *Proxy {
 	p := &Proxy{upstream: upstream, calls: map[string]int{}}
-	p.srv = startServer(p)
+	startServer(p, &p.srv)
 	return p
 }
 

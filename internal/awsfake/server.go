@@ -18,9 +18,12 @@ type server struct {
 	done      chan struct{}
 }
 
-// startServer listens on a free port of 127.0.0.1. Like httptest, it panics
-// if it cannot: a machine without a loopback interface cannot emulate AWS.
-func startServer(h http.Handler) *server {
+// startServer listens on a free port of 127.0.0.1 and serves h. It stores the
+// server in *into before serving, so a handler that reads its own server
+// (to see it closing) never races with that store. Like httptest, it panics
+// if it cannot listen: a machine without a loopback interface cannot emulate
+// AWS.
+func startServer(h http.Handler, into **server) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("awsfake: listen on 127.0.0.1: %v", err))
@@ -31,13 +34,13 @@ func startServer(h http.Handler) *server {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	*into = s
 	go func() {
 		defer close(s.done)
 		// Serve returns only when the server is closed or the listener
 		// fails; either way there is nothing left to serve.
 		_ = s.srv.Serve(ln)
 	}()
-	return s
 }
 
 func (s *server) close() {
