@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"sync"
 	"time"
 )
 
 var negativeDuration = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^(--[A-Za-z0-9-]+): expected duration value but got "(-[^"]*)" \(short flag\)`)
+	return regexp.MustCompile(`^(--[A-Za-z0-9-]+): expected (duration|int) value but got "(-[^"]*)" \(short flag\)`)
 })
 
 // plainParseError rewrites kong's answer to a negative duration ("expected
@@ -17,8 +18,11 @@ var negativeDuration = sync.OnceValue(func() *regexp.Regexp {
 // into one clear line: the hint would only lead to a value that is refused.
 func plainParseError(err error) error {
 	if m := negativeDuration().FindStringSubmatch(err.Error()); m != nil {
-		if _, perr := time.ParseDuration(m[2]); perr == nil {
-			return fmt.Errorf("%s %s: a duration cannot be negative", m[1], m[2])
+		if _, perr := time.ParseDuration(m[3]); perr == nil && m[2] == "duration" {
+			return fmt.Errorf("%s %s: a duration cannot be negative", m[1], m[3])
+		}
+		if _, perr := strconv.Atoi(m[3]); perr == nil && m[2] == "int" {
+			return fmt.Errorf("%s %s: cannot be negative", m[1], m[3])
 		}
 	}
 	return err

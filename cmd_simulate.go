@@ -17,6 +17,17 @@ type simulateCmd struct {
 }
 
 func (c *simulateCmd) Run(d *Deps) error {
+	// Refused, never replaced: what is printed must be what was asked.
+	switch {
+	case c.Instances < 1:
+		return usageError{fmt.Errorf("--instances %d: a group needs at least 1 instance", c.Instances)}
+	case c.Others < 0:
+		return usageError{fmt.Errorf("--others %d: cannot be negative", c.Others)}
+	case c.Chaos < 0:
+		return usageError{fmt.Errorf("--chaos %d: cannot be negative", c.Chaos)}
+	case c.Lag < 0:
+		return usageError{fmt.Errorf("--lag %s: a duration cannot be negative", c.Lag)}
+	}
 	cfg := sim.Config{Instances: c.Instances, Others: c.Others, Seed: c.Seed, Lag: c.Lag}
 	if c.Chaos > 0 {
 		cfg.Script = sim.ChaosScript(c.Chaos, c.Seed)
