@@ -18,6 +18,7 @@ type scheduleCmd struct {
 	From         string        `env:"LEADERGATE_FROM" placeholder:"TIME" help:"With --check: list the runs after this time (RFC 3339, e.g. 2026-10-25T00:00:00+02:00) instead of now."`
 	Count        int           `env:"LEADERGATE_COUNT" default:"3" help:"With --check: how many next runs to list per job."`
 	Strict       bool          `env:"LEADERGATE_STRICT" help:"With --check: exit 65 when there are warnings, too."`
+	RunNow       string        `name:"run-now" env:"LEADERGATE_RUN_NOW" placeholder:"JOB" help:"Run the job named JOB once now, as the scheduler would (same environment, shell, logging; election unless --assume), and exit with its code."`
 	Refresh      time.Duration `env:"LEADERGATE_REFRESH" default:"1m" help:"Re-check leadership this often between runs, keeping tag and marker current."`
 	Grace        time.Duration `env:"LEADERGATE_GRACE" default:"30s" help:"On SIGTERM, time running jobs get before SIGKILL."`
 	AllowOverlap bool          `env:"LEADERGATE_ALLOW_OVERLAP" help:"Start a job even while its previous run is still going."`
@@ -56,6 +57,13 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		AllowOverlap: c.AllowOverlap,
 		Reload:       reload,
 		Clock:        d.Clock,
+	}
+	if c.RunNow != "" {
+		code, err := schedule.RunNow(ctx, opts, c.RunNow)
+		if err != nil {
+			return err
+		}
+		return exitStatus(code)
 	}
 	// A configuration error (78) stops the scheduler at start, before the
 	// lifecycle watchers start (they would drain an instance that never
