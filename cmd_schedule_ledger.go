@@ -78,15 +78,15 @@ func (s *scheduleLedger) sleepUntil(ctx context.Context, at time.Time) error {
 }
 
 // Claim implements schedule.Ledger. A tick found running elsewhere is
-// watched until its lease ends when this instance would act on its loss:
-// a job marked "# on-lost: rerun" (any instance may rerun it), or on the
-// leader (which records it lost).
+// watched: to its end for a job marked "# on-lost: rerun" (whoever sees its
+// lease run out reruns it), else once, at the end of its lease, to record
+// it lost if its instance died.
 func (s *scheduleLedger) Claim(ctx context.Context, j schedule.Job, tick time.Time, leader bool, slot schedule.Slot) (schedule.Held, error) {
 	k := ledger.Key{Group: s.group, Job: j.Name, Tick: tick}
 	if err := s.sleepUntil(ctx, ledger.ClaimAt(tick, leader, s.takeover)); err != nil {
 		return nil, nil
 	}
-	look := !leader
+	look, watched := !leader, false
 	for {
 		if !slot.Take() {
 			return nil, nil
@@ -114,14 +114,17 @@ func (s *scheduleLedger) Claim(ctx context.Context, j schedule.Job, tick time.Ti
 			return nil, nil
 		}
 		h := cl.Holder
-		if h == nil || h.State != ledger.Running || !(j.RerunLost || leader) {
+		if h == nil || h.State != ledger.Running || watched && !j.RerunLost {
 			return nil, nil
 		}
-		// Watch the holder's lease: it renews while it lives.
+		// Watch the holder's lease: it renews while it lives. A job that may
+		// rerun is watched to its end; any other once, at the end of the
+		// lease seen (one more read, only for jobs still running after the
+		// takeover delay), to record it lost if its instance died early.
 		if err := s.sleepUntil(ctx, h.LeaseUntil.Add(time.Second)); err != nil {
 			return nil, nil
 		}
-		look = true
+		look, watched = true, true
 	}
 }
 

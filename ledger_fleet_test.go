@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -166,10 +167,12 @@ func TestScheduleWithLedgerAgainstMoto(t *testing.T) {
 	work := t.TempDir()
 	ranLog := filepath.Join(work, "ran.log")
 	longLog := filepath.Join(work, "long.log")
+	onceLog := filepath.Join(work, "once.log")
 	crontab := filepath.Join(work, "leader-jobs.cron")
 	takeover, lease := time.Second, 3*time.Second
 	body := fmt.Sprintf("# name: tick\n*/2 * * * * * echo \"$ID $LEADERGATE_SCHEDULED_AT $(date +%%s.%%N)\" >> '%s'\n", ranLog) +
-		fmt.Sprintf("# name: long\n# on-lost: rerun\n*/30 * * * * * echo \"$ID $LEADERGATE_SCHEDULED_AT $LEADERGATE_FENCE\" >> '%s'; sleep 20\n", longLog)
+		fmt.Sprintf("# name: long\n# on-lost: rerun\n*/30 * * * * * echo \"$ID $LEADERGATE_SCHEDULED_AT $LEADERGATE_FENCE\" >> '%s'; sleep 20\n", longLog) +
+		fmt.Sprintf("# name: once\n*/30 * * * * * echo \"$ID $LEADERGATE_SCHEDULED_AT $LEADERGATE_FENCE\" >> '%s'; sleep 20\n", onceLog)
 	if err := os.WriteFile(crontab, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -264,4 +267,33 @@ func TestScheduleWithLedgerAgainstMoto(t *testing.T) {
 			t.Errorf("the lost tick ran a third time: %q", long)
 		}
 	}
+
+	// The job without "# on-lost: rerun", killed with it, is recorded lost
+	// and not rerun.
+	b, _ = os.ReadFile(onceLog)
+	once := strings.Split(strings.TrimSpace(string(b)), "\n")
+	lostTick := strings.Fields(once[0])[1]
+	var rec string
+	if !waitFor(lease+10*time.Second, func() bool {
+		_, rec = nodes[1].leadergateOut("history", "--job", "once", "--json", "--since", "1h")
+		return strings.Contains(rec, `"state":"lost"`)
+	}) {
+		t.Fatalf("the killed job without # on-lost: rerun was not recorded lost: %s", rec)
+	}
+	b, _ = os.ReadFile(onceLog)
+	if n := strings.Count(string(b), lostTick); n != 1 {
+		t.Errorf("the lost run of the job without # on-lost: rerun ran %d times: %q", n, b)
+	}
+	t.Logf("recorded lost, not rerun: %s", strings.TrimSpace(rec))
+}
+
+// leadergateOut runs the binary as this node and returns its exit code and stdout.
+func (n *node) leadergateOut(args ...string) (int, string) {
+	cmd := exec.Command("leadergate", args...)
+	cmd.Env = n.env
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	}
+	return 0, string(out)
 }

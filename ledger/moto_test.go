@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -274,13 +275,44 @@ func BenchmarkMotoClaim(b *testing.B) {
 	d := m.table(b, time.Now)
 	l := &Ledger{Store: d, Owner: "i-a", Now: time.Now}
 	k := key()
+	took := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := range b.N {
 		k.Tick = tick.Add(time.Duration(i) * time.Second)
+		start := time.Now()
 		if got, err := l.Claim(context.Background(), k, ClaimOptions{}); err != nil || got.Outcome != Won {
 			b.Fatal(got, err)
 		}
+		took = append(took, time.Since(start))
 	}
+	reportMedian(b, took)
+}
+
+// BenchmarkMotoFollowerLook measures a follower's look at a taken tick
+// (one consistent GetItem, no write).
+func BenchmarkMotoFollowerLook(b *testing.B) {
+	m := startMoto(b)
+	d := m.table(b, time.Now)
+	leader := &Ledger{Store: d, Owner: "i-a", Now: time.Now}
+	follower := &Ledger{Store: d, Owner: "i-b", Now: time.Now}
+	if _, err := leader.Claim(context.Background(), key(), ClaimOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	took := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if got, err := follower.Claim(context.Background(), key(), ClaimOptions{Look: true}); err != nil || got.Outcome != Taken {
+			b.Fatal(got, err)
+		}
+		took = append(took, time.Since(start))
+	}
+	reportMedian(b, took)
+}
+
+func reportMedian(b *testing.B, took []time.Duration) {
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "median-ms")
 }
 
 // TestTheEbextensionsVariantMakesTheSameTable: the CloudFormation table of
