@@ -1,0 +1,147 @@
+package schedule
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/leadergate/leadergate/gate"
+)
+
+// fakeLedger answers claims from a function and records what it was asked.
+type fakeLedger struct {
+	mu       sync.Mutex
+	claims   []time.Time
+	leader   []bool
+	finished []int
+	answer   func(tick time.Time) (bool, error) // won?
+	catchUp  func(j Job, now time.Time) (time.Time, bool, error)
+}
+
+func (l *fakeLedger) Claim(ctx context.Context, j Job, tick time.Time, leader bool, slot Slot) (Held, error) {
+	l.mu.Lock()
+	l.claims = append(l.claims, tick)
+	l.leader = append(l.leader, leader)
+	l.mu.Unlock()
+	won, err := l.answer(tick)
+	if err != nil || !won {
+		return nil, err
+	}
+	if !slot.Take() {
+		return nil, nil
+	}
+	return fakeHeld{l}, nil
+}
+
+func (l *fakeLedger) CatchUp(ctx context.Context, j Job, now time.Time) (time.Time, bool, error) {
+	if l.catchUp == nil {
+		return time.Time{}, false, nil
+	}
+	return l.catchUp(j, now)
+}
+
+type fakeHeld struct{ l *fakeLedger }
+
+func (h fakeHeld) Env() []string { return []string{"LEADERGATE_FENCE=7"} }
+func (h fakeHeld) Hold(ctx context.Context) (context.Context, func(int) error) {
+	return ctx, func(code int) error {
+		h.l.mu.Lock()
+		h.l.finished = append(h.l.finished, code)
+		h.l.mu.Unlock()
+		return nil
+	}
+}
+
+func TestWithALedgerAFailedElectionStillClaimsAndTheJobSeesItsFence(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	path := writeCrontab(t, dir, "* * * * * * echo $LEADERGATE_FENCE >> "+out+"; exit 4\n")
+	logs := newLogSink()
+	l := &fakeLedger{answer: func(time.Time) (bool, error) { return true, nil }}
+	auth := &fakeAuthority{t: t, answer: func(gate.Job) (gate.Permit, error) { return gate.Permit{}, errors.New("EC2 throttled") }}
+	stop := startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: -1, Ledger: l})
+	logs.wait(t, "job failed")
+	stop()
+	b, _ := os.ReadFile(out)
+	if !strings.HasPrefix(string(b), "7\n") {
+		t.Errorf("the job saw LEADERGATE_FENCE %q, want the ledger's 7", b)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.leader) == 0 || l.leader[0] || len(l.finished) == 0 || l.finished[0] != 4 {
+		t.Errorf("claims as leader %v, finished %v; want a follower's claim and the exit 4 recorded", l.leader, l.finished)
+	}
+	if len(logs.find("election failed; the ledger decides after the takeover delay")) == 0 {
+		t.Error("the failed election was not logged")
+	}
+}
+
+func TestWithALedgerATakenOrUnreachableTickRunsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		msg  string
+	}{
+		{"taken", nil, ""},
+		{"unreachable", errors.New("throttled"), "job skipped: the ledger cannot be reached, nothing runs"},
+	} {
+		dir := t.TempDir()
+		path := writeCrontab(t, dir, "* * * * * * echo ran\n")
+		logs := newLogSink()
+		seen := make(chan struct{}, 100)
+		l := &fakeLedger{answer: func(time.Time) (bool, error) { seen <- struct{}{}; return false, tc.err }}
+		stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Ledger: l})
+		<-seen
+		<-seen
+		stop()
+		if n := len(logs.find("job started")); n != 0 {
+			t.Errorf("%s: %d runs, want none", tc.name, n)
+		}
+		if tc.msg != "" && len(logs.find(tc.msg)) == 0 {
+			t.Errorf("%s: no %q in the log: %s", tc.name, tc.msg, logs)
+		}
+	}
+}
+
+func TestCatchUpRunsTheMissedTickOnceAtStart(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "# name: nightly\n# catch-up: 6h\n0 3 * * * echo $LEADERGATE_SCHEDULED_AT\n0 4 * * * echo no-catch-up\n")
+	now := time.Date(2026, 3, 14, 5, 30, 0, 0, time.Local)
+	missed := time.Date(2026, 3, 14, 3, 0, 0, 0, time.Local)
+	clock := newFakeClock(now)
+	logs := newLogSink()
+	var asked []string
+	var mu sync.Mutex
+	l := &fakeLedger{
+		answer: func(time.Time) (bool, error) { return true, nil },
+		catchUp: func(j Job, n time.Time) (time.Time, bool, error) {
+			mu.Lock()
+			asked = append(asked, j.Name)
+			mu.Unlock()
+			if j.CatchUp != 6*time.Hour || !n.Equal(now) {
+				t.Errorf("catch-up asked with window %s at %s", j.CatchUp, n)
+			}
+			return missed, true, nil
+		},
+	}
+	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Ledger: l, Clock: clock})
+	started := logs.wait(t, "job started")
+	logs.wait(t, "job finished")
+	stop()
+	if started.Attrs["scheduled_at"] != missed.Format(time.RFC3339) {
+		t.Errorf("caught-up run scheduled at %s, want %s", started.Attrs["scheduled_at"], missed.Format(time.RFC3339))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 || asked[0] != "nightly" {
+		t.Errorf("catch-up asked for %v, want only the job with # catch-up", asked)
+	}
+	if n := len(logs.find("job started")); n != 1 {
+		t.Errorf("%d runs, want the one caught-up tick", n)
+	}
+}
