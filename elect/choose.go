@@ -35,6 +35,9 @@ func Choose(self string, candidates []Instance) Verdict {
 		switch {
 		case draining > 0:
 			v.Reason = fmt.Sprintf("no leader: all %d running instances of the group are draining", draining)
+			if draining == 1 {
+				v.Reason = "no leader: the one running instance of the group is draining"
+			}
 		default:
 			v.Reason = "no running instance in the group"
 		}
@@ -50,7 +53,10 @@ func Choose(self string, candidates []Instance) Verdict {
 	v.Leader = leader.ID == self
 	switch {
 	case v.Leader:
-		v.Reason = fmt.Sprintf("oldest of %d running instances", len(running))
+		v.Reason = "the only running instance"
+		if len(running) > 1 {
+			v.Reason = fmt.Sprintf("oldest of %d running instances", len(running))
+		}
 		if draining > 0 {
 			v.Reason += fmt.Sprintf(" (%d draining ignored)", draining)
 		}
@@ -58,6 +64,9 @@ func Choose(self string, candidates []Instance) Verdict {
 		v.Reason = fmt.Sprintf("this instance is draining; leader is %s", leader.ID)
 	case !contains(running, self):
 		v.Reason = fmt.Sprintf("not among the %d running instances; leader is %s", len(running), leader.ID)
+		if len(running) == 1 {
+			v.Reason = "not the one running instance; leader is " + leader.ID
+		}
 	default:
 		v.Reason = fmt.Sprintf("%s is older (launched %s)", leader.ID, leader.LaunchTime.UTC().Format("2006-01-02T15:04:05Z"))
 	}

@@ -147,9 +147,9 @@ func TestChooseIgnoresDrainingInstances(t *testing.T) {
 		{"a draining tag with a value that is not a time still drains", "i-b",
 			[]Instance{{ID: "i-a", LaunchTime: t0, State: "running", Tags: map[string]string{DrainingTag: ""}}, inst("i-b", 1, "running")}, "i-b", true, "draining ignored"},
 		{"a draining younger instance changes nothing", "i-a",
-			[]Instance{inst("i-a", 0, "running"), draining(inst("i-b", 1, "running"))}, "i-a", true, "oldest of 1"},
+			[]Instance{inst("i-a", 0, "running"), draining(inst("i-b", 1, "running"))}, "i-a", true, "the only running instance (1 draining ignored)"},
 		{"a draining stopped instance is not counted as draining", "i-b",
-			[]Instance{draining(inst("i-a", 0, "stopped")), inst("i-b", 1, "running")}, "i-b", true, "oldest of 1 running instances"},
+			[]Instance{draining(inst("i-a", 0, "stopped")), inst("i-b", 1, "running")}, "i-b", true, "the only running instance"},
 		{"leader=true on a draining instance is not trusted", "i-b",
 			[]Instance{{ID: "i-a", LaunchTime: t0, State: "running", Tags: map[string]string{DrainingTag: "x", LeaderTag: "true"}}, inst("i-b", 1, "running")}, "i-b", true, ""},
 	}

@@ -27,6 +27,12 @@ func (m Marker) Set(leader bool, content string) error {
 		return nil
 	}
 	dir := filepath.Dir(m.Path)
+	if fi, err := os.Lstat(m.Path); err == nil && fi.IsDir() {
+		// Neither removing nor replacing it would work, and "make the
+		// directory writable" would be the wrong fix.
+		return configErr(fmt.Errorf("marker %s is a directory, not a file", m.Path),
+			fmt.Sprintf("remove that directory or point --marker at a file path, e.g. --marker=%s", filepath.Join(m.Path, "leader-manager-is-leader")))
+	}
 	if m.Optional {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			return nil
