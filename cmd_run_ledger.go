@@ -45,6 +45,11 @@ func (f *LedgerFlags) tick(now time.Time) (time.Time, error) {
 // nobody has. A ledger it cannot reach: exit 75, nothing runs.
 func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	f := &c.LedgerFlags
+	if c.NoOverlap || c.MaxRuntime > 0 || c.DryRun {
+		// The ledger already refuses a second run of a tick; the others
+		// are not wired through its supervisor yet.
+		return usageError{errors.New("run: --no-overlap, --max-runtime and --dry-run do not work with --ledger yet; use the scheduler's # timeout: or drop them")}
+	}
 	if f.TakeoverAfter <= 0 {
 		return usageError{fmt.Errorf("run: --takeover-after %s must be positive, e.g. 15s", f.TakeoverAfter)}
 	}
