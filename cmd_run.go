@@ -17,6 +17,9 @@ type runCmd struct {
 	Grace        time.Duration `env:"LEADERGATE_GRACE" default:"10s" help:"With --max-runtime: time between SIGTERM and SIGKILL."`
 	FollowerExit int           `env:"LEADERGATE_FOLLOWER_EXIT" default:"0" placeholder:"N" help:"Exit code on a follower."`
 	DryRun       bool          `env:"LEADERGATE_DRY_RUN" help:"Say what would happen; run nothing."`
+	PingURL      string        `env:"LEADERGATE_PING_URL" placeholder:"URL" help:"Ping URL/start, then URL or URL/<exit code> with the output's tail (healthchecks.io protocol); leadergate stays as parent."`
+	OnFailure    string        `env:"LEADERGATE_ON_FAILURE" placeholder:"COMMAND" help:"Shell command run when the command fails (LEADERGATE_JOB, _EXIT_CODE, _OUTPUT_TAIL ... in its environment); leadergate stays as parent."`
+	HookTimeout  time.Duration `env:"LEADERGATE_HOOK_TIMEOUT" default:"1m" help:"Stop the --on-failure command after this long."`
 	LedgerFlags
 	Command []string `arg:"" optional:"" passthrough:"" placeholder:"-- CMD ARGS" help:"The command, run directly (never through a shell)."`
 }
@@ -47,6 +50,10 @@ func (c *runCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
+	obs, wait, err := c.observer(argv, d, newLogger(d.Stderr, g.Verbose, ""))
+	if err != nil {
+		return err
+	}
 	code, err := gate.Run(context.Background(), auth, gate.Job{Name: strings.Join(argv, " ")}, gate.Options{
 		Argv:         argv,
 		FollowerExit: c.FollowerExit,
@@ -59,7 +66,9 @@ func (c *runCmd) Run(g *Globals, d *Deps) error {
 		Verbose:      g.Verbose,
 		Stderr:       d.Stderr,
 		Clock:        d.Clock,
+		Observer:     obs,
 	})
+	wait()
 	if err != nil {
 		return err
 	}

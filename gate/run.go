@@ -50,6 +50,20 @@ type Options struct {
 	Verbose      bool          // say why on Stderr (follower skips are otherwise silent)
 	Stderr       io.Writer     // for leadergate's own lines; os.Stderr when nil. Unbuffered: execve discards buffers
 	Clock        clock.Clock   // measures MaxRuntime; nil is the system clock
+	// Observer, when set, hears the command start and end (pings, the
+	// failure hook of run --ping-url / --on-failure): leadergate then stays
+	// as parent, as with MaxRuntime.
+	Observer Observer
+}
+
+// Observer hears a supervised command's start and end.
+type Observer interface {
+	Started()
+	// Output gets a copy of the command's stdout and stderr.
+	Output() io.Writer
+	// Finished is called with the exit code once the command has ended
+	// (not when it could not start).
+	Finished(code int, d time.Duration)
 }
 
 // codedError carries the exit code leadergate ends with.
@@ -246,7 +260,7 @@ func runLeader(ctx context.Context, o Options, reason string) (int, error) {
 		fmt.Fprintf(o.Stderr, "leadergate: dry run: would run %s (%s): %s\n", what, path, reason)
 		return o.FollowerExit, nil
 	}
-	if o.MaxRuntime > 0 {
+	if o.MaxRuntime > 0 || o.Observer != nil {
 		return supervise(ctx, o, path, lock)
 	}
 	return execve(o, path, lock)
@@ -284,6 +298,10 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File) (int,
 	if lock != nil {
 		cmd.ExtraFiles = []*os.File{lock} // fd 3 in the command, so the lock outlives leadergate
 	}
+	if o.Observer != nil {
+		out := o.Observer.Output()
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(os.Stdout, out), io.MultiWriter(os.Stderr, out)
+	}
 	// Catch the signals before starting: one that came in between would
 	// kill leadergate and leave the command unsupervised.
 	sigs := make(chan os.Signal, 8)
@@ -294,7 +312,14 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File) (int,
 	if err != nil {
 		return ExitCode(err), fmt.Errorf("run: %w", err)
 	}
-	ctx, cancel := clock.WithTimeoutCause(ctx, o.Clock, o.MaxRuntime, errMaxRuntime)
+	started := time.Now()
+	if o.Observer != nil {
+		o.Observer.Started()
+	}
+	cancel := context.CancelFunc(func() {})
+	if o.MaxRuntime > 0 {
+		ctx, cancel = clock.WithTimeoutCause(ctx, o.Clock, o.MaxRuntime, errMaxRuntime)
+	}
 	defer cancel()
 	stop := make(chan struct{})
 	forwarded := make(chan struct{})
@@ -312,6 +337,9 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File) (int,
 	code, cancelled := g.Wait(ctx, o.Grace)
 	close(stop)
 	<-forwarded
+	if o.Observer != nil {
+		o.Observer.Finished(code, time.Since(started))
+	}
 	if cancelled && errors.Is(context.Cause(ctx), errMaxRuntime) {
 		return ExitMaxRuntime, &codedError{ExitMaxRuntime, fmt.Errorf(
 			"run: %s ran longer than --max-runtime %s and was stopped; raise --max-runtime or find out why it runs long",

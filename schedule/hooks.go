@@ -86,14 +86,15 @@ func outcome(ctx, jobCtx context.Context, code int, err error) string {
 // of ping body).
 const MaxTail = 10 << 10
 
-// tailBuffer keeps the last MaxTail bytes written to it. The stdout and
+// TailBuffer keeps the last MaxTail bytes written to it; safe for
+// concurrent writers. The stdout and
 // stderr copies write from two goroutines.
-type tailBuffer struct {
+type TailBuffer struct {
 	mu  sync.Mutex
 	buf []byte
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
+func (t *TailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
@@ -103,7 +104,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (t *tailBuffer) Bytes() []byte {
+func (t *TailBuffer) Bytes() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]byte(nil), t.buf...)
@@ -177,4 +178,21 @@ func (r *runner) jitter(ctx context.Context, j Job) bool {
 	case <-r.clock.After(rand.N(j.Jitter)):
 		return true
 	}
+}
+
+// NewRunID returns a new run id, as in LEADERGATE_RUN_ID.
+func NewRunID() string { return newRunID() }
+
+// SetDirective sets the field of j that the "# key: value" directive
+// sets, or says what is wrong with value; flags that mirror a directive
+// (run --ping-url) check their value with it.
+func SetDirective(j *Job, key, value string) error {
+	set, ok := directives[key]
+	if !ok {
+		return errors.New("unknown directive " + key)
+	}
+	if err := set(j, value); err != nil {
+		return errors.New("--" + map[string]string{"ping": "ping-url"}[key] + " " + value + ": " + err.Error())
+	}
+	return nil
 }

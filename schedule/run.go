@@ -389,7 +389,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 	)
 	stdout := newLineLogger(log, "stdout")
 	stderr := newLineLogger(log, "stderr")
-	tail := &tailBuffer{}
+	tail := &TailBuffer{}
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(stdout, tail), io.MultiWriter(stderr, tail)
 	cmd.WaitDelay = outputDrain
 

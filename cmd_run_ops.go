@@ -1,0 +1,54 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/notify"
+	"github.com/leadergate/leadergate/schedule"
+)
+
+// observer builds the pings and failure hook of run --ping-url and
+// --on-failure; nil when neither is given. wait returns once the pings and
+// the hook are done (after the command, so never on its path).
+func (c *runCmd) observer(argv []string, d *Deps, log *slog.Logger) (obs gate.Observer, wait func(), err error) {
+	if c.PingURL == "" && c.OnFailure == "" {
+		return nil, func() {}, nil
+	}
+	job := schedule.Job{Name: strings.Join(argv, " "), OnFailure: c.OnFailure, Shell: "/bin/sh"}
+	if c.PingURL != "" {
+		var j schedule.Job
+		if err := schedule.SetDirective(&j, "ping", c.PingURL); err != nil {
+			return nil, nil, usageError{err}
+		}
+		job.Ping = j.Ping
+	}
+	n := notify.New(notify.Config{HookTimeout: c.HookTimeout, Logger: log})
+	o := &runObserver{n: n, info: schedule.RunInfo{Job: job, Tick: d.Now(), Attempt: 1}}
+	return o, func() { n.Wait(c.HookTimeout + 20*time.Second) }, nil
+}
+
+// runObserver turns gate's start and end into the notifier's hooks.
+type runObserver struct {
+	n    *notify.Notifier
+	info schedule.RunInfo
+	tail schedule.TailBuffer
+}
+
+func (o *runObserver) Started() {
+	o.info.ID = schedule.NewRunID()
+	o.n.Started(o.info)
+}
+
+func (o *runObserver) Output() io.Writer { return &o.tail }
+
+func (o *runObserver) Finished(code int, dur time.Duration) {
+	res := schedule.Result{Outcome: schedule.Succeeded, Code: code, Duration: dur, Tail: o.tail.Bytes()}
+	if code != 0 {
+		res.Outcome = schedule.Failed
+	}
+	o.n.Finished(o.info, res)
+}
