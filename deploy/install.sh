@@ -27,6 +27,12 @@
 #                       it set, systemd is only told to enable the unit
 #                       offline (systemctl --root) and nothing is restarted
 #   LEADERGATE_ARCH     overrides `uname -m` (tests)
+#   LEADERGATE_VERSION  download the binary of this GitHub release (e.g.
+#                       v1.2.3) instead of taking it from the bundle
+#   LEADERGATE_URL      download from this base URL instead (its
+#                       leadergate-linux-* and SHA256SUMS)
+#   LEADERGATE_SHA256   with either: the SHA-256 of that release's
+#                       SHA256SUMS, pinned; a mismatch fails the deployment
 set -eu
 
 root=${LEADERGATE_ROOT:-}
@@ -77,6 +83,8 @@ esac
 
 src_dir=$bundle/.leadergate
 src=$src_dir/leadergate-linux-$goarch
+dl=
+trap 'rm -rf "$dl"' EXIT
 # This script moves the binaries and crontabs out of the bundle and leaves
 # this stamp instead. A bundle with the stamp and without .leadergate/ was
 # installed from before (a configuration deployment running the container
@@ -85,6 +93,23 @@ stamp=$bundle/.leadergate-installed
 again=
 if [ ! -e "$src_dir" ] && [ -f "$stamp" ] && [ -x "$root$bin" ]; then
     again=1
+fi
+# From a release URL: the pinned SHA-256 vouches for SHA256SUMS, which
+# vouches for the binary (checked below as for a bundle's).
+url=${LEADERGATE_URL:-}
+[ -n "$url" ] || [ -z "${LEADERGATE_VERSION:-}" ] || url=https://github.com/leadergate/leadergate/releases/download/$LEADERGATE_VERSION
+if [ -n "$url" ] && [ -z "$again" ]; then
+    pin=${LEADERGATE_SHA256:-}
+    [ -n "$pin" ] || die "LEADERGATE_SHA256 is not set: pin the SHA-256 of $url/SHA256SUMS (sha256sum SHA256SUMS)"
+    dl=$(mktemp -d)
+    for f in SHA256SUMS "leadergate-linux-$goarch"; do
+        curl -fsSL --retry 2 --connect-timeout 10 --max-time 300 -o "$dl/$f" "$url/$f" 2>/dev/null ||
+            die "cannot download $url/$f: check LEADERGATE_VERSION or LEADERGATE_URL and the instance's outbound access"
+    done
+    got=$(sha256sum "$dl/SHA256SUMS" | cut -d' ' -f1)
+    [ "$got" = "$pin" ] || die "checksum mismatch: $url/SHA256SUMS has SHA-256 $got, LEADERGATE_SHA256 pins $pin; nothing installed"
+    src_dir=$dl
+    src=$dl/leadergate-linux-$goarch
 fi
 [ -n "$again" ] || [ -f "$src" ] || die "$src not found: run 'make dist' and copy dist/leadergate-linux-* into .leadergate/ of the application bundle"
 
@@ -112,7 +137,7 @@ fi
 # running scheduler or cron job never sees a half-written binary.
 mkdir -p "$root/usr/local/bin"
 tmp=$root$bin.new.$$
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp"; rm -rf "$dl"' EXIT
 install -m 0755 "$src" "$tmp"
 # Run the new binary before it replaces the old one: a wrong or corrupt
 # binary fails here ("exec format error") and the old one stays.
@@ -139,6 +164,7 @@ fi
 
 mv -f "$tmp" "$root$bin"
 trap - EXIT
+[ -z "$dl" ] || rm -rf "$dl"
 fi
 
 # The legacy marker directory: "test -e $marker && ..." crontab lines of the
