@@ -37,8 +37,6 @@ func (c Config) Validate() error {
 	switch {
 	case len(c.GroupTags) == 0:
 		return configErr(errors.New("no group tag"), "set --group-tag")
-	case c.Group != "" && len(c.GroupTags) != 1:
-		return configErr(errors.New("--group needs exactly one --group-tag"), "set --group-tag to the tag whose value --group gives")
 	case c.MaxAge < 0 || c.StaleOK < 0:
 		return configErr(errors.New("--max-age and --stale-ok cannot be negative"), "use 0s to disable them")
 	case c.Timeout <= 0:
@@ -84,7 +82,9 @@ func (e *Elector) Decide(ctx context.Context, req Request) (Verdict, error) {
 	}
 	fresh := func(v Verdict) bool {
 		// A verdict from the future means the clock jumped: distrust it.
-		return !req.Force && !v.At.Before(notBefore) && !v.At.After(e.Now().Add(time.Second))
+		// One made under another group configuration answers another
+		// question.
+		return !req.Force && !v.At.Before(notBefore) && !v.At.After(e.Now().Add(time.Second)) && e.sameGroupConfig(v)
 	}
 	if v, ok := e.Store.Load(); ok && fresh(v) {
 		return v, nil
@@ -174,6 +174,11 @@ func (e *Elector) survey(ctx context.Context) (_ Verdict, _ []Instance, drainUnt
 	if d, ok := e.Store.drain(self.InstanceID); ok {
 		drainUntagged = applyDrain(self.InstanceID, d, candidates)
 	}
+	if e.Config.Group != "" && !slices.ContainsFunc(candidates, func(c Instance) bool { return c.ID == self.InstanceID }) {
+		if err := e.checkInGroup(ctx, self.InstanceID, key, value); err != nil {
+			return Verdict{}, nil, false, err
+		}
+	}
 	v := Choose(self.InstanceID, candidates)
 	v.GroupKey, v.Group = key, value
 	v.At = e.Now()
@@ -243,6 +248,44 @@ func (e *Elector) republishDrain(ctx context.Context, self string) {
 		e.Logger.Warn("cannot set the draining tag; other instances may still elect this one (leadergate iam-policy)",
 			"instance", self, "err", err)
 	}
+}
+
+// sameGroupConfig reports whether a cached verdict was made under the
+// group configuration in use: --group (with the first --group-tag) names
+// one group, otherwise the verdict's tag must be one of --group-tag.
+func (e *Elector) sameGroupConfig(v Verdict) bool {
+	if e.Config.Group != "" {
+		return v.GroupKey == e.Config.GroupTags[0] && v.Group == e.Config.Group
+	}
+	return slices.Contains(e.Config.GroupTags, v.GroupKey)
+}
+
+// checkInGroup is asked when --group names a group whose running
+// instances do not include this one: an instance of another group would
+// otherwise follow forever, silently. A DescribeInstances that simply lags
+// (this instance has the tag, the filtered call did not show it yet) is no
+// error.
+func (e *Elector) checkInGroup(ctx context.Context, self, key, value string) error {
+	mine, err := e.Fleet.Instances(ctx, Query{IDs: []string{self}})
+	if err != nil {
+		return wrap(err, "describe this instance %s to check it is in --group %s", self, value)
+	}
+	for _, i := range mine {
+		if i.ID != self {
+			continue
+		}
+		switch got := i.Tags[key]; {
+		case got == value:
+			return nil
+		case got == "":
+			return configErr(fmt.Errorf("this instance %s has no %s tag, so it is not in --group %s", self, key, value),
+				"run leadergate on an instance of that group, or fix --group / --group-tag")
+		default:
+			return configErr(fmt.Errorf("this instance %s has %s=%s, not %s", self, key, got, value),
+				fmt.Sprintf("pass --group %s, or leave --group out to read the group from this instance's tags", got))
+		}
+	}
+	return nil
 }
 
 // group returns this instance's group tag and value: given, cached in the

@@ -411,3 +411,33 @@ func TestOptionalMarkerWithoutItsDirectory(t *testing.T) {
 		t.Errorf("explicit marker in a missing dir: %v, want exit 78", err)
 	}
 }
+
+// TestElectorGroupFlag: --group uses the first --group-tag; an instance
+// that is not itself in the group it names is a configuration error (78)
+// saying which group it is in, not a silent follower; and a verdict cached
+// under another group configuration is not reused.
+func TestElectorGroupFlag(t *testing.T) {
+	fleet := newFleet(t)
+	dir := t.TempDir()
+	clk := &fakeClock{now: t0}
+	e := newElector(t, fixedSelf("i-mid"), fleet, dir, clk)
+	e.Config.Group = "e-1" // GroupTags keeps both defaults: the first is used
+	if err := e.Config.Validate(); err != nil {
+		t.Fatalf("--group with the default --group-tag list refused: %v", err)
+	}
+	v, err := e.Decide(context.Background(), Request{})
+	if err != nil || v.GroupKey != TagEnvironmentID || v.Group != "e-1" || v.LeaderID != "i-old" || v.Leader {
+		t.Fatalf("verdict %+v, %v; want i-mid following i-old in e-1", v, err)
+	}
+
+	// The same state dir, another group: the cached e-1 verdict is not
+	// an answer, and this instance is not in e-2.
+	e.Config.Group = "e-2"
+	_, err = e.Decide(context.Background(), Request{})
+	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "this instance i-mid has "+TagEnvironmentID+"=e-1, not e-2") {
+		t.Fatalf("err = %v, want exit 78 saying this instance has %s=e-1, not e-2", err, TagEnvironmentID)
+	}
+	if !strings.Contains(err.Error(), "--group e-1") {
+		t.Errorf("err = %v, want the fix --group e-1", err)
+	}
+}
