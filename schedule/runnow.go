@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leadergate/leadergate/internal/clock"
 	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // NoJobError is a --run-now name that no job of the file has: exit 64.
