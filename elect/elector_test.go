@@ -441,3 +441,24 @@ func TestElectorGroupFlag(t *testing.T) {
 		t.Errorf("err = %v, want the fix --group e-1", err)
 	}
 }
+
+// TestRootInTheServiceUsersStateDir: root (sudo leadergate status) in a
+// state dir another user owns is told to run as that user or use its own
+// directory, never to chown it (which would break the service).
+func TestRootInTheServiceUsersStateDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Skipf("cannot chown: %v", err)
+	}
+	err := (&Store{Dir: dir}).Check()
+	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "not root") ||
+		!strings.Contains(err.Error(), "sudo -u") || !strings.Contains(err.Error(), "do not chown it") {
+		t.Fatalf("err = %v; want exit 78 saying whose it is, sudo -u, and not to chown it", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -76,6 +77,17 @@ func checkDir(dir string, fi fs.FileInfo) error {
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		if uid := uint32(os.Geteuid()); st.Uid != uid && st.Uid != 0 {
+			if uid == 0 {
+				// Root in the service user's state dir (sudo leadergate
+				// status): chown would break the service, and writing
+				// root-owned files there would too.
+				owner := fmt.Sprint(st.Uid)
+				if u, err := user.LookupId(owner); err == nil {
+					owner = u.Username
+				}
+				return configErr(fmt.Errorf("state dir %s belongs to %s, not root", dir, owner),
+					fmt.Sprintf("run it as that user (sudo -u %s leadergate ...), or as root with --state-dir set to a directory of root's own; do not chown it, the service needs it", owner))
+			}
 			return configErr(fmt.Errorf("state dir %s is owned by uid %d, not by this user (uid %d)", dir, st.Uid, uid),
 				"chown it or set --state-dir to a directory of your own")
 		}
