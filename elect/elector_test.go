@@ -457,7 +457,7 @@ func TestRootInTheServiceUsersStateDir(t *testing.T) {
 		t.Skipf("cannot chown: %v", err)
 	}
 	err := (&Store{Dir: dir}).Check()
-	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "not root") ||
+	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "owned by uid 65534") || !strings.Contains(err.Error(), "not root") ||
 		!strings.Contains(err.Error(), "sudo -u") || !strings.Contains(err.Error(), "do not chown it") {
 		t.Fatalf("err = %v; want exit 78 saying whose it is, sudo -u, and not to chown it", err)
 	}

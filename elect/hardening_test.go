@@ -259,7 +259,7 @@ func TestHardenStateDirOwnedByAnotherUserIsRefused(t *testing.T) {
 		t.Error("verdict trusted from a state dir of another user")
 	}
 	v, err := e.Decide(context.Background(), Request{})
-	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), fmt.Sprintf("owned by uid %d", uid)) || !strings.Contains(err.Error(), "chown it or set --state-dir") {
+	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), fmt.Sprintf("owned by uid %d", uid)) || !strings.Contains(err.Error(), "do not chown it") {
 		t.Fatalf("Decide = %+v, %v; want exit 78 naming the owner and the fix", v, err)
 	}
 	if fleet.calls != 0 {

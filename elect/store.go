@@ -85,7 +85,7 @@ func checkDir(dir string, fi fs.FileInfo) error {
 				if u, err := user.LookupId(owner); err == nil {
 					owner = u.Username
 				}
-				return configErr(fmt.Errorf("state dir %s belongs to %s, not root", dir, owner),
+				return configErr(fmt.Errorf("state dir %s is owned by uid %d (%s), not root", dir, st.Uid, owner),
 					fmt.Sprintf("run it as that user (sudo -u %s leadergate ...), or as root with --state-dir set to a directory of root's own; do not chown it, the service needs it", owner))
 			}
 			return configErr(fmt.Errorf("state dir %s is owned by uid %d, not by this user (uid %d)", dir, st.Uid, uid),
