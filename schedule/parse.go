@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,6 +85,11 @@ type Job struct {
 	// Jitter delays each run by a random time below it ("# jitter: 30s"),
 	// to spread a fleet's jobs; the tick stays the nominal one everywhere.
 	Jitter time.Duration
+	// Retries and RetryBackoff ("# retry: 3 backoff 30s") run a failed run
+	// again up to Retries times, after RetryBackoff doubled each time
+	// (capped at an hour, jittered); same instance, same tick.
+	Retries      int
+	RetryBackoff time.Duration
 }
 
 // Next returns the job's first run after t, with cron's rules for
@@ -348,6 +354,25 @@ var directives = map[string]func(j *Job, value string) error{
 	"catch-up":   setCatchUp,
 	"on-lost":    setOnLost,
 	"jitter":     setJitter,
+	"retry":      setRetry,
+}
+
+func setRetry(j *Job, v string) error {
+	const how = "write e.g. # retry: 3 backoff 30s (at most 10 retries)"
+	f := strings.Fields(v)
+	if len(f) != 3 || f[1] != "backoff" {
+		return errors.New("not N backoff DURATION: " + how)
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n < 1 || n > 10 {
+		return errors.New("the number of retries must be 1 to 10: " + how)
+	}
+	d, err := time.ParseDuration(f[2])
+	if err != nil || d <= 0 {
+		return errors.New("the backoff must be a positive duration: " + how)
+	}
+	j.Retries, j.RetryBackoff = n, d
+	return nil
 }
 
 func setJitter(j *Job, v string) error {

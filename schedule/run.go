@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"time"
 
@@ -378,7 +379,26 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		jobCtx, done = r.leaderRun()
 		defer done()
 	}
+	// "# retry: N backoff D": a failed run runs again, on this instance and
+	// under the same tick. Not under a ledger claim, which records one end.
+	for n := 1; ; n++ {
+		res, retry := r.attempt(ctx, jobCtx, log, j, tick, at, held, n)
+		if !retry || held != nil || n > j.Retries || !res.Failure() || res.Outcome == Stopped || jobCtx.Err() != nil {
+			return
+		}
+		delay := retryDelay(j.RetryBackoff, n, randN)
+		log.Warn("job will run again", "scheduled_at", at, "attempt", n+1, "of", j.Retries+1, "in", delay)
+		select {
+		case <-jobCtx.Done():
+			return
+		case <-r.clock.After(delay):
+		}
+	}
+}
 
+// attempt runs j once; retry is false when the outcome was already
+// handled (its ledger claim refused the end).
+func (r *runner) attempt(ctx, jobCtx context.Context, log *slog.Logger, j Job, tick time.Time, at string, held Held, n int) (res Result, retry bool) {
 	runID := newRunID()
 	log = log.With("run_id", runID)
 	cmd := exec.Command(j.Shell, "-c", j.Command)
@@ -386,6 +406,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		"LEADERGATE_JOB="+j.Name,
 		"LEADERGATE_SCHEDULED_AT="+at,
 		"LEADERGATE_RUN_ID="+runID,
+		"LEADERGATE_ATTEMPT="+strconv.Itoa(n),
 	)
 	stdout := newLineLogger(log, "stdout")
 	stderr := newLineLogger(log, "stderr")
@@ -405,7 +426,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		cmd.Env = append(cmd.Env, held.Env()...) // the ledger's run id and fence win
 		jobCtx, finish = held.Hold(jobCtx)
 	}
-	info := RunInfo{Job: j, Tick: tick, ID: runID, Attempt: 1, Lateness: r.clock.Now().Sub(tick)}
+	info := RunInfo{Job: j, Tick: tick, ID: runID, Attempt: n, Lateness: r.clock.Now().Sub(tick)}
 	log.Info("job started", "scheduled_at", at, "lateness", info.Lateness)
 	r.opts.Hooks.Started(info)
 	started := time.Now() // the run's duration is real time, whatever the clock
@@ -413,12 +434,11 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 	stdout.Flush()
 	stderr.Flush()
 	dur := time.Since(started)
-	defer func() {
-		r.opts.Hooks.Finished(info, Result{Outcome: outcome(ctx, jobCtx, code, err), Code: code, Err: err, Duration: dur, Tail: tail.Bytes()})
-	}()
+	res = Result{Outcome: outcome(ctx, jobCtx, code, err), Code: code, Err: err, Duration: dur, Tail: tail.Bytes()}
+	defer r.opts.Hooks.Finished(info, res)
 	if ferr := finish(code); ferr != nil {
 		log.Error("job stopped or not recorded: its ledger claim", "exit_code", code, "duration", dur, "error", ferr)
-		return
+		return res, false
 	}
 	switch {
 	case err != nil:
@@ -435,6 +455,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 	default:
 		log.Info("job finished", "exit_code", code, "duration", dur)
 	}
+	return res, true
 }
 
 // errTimedOut is the cause of a run's context when "# timeout:" ends it.

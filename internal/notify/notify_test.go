@@ -73,7 +73,10 @@ func (t *timing) Finished(r schedule.RunInfo, res schedule.Result) {
 	start := time.Now()
 	t.inner.Finished(r, res)
 	t.note(time.Since(start))
-	t.finished <- res
+	select {
+	case t.finished <- res:
+	default: // the test stopped reading: never block the scheduler
+	}
 }
 
 func (t *timing) Loaded(jobs []schedule.Job) { t.inner.Loaded(jobs) }
@@ -180,7 +183,7 @@ func TestPingsNeverDelayAJob(t *testing.T) {
 	var logs syncBuffer
 	n := New(Config{PingTimeout: 300 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	h := &timing{inner: n, finished: make(chan schedule.Result, 100)}
+	h := &timing{inner: n, finished: make(chan schedule.Result, 1000)}
 	stop := runScheduler(t, "# name: hung\n# ping: "+srv.URL+"/hang/x\n* * * * * * true\n"+
 		"# name: broken\n# ping: "+srv.URL+"/broken/x\n* * * * * * exit 2\n", h)
 	var results []schedule.Result
@@ -229,7 +232,7 @@ func TestFailureHookGetsTheReport(t *testing.T) {
 	var logs syncBuffer
 	n := New(Config{OnFailure: `echo default > ` + dir + `/default.$LEADERGATE_JOB`, HookTimeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	h := &timing{inner: n, finished: make(chan schedule.Result, 100)}
+	h := &timing{inner: n, finished: make(chan schedule.Result, 1000)}
 	stop := runScheduler(t, "CRON_TZ=UTC\n# name: bad\n# on-failure: env | grep ^LEADERGATE_ > "+dir+"/env.tmp; cp \"$LEADERGATE_OUTPUT_FILE\" "+dir+"/file.tmp; mv "+dir+"/env.tmp "+dir+"/env; mv "+dir+"/file.tmp "+dir+"/file\n"+
 		"* * * * * * echo 'it broke'; exit 7\n"+
 		"# name: plain\n* * * * * * exit 1\n"+
