@@ -306,8 +306,9 @@ func TestInstallRootJobs(t *testing.T) {
 		t.Errorf("the root unit was not enabled; calls: %q", f.calls())
 	}
 	hook := f.bundle + "/.platform/hooks/postdeploy/99_leadergate.sh"
-	if b, _ := os.ReadFile(hook); !strings.Contains(string(b), "systemctl restart leadergate.service leadergate-root.service") {
-		t.Errorf("the hook does not restart both units:\n%s", b)
+	if b, _ := os.ReadFile(hook); !strings.Contains(string(b), "systemctl restart leadergate.service leadergate-root.service") ||
+		!strings.Contains(string(b), "systemctl reload-or-restart leadergate.service leadergate-root.service") {
+		t.Errorf("the hook does not restart or reload both units:\n%s", b)
 	}
 	shellcheck(t, "postdeploy hook", hook)
 	if _, err := exec.LookPath("systemd-analyze"); err == nil {
@@ -372,8 +373,9 @@ func TestPostdeployHook(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hook := strings.ReplaceAll(string(text), "/etc/leadergate/", f.root+"/etc/leadergate/")
-			hook = strings.ReplaceAll(hook, "/opt/aws/", f.root+"/opt/aws/")
+			// The hook's own paths are under LEADERGATE_ROOT already; the
+			// agent's are not (the install does not write them).
+			hook := strings.ReplaceAll(string(text), "/opt/aws/", f.root+"/opt/aws/")
 			hookPath := filepath.Join(t.TempDir(), "99_leadergate.sh")
 			f.write(hookPath, []byte(hook), 0o755)
 			// The agent's control script as Elastic Beanstalk installs it,
@@ -401,6 +403,16 @@ if [ "$2" = status ]; then echo '`+tc.status+`'; fi
 			calls := f.calls()[before:]
 			if len(calls) == 0 || calls[0] != "systemctl restart leadergate.service leadergate-root.service" {
 				t.Errorf("hook calls %q, want a restart of both units first", calls)
+			}
+			// The same binary, units and environment again: a reload.
+			before = len(f.calls())
+			again := exec.Command(hookPath)
+			again.Env = cmd.Env
+			if out, err := again.CombinedOutput(); err != nil {
+				t.Fatalf("hook again: %v\n%s", err, out)
+			}
+			if calls := f.calls()[before:]; len(calls) == 0 || calls[0] != "systemctl reload-or-restart leadergate.service leadergate-root.service" {
+				t.Errorf("second hook run calls %q, want a reload of both units first", calls)
 			}
 			appended := contains(calls, "amazon-cloudwatch-agent-ctl -a append-config -m ec2 -s -c file:"+f.root+"/opt/aws/amazon-cloudwatch-agent/etc/leadergate.json")
 			if appended != tc.appends {

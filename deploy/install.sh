@@ -420,9 +420,13 @@ else
     remove_unit leadergate-root.service
 fi
 
-# Restart after every deployment, once /var/app/current is the new version:
-# restarting here, before it goes live, would keep the old directory and
-# crontab. Platform hooks in the staged bundle run at the end of the
+# Reload or restart after every deployment, once /var/app/current is the
+# new version: doing it here, before it goes live, would keep the old
+# directory and crontab. A restart (running jobs get SIGTERM and the grace
+# period) only when what the scheduler was started from changed: the
+# binary, a unit file or the environment file (the hook compares their
+# checksums with those of the last restart); otherwise a reload (SIGHUP:
+# the scheduler re-reads its crontab, running jobs keep running). Platform hooks in the staged bundle run at the end of the
 # deployment: hooks/ on application deployments, confighooks/ on
 # configuration deployments (new environment properties). Written on every
 # deployment, so they need not be in the bundle.
@@ -431,22 +435,33 @@ fi
 # file to it (.ebextensions/leadergate.config writes the agent's config).
 # A configuration deployment that turns streaming on rewrites the agent's
 # configuration, hence the hook for confighooks too.
+started_from="$root$bin $root$unit"
+[ "$units" = leadergate.service ] || started_from="$started_from $root$root_unit"
+[ -z "$env_file" ] || started_from="$started_from $root$env_file"
 for kind in hooks confighooks; do
     hook=$bundle/.platform/$kind/postdeploy/99_leadergate.sh
     mkdir -p "${hook%/*}"
     cat >"$hook" <<EOF
 #!/bin/sh
 # Written by the leadergate install script: put the new crontabs in place
-# and restart the scheduler now that /var/app/current is the new version.
-# It reads the new crontab and the new environment properties; running
-# jobs get SIGTERM and the grace period.
+# and reload the scheduler now that /var/app/current is the new version:
+# SIGHUP, it re-reads the crontab and running jobs keep running. A new
+# binary, unit or environment file needs a restart instead: running jobs
+# get SIGTERM and the grace period.
 set -e
-for tab in $conf_dir/leader-jobs.cron $conf_dir/$root_crontab_name; do
+for tab in $root$conf_dir/leader-jobs.cron $root$conf_dir/$root_crontab_name; do
     if [ -f "\$tab.next" ]; then
         mv -f "\$tab.next" "\$tab"
     fi
 done
-systemctl restart $units
+started=$root$conf_dir/started.sha256
+sums=\$(sha256sum $started_from)
+if [ -f "\$started" ] && [ "\$(cat "\$started")" = "\$sums" ]; then
+    systemctl reload-or-restart $units
+else
+    systemctl restart $units
+    printf '%s\n' "\$sums" >"\$started"
+fi
 ctl=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl
 agent=/opt/aws/amazon-cloudwatch-agent/etc/leadergate.json
 if [ -x "\$ctl" ] && [ -f "\$agent" ] && "\$ctl" -a status 2>/dev/null | grep -q '"status": *"running"'; then
@@ -462,4 +477,4 @@ if [ -z "$root" ]; then
 fi
 # shellcheck disable=SC2086 # $units is a list of unit names
 systemctl_ enable $units
-echo "leadergate install: $installed and $units; they restart after this deployment"
+echo "leadergate install: $installed and $units; they reload (or restart, for a new binary) after this deployment"

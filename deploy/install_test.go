@@ -334,9 +334,22 @@ func TestInstallService(t *testing.T) {
 		}
 	}
 
-	// The hooks restart the service after application and configuration
-	// deployments.
-	for _, kind := range []string{"hooks", "confighooks"} {
+	// The hooks restart the service after the first deployment, then only
+	// reload it while the binary, the unit and the environment file stay
+	// the same.
+	runHook := func(kind string) []string {
+		t.Helper()
+		hook := f.bundle + "/.platform/" + kind + "/postdeploy/99_leadergate.sh"
+		before := len(f.calls())
+		cmd := exec.Command(hook)
+		cmd.Env = []string{"PATH=" + f.stubs + ":/usr/bin:/bin", "FAKE_LOG=" + f.log}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", hook, err, out)
+		}
+		return f.calls()[before:]
+	}
+	const restart, reload = "systemctl restart leadergate.service", "systemctl reload-or-restart leadergate.service"
+	for i, kind := range []string{"hooks", "confighooks"} {
 		hook := f.bundle + "/.platform/" + kind + "/postdeploy/99_leadergate.sh"
 		fi, err := os.Stat(hook)
 		if err != nil {
@@ -346,15 +359,30 @@ func TestInstallService(t *testing.T) {
 		if fi.Mode().Perm()&0o100 == 0 {
 			t.Errorf("%s is not executable: Elastic Beanstalk would skip it", hook)
 		}
-		before := len(f.calls())
-		cmd := exec.Command(hook)
-		cmd.Env = []string{"PATH=" + f.stubs + ":/usr/bin:/bin", "FAKE_LOG=" + f.log}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("%s: %v\n%s", hook, err, out)
+		want := reload
+		if i == 0 {
+			want = restart
 		}
-		if got := f.calls()[before:]; len(got) != 1 || got[0] != "systemctl restart leadergate.service" {
-			t.Errorf("%s ran %q, want systemctl restart leadergate.service", hook, got)
+		if got := runHook(kind); len(got) != 1 || got[0] != want {
+			t.Errorf("%s ran %q, want %s", hook, got, want)
 		}
+	}
+	// New environment properties (a configuration deployment): restart.
+	f.write(f.root+ebEnvFile, []byte("DB_PASSWORD=rotated\n"), 0o600)
+	if got := runHook("confighooks"); len(got) != 1 || got[0] != restart {
+		t.Errorf("after an environment change the hook ran %q, want %s", got, restart)
+	}
+	// Same binary, new crontab: reload; new binary: restart.
+	f.write(f.crontabPath, []byte("*/10 * * * * ./bin/send-reminders\n"), 0o644)
+	f.mustRun()
+	if got := runHook("hooks"); len(got) != 1 || got[0] != reload {
+		t.Errorf("same binary, new crontab: the hook ran %q, want %s", got, reload)
+	}
+	f.write(f.bundle+"/.leadergate/leadergate-linux-amd64", append(append([]byte(nil), f.amd64...), "# v2\n"...), 0o755)
+	f.write(f.crontabPath, []byte("*/10 * * * * ./bin/send-reminders\n"), 0o644)
+	f.mustRun()
+	if got := runHook("hooks"); len(got) != 1 || got[0] != restart {
+		t.Errorf("new binary: the hook ran %q, want %s", got, restart)
 	}
 }
 
