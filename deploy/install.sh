@@ -424,7 +424,7 @@ fi
 # new version: doing it here, before it goes live, would keep the old
 # directory and crontab. A restart (running jobs get SIGTERM and the grace
 # period) only when what the scheduler was started from changed: the
-# binary, a unit file or the environment file (the hook compares their
+# binary, a unit file or drop-in, or the environment file (the hook compares their
 # checksums with those of the last restart); otherwise a reload (SIGHUP:
 # the scheduler re-reads its crontab, running jobs keep running). Platform hooks in the staged bundle run at the end of the
 # deployment: hooks/ on application deployments, confighooks/ on
@@ -438,6 +438,10 @@ fi
 started_from="$root$bin $root$unit"
 [ "$units" = leadergate.service ] || started_from="$started_from $root$root_unit"
 [ -z "$env_file" ] || started_from="$started_from $root$env_file"
+# Drop-ins (.ebextensions files: write them before this script runs).
+for dropin in "$root$unit.d"/*.conf "$root$root_unit.d"/*.conf; do
+    [ ! -f "$dropin" ] || started_from="$started_from $dropin"
+done
 for kind in hooks confighooks; do
     hook=$bundle/.platform/$kind/postdeploy/99_leadergate.sh
     mkdir -p "${hook%/*}"

@@ -384,6 +384,13 @@ func TestInstallService(t *testing.T) {
 	if got := runHook("hooks"); len(got) != 1 || got[0] != restart {
 		t.Errorf("new binary: the hook ran %q, want %s", got, restart)
 	}
+	// A drop-in from an .ebextensions files: section: restart.
+	f.write(f.root+"/etc/systemd/system/leadergate.service.d/umask.conf", []byte("[Service]\nUMask=0022\n"), 0o644)
+	f.write(f.crontabPath, []byte("*/10 * * * * ./bin/send-reminders\n"), 0o644)
+	f.mustRun()
+	if got := runHook("hooks"); len(got) != 1 || got[0] != restart {
+		t.Errorf("new drop-in: the hook ran %q, want %s", got, restart)
+	}
 }
 
 // verifyUnit asks systemd-analyze, when present, whether systemd accepts the
