@@ -19,8 +19,13 @@ endif
 SHA256SUM ?= $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo "shasum -a 256")
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 DIST    ?= dist
-# Build tags: make dist TAGS=metrics builds in Prometheus metrics (+2.6 MB).
-TAGS    ?=
+# Release builds carry Prometheus metrics (the metrics build tag: client_golang
+# and protobuf add 2.6 MB). Without inlining (-gcflags=all=-l) the binary is
+# 1.9 MB smaller, which keeps it under 16 MiB with metrics; start-up, which is
+# what a cron line pays, measured no slower. make dist TAGS= GCFLAGS= builds
+# the plain toolchain default (no metrics, 15.8 MB).
+TAGS    ?= metrics
+GCFLAGS ?= all=-l
 # The architectures Elastic Beanstalk and EC2 offer: x86_64 and Graviton.
 ARCHES  := amd64 arm64
 
@@ -29,7 +34,7 @@ ARCHES  := amd64 arm64
 all: vet test build
 
 build:
-	$(GO) build -trimpath -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o leadergate .
+	$(GO) build -trimpath -tags "$(TAGS)" -gcflags "$(GCFLAGS)" -ldflags "$(LDFLAGS)" -o leadergate .
 
 test:
 	$(GO) test ./...
@@ -54,7 +59,7 @@ dist:
 	@mkdir -p $(DIST)
 	@set -e; for arch in $(ARCHES); do \
 		echo "build $(DIST)/leadergate-linux-$$arch ($(VERSION) $(COMMIT))"; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags "$(TAGS)" -ldflags "$(LDFLAGS)" \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags "$(TAGS)" -gcflags "$(GCFLAGS)" -ldflags "$(LDFLAGS)" \
 			-o $(DIST)/.leadergate-linux-$$arch.tmp . ; \
 		mv $(DIST)/.leadergate-linux-$$arch.tmp $(DIST)/leadergate-linux-$$arch; \
 	done

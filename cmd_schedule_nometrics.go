@@ -14,5 +14,5 @@ import (
 // release binary over its 16 MiB limit, so metrics are built in only with
 // -tags metrics (see docs/operations.md).
 func serveMetrics(string, time.Duration, *slog.Logger) (schedule.Hooks, func(), error) {
-	return nil, nil, configError{errors.New("--metrics-addr: this binary was built without metrics: build it with go build -tags metrics (or make dist TAGS=metrics)")}
+	return nil, nil, configError{errors.New("--metrics-addr: this binary was built without metrics: use a release binary, or build with go build -tags metrics -gcflags=all=-l (make dist does)")}
 }

@@ -109,6 +109,11 @@ func TestMakeDist(t *testing.T) {
 			if !bytes.Contains(data, []byte(version)) {
 				t.Errorf("the binary does not carry the version %s: does package main declare var version?", version)
 			}
+			// Release binaries are the ones Elastic Beanstalk installs from a
+			// release URL: they must serve --metrics-addr.
+			if !bytes.Contains(data, []byte("leadergate_job_runs_total")) {
+				t.Error("the release binary has no Prometheus metrics: is make dist built without -tags metrics?")
+			}
 			if bytes.Contains(data, []byte(repo+"/")) {
 				t.Errorf("the binary contains the build path %s: not built with -trimpath", repo)
 			}
