@@ -217,11 +217,25 @@ func Run(ctx context.Context, auth Authority, job Job, opts Options) (code int, 
 	}
 	switch d.act {
 	case actSkip:
+		if o.Verbose || o.DryRun {
+			warnUnresolved(o)
+		}
 		return d.code, nil
 	case actFail:
 		return d.code, d.err
 	}
 	return runLeader(context.WithoutCancel(ctx), o, p.Reason)
+}
+
+// warnUnresolved is a follower's check of its command: it looks the
+// command up on PATH as the leader would and, when the leader would fail
+// to start it, says so on Stderr. Nothing runs and the exit code stays the
+// follower's.
+func warnUnresolved(o Options) {
+	if _, err := exec.LookPath(o.Argv[0]); err != nil {
+		se := startError(o.Argv[0], err)
+		fmt.Fprintf(o.Stderr, "leadergate: warning: %s (a leader would exit %d)\n", se, se.Code)
+	}
 }
 
 // runLeader runs the command on the leader: look it up, take the overlap
