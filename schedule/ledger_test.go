@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ type fakeLedger struct {
 	claims   []time.Time
 	leader   []bool
 	finished []int
+	holds    int
 	answer   func(tick time.Time) (bool, error) // won?
 	catchUp  func(j Job, now time.Time) (time.Time, bool, error)
 }
@@ -49,6 +51,9 @@ type fakeHeld struct{ l *fakeLedger }
 
 func (h fakeHeld) Env() []string { return []string{"LEADERGATE_FENCE=7"} }
 func (h fakeHeld) Hold(ctx context.Context) (context.Context, func(int) error) {
+	h.l.mu.Lock()
+	h.l.holds++
+	h.l.mu.Unlock()
 	return ctx, func(code int) error {
 		h.l.mu.Lock()
 		h.l.finished = append(h.l.finished, code)
@@ -143,5 +148,40 @@ func TestCatchUpRunsTheMissedTickOnceAtStart(t *testing.T) {
 	}
 	if n := len(logs.find("job started")); n != 1 {
 		t.Errorf("%d runs, want the one caught-up tick", n)
+	}
+}
+
+// TestWithALedgerRetriesRunInsideTheOneClaim: "# retry: 2 backoff 10s"
+// under a ledger claim runs a failing job three times, LEADERGATE_ATTEMPT
+// 1, 2, 3, under one claim held across the attempts, and records one end:
+// the last attempt's.
+func TestWithALedgerRetriesRunInsideTheOneClaim(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "CRON_TZ=UTC\n# name: flaky\n# retry: 2 backoff 10s\n0 3 * * * echo \"attempt=$LEADERGATE_ATTEMPT\"; exit $((6 + LEADERGATE_ATTEMPT))\n")
+	clock := newFakeClock(t0)
+	logs := newLogSink()
+	l := &fakeLedger{answer: func(time.Time) (bool, error) { return true, nil }}
+	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Ledger: l})
+	logs.wait(t, "schedule loaded")
+	clock.advance(t, at03)
+	logs.waitN(t, 1, "job will run again", "job", "flaky")
+	clock.advance(t, at03.Add(10*time.Second))
+	logs.waitN(t, 2, "job will run again", "job", "flaky")
+	clock.advance(t, at03.Add(30*time.Second))
+	logs.waitN(t, 3, "job failed", "job", "flaky")
+	stop()
+	for n := 1; n <= 3; n++ {
+		logs.wait(t, MsgJobOutput, "line", "attempt="+strconv.Itoa(n))
+	}
+	if n := len(logs.find("job started", "job", "flaky")); n != 3 {
+		t.Errorf("%d runs, want 3", n)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.claims) != 1 || l.holds != 1 {
+		t.Errorf("%d claims, held %d times; want one claim held once across the attempts", len(l.claims), l.holds)
+	}
+	if len(l.finished) != 1 || l.finished[0] != 9 {
+		t.Errorf("ends recorded %v, want one: the last attempt's exit 9", l.finished)
 	}
 }

@@ -380,10 +380,31 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		defer done()
 	}
 	// "# retry: N backoff D": a failed run runs again, on this instance and
-	// under the same tick. Not under a ledger claim, which records one end.
+	// under the same tick. Under a ledger claim, all attempts run inside
+	// the one claim: it is held (its lease renewed) from the first attempt
+	// to the last, and only the last attempt's end is recorded.
+	finish := func(int) error { return nil }
+	if held != nil {
+		jobCtx, finish = held.Hold(jobCtx)
+	}
+	again := func(res Result, n int) bool {
+		return n <= j.Retries && res.Failure() && res.Outcome != Stopped && jobCtx.Err() == nil
+	}
+	finished, last := false, 0
+	defer func() {
+		if !finished {
+			_ = finish(last) // a stop between attempts: the claim is let go
+		}
+	}()
 	for n := 1; ; n++ {
-		res, retry := r.attempt(ctx, jobCtx, log, j, tick, at, held, n)
-		if !retry || held != nil || n > j.Retries || !res.Failure() || res.Outcome == Stopped || jobCtx.Err() != nil {
+		res, ok := r.attempt(ctx, jobCtx, log, j, tick, at, held, n, func(res Result) error {
+			if last = res.Code; again(res, n) {
+				return nil
+			}
+			finished = true
+			return finish(res.Code)
+		})
+		if !ok || !again(res, n) {
 			return
 		}
 		delay := retryDelay(j.RetryBackoff, n, randN)
@@ -396,9 +417,10 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 	}
 }
 
-// attempt runs j once; retry is false when the outcome was already
-// handled (its ledger claim refused the end).
-func (r *runner) attempt(ctx, jobCtx context.Context, log *slog.Logger, j Job, tick time.Time, at string, held Held, n int) (res Result, retry bool) {
+// attempt runs j once, in jobCtx (the held claim's context with a ledger),
+// and calls finish with its result; retry is false when the outcome was
+// already handled (its ledger claim refused the end).
+func (r *runner) attempt(ctx, jobCtx context.Context, log *slog.Logger, j Job, tick time.Time, at string, held Held, n int, finish func(Result) error) (res Result, retry bool) {
 	runID := newRunID()
 	log = log.With("run_id", runID)
 	cmd := exec.Command(j.Shell, "-c", j.Command)
@@ -421,10 +443,8 @@ func (r *runner) attempt(ctx, jobCtx context.Context, log *slog.Logger, j Job, t
 		defer cancel()
 	}
 
-	finish := func(int) error { return nil }
 	if held != nil {
 		cmd.Env = append(cmd.Env, held.Env()...) // the ledger's run id and fence win
-		jobCtx, finish = held.Hold(jobCtx)
 	}
 	info := RunInfo{Job: j, Tick: tick, ID: runID, Attempt: n, Lateness: r.clock.Now().Sub(tick)}
 	log.Info("job started", "scheduled_at", at, "lateness", info.Lateness)
@@ -436,7 +456,7 @@ func (r *runner) attempt(ctx, jobCtx context.Context, log *slog.Logger, j Job, t
 	dur := time.Since(started)
 	res = Result{Outcome: outcome(ctx, jobCtx, code, err), Code: code, Err: err, Duration: dur, Tail: tail.Bytes()}
 	defer r.opts.Hooks.Finished(info, res)
-	if ferr := finish(code); ferr != nil {
+	if ferr := finish(res); ferr != nil {
 		log.Error("job stopped or not recorded: its ledger claim", "exit_code", code, "duration", dur, "error", ferr)
 		return res, false
 	}
