@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Marker is the legacy marker file: present on the leader only, so that
@@ -40,7 +41,7 @@ func (m Marker) Set(leader bool, content string) error {
 	}
 	if !leader {
 		if err := os.Remove(m.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return configErr(fmt.Errorf("remove marker: %w", err), fmt.Sprintf("make %s writable by this user or set --marker= to keep no marker", dir))
+			return configErr(opError("remove marker", m.Path, err), fmt.Sprintf("make %s writable by this user or set --marker= to keep no marker", dir))
 		}
 		return nil
 	}
@@ -51,7 +52,23 @@ func (m Marker) Set(leader bool, content string) error {
 		return nil
 	}
 	if err := writeAtomic(m.Path, []byte(content), 0o644); err != nil {
-		return configErr(fmt.Errorf("write marker: %w", err), fmt.Sprintf("make %s writable by this user or set --marker= to keep no marker", dir))
+		return configErr(opError("write marker", m.Path, err), fmt.Sprintf("make %s writable by this user or set --marker= to keep no marker", dir))
 	}
 	return nil
+}
+
+// opError says that what failed on path: "remove marker /x/m: not a
+// directory", not "remove marker: remove /x/m: not a directory", which says
+// the operation twice. An error that is not an *fs.PathError is kept whole.
+func opError(what, path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		// writeAtomic's temporary file is an implementation detail.
+		temp := strings.HasPrefix(filepath.Base(pe.Path), "."+filepath.Base(path)+".tmp")
+		if pe.Path != path && !temp {
+			return fmt.Errorf("%s %s: %s: %w", what, path, pe.Path, pe.Err)
+		}
+		return fmt.Errorf("%s %s: %w", what, path, pe.Err)
+	}
+	return fmt.Errorf("%s %s: %w", what, path, err)
 }

@@ -93,7 +93,7 @@ func checkDir(dir string, fi fs.FileInfo) error {
 		}
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return configErr(fmt.Errorf("state dir %s is writable by group or others (mode %o)", dir, fi.Mode().Perm()),
+		return configErr(fmt.Errorf("state dir %s is writable by group or others (mode %04o)", dir, fi.Mode().Perm()),
 			fmt.Sprintf("chmod go-w %s", dir))
 	}
 	return nil
@@ -102,7 +102,7 @@ func checkDir(dir string, fi fs.FileInfo) error {
 // Ensure creates the state directory (0700) if needed and checks it.
 func (s *Store) Ensure() error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return configErr(fmt.Errorf("create state dir: %w", err), "set --state-dir (LEADERGATE_STATE_DIR) to a writable directory")
+		return configErr(opError("create state dir", s.Dir, err), "set --state-dir (LEADERGATE_STATE_DIR) to a writable directory")
 	}
 	return s.Check()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -179,7 +180,7 @@ func parseFile(path string, checkOwner bool) (*Crontab, error) {
 
 func checkSafe(path string, fi os.FileInfo, checkOwner bool) error {
 	if !fi.Mode().IsRegular() {
-		return &FileError{File: path, Msg: fmt.Sprintf("crontab %s is not a regular file (%s): pass the path of a file", path, fi.Mode().Type())}
+		return &FileError{File: path, Msg: fmt.Sprintf("crontab %s is %s, not a regular file: pass the path of a file", path, fileKind(fi.Mode()))}
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
 		return &FileError{File: path, Msg: fmt.Sprintf(
@@ -863,4 +864,23 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:max] + "..."
+}
+
+// fileKind names what a non-regular file is, in words rather than as an
+// ls-style mode string.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "a special file"
+	}
 }
