@@ -64,7 +64,7 @@ func (r *runner) claimTick(ctx context.Context, j Job, tick time.Time, leader bo
 }
 
 // catchUp runs, once and late, the tick each job with a catch-up window
-// missed while no scheduler ran.
+// missed while no scheduler ran: at start, and on becoming leader.
 func (r *runner) catchUp(ctx context.Context, jobs []Job) {
 	if r.opts.Ledger == nil {
 		return

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,5 +184,64 @@ func TestWithALedgerRetriesRunInsideTheOneClaim(t *testing.T) {
 	}
 	if len(l.finished) != 1 || l.finished[0] != 9 {
 		t.Errorf("ends recorded %v, want one: the last attempt's exit 9", l.finished)
+	}
+}
+
+// TestCatchUpRunsAgainOnBecomingLeader: a follower that becomes leader (its
+// election result changes at a refresh) runs the catch-up pass again, once:
+// a later refresh that keeps it leader does not.
+func TestCatchUpRunsAgainOnBecomingLeader(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "CRON_TZ=UTC\n# name: nightly\n# catch-up: 6h\n0 4 * * * echo $LEADERGATE_SCHEDULED_AT\n")
+	missed := time.Date(2025, 11, 24, 4, 0, 0, 0, time.UTC)
+	clock := newFakeClock(t0)
+	logs := newLogSink()
+	var leader atomic.Bool
+	var mu sync.Mutex
+	asked := 0
+	l := &fakeLedger{
+		answer: func(time.Time) (bool, error) { return true, nil },
+		catchUp: func(j Job, n time.Time) (time.Time, bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			asked++
+			// Nothing missed at start; the tick a leader that went away
+			// missed is there once this instance becomes leader.
+			return missed, asked > 1, nil
+		},
+	}
+	auth := &fakeAuthority{t: t, answer: func(gate.Job) (gate.Permit, error) {
+		return gate.Permit{Run: leader.Load(), Reason: "test"}, nil
+	}}
+	stop := startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: 10 * time.Second, Ledger: l, Clock: clock})
+	logs.wait(t, "this instance is a follower")
+	clock.waitFor(t, t0.Add(10*time.Second))                        // the refresh waits
+	clock.waitFor(t, time.Date(2025, 11, 25, 4, 0, 0, 0, time.UTC)) // the loop runs: the start's catch-up is done
+	mu.Lock()
+	if asked != 1 {
+		t.Errorf("catch-up asked %d times at start, want 1", asked)
+	}
+	mu.Unlock()
+	if n := len(logs.find("job started")); n != 0 {
+		t.Errorf("%d runs before becoming leader, want none", n)
+	}
+	leader.Store(true)
+	clock.advance(t, t0.Add(10*time.Second))
+	logs.wait(t, "became leader")
+	started := logs.wait(t, "job started")
+	logs.wait(t, "job finished")
+	if started.Attrs["scheduled_at"] != missed.Format(time.RFC3339) {
+		t.Errorf("caught-up run scheduled at %s, want %s", started.Attrs["scheduled_at"], missed.Format(time.RFC3339))
+	}
+	clock.advance(t, t0.Add(20*time.Second))
+	clock.waitFor(t, t0.Add(30*time.Second)) // that refresh is done
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if asked != 2 {
+		t.Errorf("catch-up asked %d times, want 2: at start and on becoming leader", asked)
+	}
+	if n := len(logs.find("job started")); n != 1 {
+		t.Errorf("%d runs, want the one caught-up tick", n)
 	}
 }

@@ -128,6 +128,7 @@ func Run(ctx context.Context, opts Options) error {
 		clock:   opts.Clock,
 		environ: os.Environ(),
 		running: map[string]int{},
+		jobs:    c.Jobs,
 	}
 	r.leaderCtx, r.stopLeader = context.WithCancelCause(ctx)
 	// The first election, at start: a configuration that no retry fixes
@@ -168,6 +169,7 @@ type runner struct {
 
 	mu          sync.Mutex
 	running     map[string]int // job name → runs in progress
+	jobs        []Job          // the schedule's jobs, for a catch-up on becoming leader
 	lastAuthErr string         // the configuration error last logged
 	// leader-only runs in progress, and the context they run in: a drain
 	// cancels it (then replaces it, for runs after an undrain).
@@ -280,6 +282,9 @@ func (r *runner) reload() (*Crontab, bool) {
 		return nil, false
 	}
 	r.log.Info("schedule reloaded", "file", r.opts.File, "jobs", len(c.Jobs))
+	r.mu.Lock()
+	r.jobs = c.Jobs
+	r.mu.Unlock()
 	return c, true
 }
 
@@ -552,6 +557,13 @@ func (r *runner) refresh(ctx context.Context, p gate.Permit, err error) {
 				r.log.Info("this instance is the leader", "reason", p.Reason)
 			} else {
 				r.log.Info("became leader", "reason", p.Reason)
+				// The ticks missed while no leader ran them: the catch-up
+				// pass of the start, again (the ledger claims each tick,
+				// so a tick already run is not run twice).
+				r.mu.Lock()
+				jobs := r.jobs
+				r.mu.Unlock()
+				r.catchUp(ctx, jobs)
 			}
 			state = leader
 		case !p.Run && state != follower:
