@@ -163,11 +163,30 @@ func TestPingsFollowHealthchecksProtocol(t *testing.T) {
 	if !uuidRE.MatchString(start.RID) {
 		t.Errorf("rid %q is not a UUID", start.RID)
 	}
-	start = waitReq(t, srv, "/bad/start")
+	// Pings go out in the background, so a run's end may reach the server
+	// before its start: pair them by rid, in whatever order they come.
+	starts, ends := map[string]request{}, map[string]request{}
+	deadline := time.After(30 * time.Second)
 	for {
-		end = waitReq(t, srv, "/bad/3")
-		if end.RID == start.RID {
-			break
+		var q request
+		select {
+		case q = <-srv.reqs:
+		case <-deadline:
+			t.Fatalf("no /bad/start and /bad/3 with the same rid within 30s (starts %v, ends %v)", starts, ends)
+		}
+		switch q.Path {
+		case "/bad/start":
+			starts[q.RID] = q
+		case "/bad/3":
+			ends[q.RID] = q
+		default:
+			continue
+		}
+		if _, ok := starts[q.RID]; ok {
+			if e, ok := ends[q.RID]; ok {
+				end = e
+				break
+			}
 		}
 	}
 	if end.Method != "POST" || !strings.Contains(end.Body, "boom\n") || !strings.Contains(end.Body, "err\n") {
