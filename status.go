@@ -56,6 +56,9 @@ func (c *statusCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
+	// status only reads the state: `sudo leadergate status` works in the
+	// service user's state dir.
+	e.Store.ReadOnly = true
 	ctx, cancel := clock.WithTimeout(context.Background(), d.Clock, g.Timeout)
 	defer cancel()
 	v, candidates, err := e.Survey(ctx)

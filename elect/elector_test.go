@@ -462,3 +462,43 @@ func TestRootInTheServiceUsersStateDir(t *testing.T) {
 		t.Fatalf("err = %v; want exit 78 saying whose it is, sudo -u, and not to chown it", err)
 	}
 }
+
+// TestRootReadsTheServiceUsersStateDir: a ReadOnly store (status) lets root
+// read a state dir another user owns, and never writes or locks it.
+func TestRootReadsTheServiceUsersStateDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := (&Store{Dir: dir}).Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	v := Verdict{Self: "i-1", LeaderID: "i-1", Leader: true, At: time.Now().UTC()}
+	if err := (&Store{Dir: dir}).Save(v); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, filepath.Join(dir, verdictFile)} {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Skipf("cannot chown: %v", err)
+		}
+	}
+	ro := &Store{Dir: dir, ReadOnly: true}
+	if err := ro.Ensure(); err != nil {
+		t.Fatalf("read-only Ensure: %v", err)
+	}
+	if got, ok := ro.Load(); !ok || got.Self != "i-1" || !got.Leader {
+		t.Errorf("read-only Load = %+v, %t; want the stored verdict", got, ok)
+	}
+	if _, err := ro.Lock(context.Background()); ExitCodeOf(err) != ExitConfig {
+		t.Errorf("read-only Lock err = %v, want exit 78", err)
+	}
+	if err := ro.Save(v); ExitCodeOf(err) != ExitConfig {
+		t.Errorf("read-only Save err = %v, want exit 78", err)
+	}
+	if _, ok := (&Store{Dir: dir}).Load(); ok {
+		t.Error("a writing store read the other user's verdict")
+	}
+	if _, err := os.Stat(filepath.Join(dir, lockFile)); err == nil {
+		t.Error("a lock file was created")
+	}
+}

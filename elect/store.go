@@ -3,6 +3,7 @@ package elect
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -25,6 +26,10 @@ type Store struct {
 	Dir string
 	// Clock paces Lock's waits; nil is the system clock.
 	Clock clock.Clock
+	// ReadOnly is for commands that only read the state (status): root
+	// may then read a state dir another user owns (the service user's on
+	// Elastic Beanstalk), and Ensure creates nothing. Writes and Lock fail.
+	ReadOnly bool
 }
 
 const (
@@ -64,10 +69,10 @@ func (s *Store) Check() error {
 	if err != nil {
 		return err
 	}
-	return checkDir(s.Dir, fi)
+	return checkDir(s.Dir, fi, s.ReadOnly)
 }
 
-func checkDir(dir string, fi fs.FileInfo) error {
+func checkDir(dir string, fi fs.FileInfo, readOnly bool) error {
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		// Not followed: whoever controls the link would control the verdict.
@@ -76,7 +81,7 @@ func checkDir(dir string, fi fs.FileInfo) error {
 		return configErr(fmt.Errorf("state dir %s is not a directory", dir), "remove it or set --state-dir")
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if uid := uint32(os.Geteuid()); st.Uid != uid && st.Uid != 0 {
+		if uid := uint32(os.Geteuid()); st.Uid != uid && st.Uid != 0 && !(readOnly && uid == 0) {
 			if uid == 0 {
 				// Root in the service user's state dir (sudo leadergate
 				// status): chown would break the service, and writing
@@ -101,6 +106,13 @@ func checkDir(dir string, fi fs.FileInfo) error {
 
 // Ensure creates the state directory (0700) if needed and checks it.
 func (s *Store) Ensure() error {
+	if s.ReadOnly {
+		// Nothing to read is no error: there is no verdict yet.
+		if _, err := os.Lstat(s.Dir); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return s.Check()
+	}
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return configErr(opError("create state dir", s.Dir, err), "set --state-dir (LEADERGATE_STATE_DIR) to a writable directory")
 	}
@@ -174,7 +186,7 @@ func (s *Store) read(name string, v any) bool {
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if syscall.Fstat(fd, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > maxStateFile ||
-		st.Mode&0o022 != 0 || (st.Uid != uint32(os.Geteuid()) && st.Uid != 0) {
+		st.Mode&0o022 != 0 || (st.Uid != uint32(os.Geteuid()) && st.Uid != 0 && !s.rootReading()) {
 		return false
 	}
 	b := make([]byte, maxStateFile+1)
@@ -196,7 +208,19 @@ func (s *Store) read(name string, v any) bool {
 	return json.Unmarshal(b, v) == nil
 }
 
+// rootReading is root reading another user's state dir (ReadOnly): the
+// dir passed checkDir, so only its owner or root could have put files in it.
+func (s *Store) rootReading() bool { return s.ReadOnly && os.Geteuid() == 0 }
+
+// errReadOnly is what a write or a lock of a ReadOnly store returns.
+func (s *Store) errReadOnly() error {
+	return configErr(fmt.Errorf("state dir %s is open read-only here", s.Dir), "run a command that writes state as the state dir's owner")
+}
+
 func (s *Store) write(name string, v any) error {
+	if s.ReadOnly {
+		return s.errReadOnly()
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -210,6 +234,9 @@ func (s *Store) write(name string, v any) error {
 // Lock takes the state dir's exclusive lock, waiting until ctx is done. The
 // lock is an flock: the kernel drops it if the process dies.
 func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
+	if s.ReadOnly {
+		return nil, s.errReadOnly()
+	}
 	f, err := flock.Open(filepath.Join(s.Dir, lockFile))
 	if err != nil {
 		return nil, configErr(fmt.Errorf("open lock: %w", err), "check the state dir's permissions")
