@@ -13,8 +13,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== build (static, stripped, as released)"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/leadergate" .
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/baseline" ./scripts/baseline
+CGO_ENABLED=0 go build -trimpath -tags metrics -gcflags=all=-l -ldflags "-s -w" -o "$tmp/leadergate" .
+CGO_ENABLED=0 go build -trimpath -gcflags=all=-l -ldflags "-s -w" -o "$tmp/baseline" ./scripts/baseline
 ls -l "$tmp/leadergate" "$tmp/baseline" | awk '{printf "%-12s %5.1f MiB (%d bytes)\n", $NF == "'"$tmp/leadergate"'" ? "leadergate:" : "baseline:", $5/1048576, $5}'
 
 # A fresh cached verdict, as the first check of the minute leaves it.
