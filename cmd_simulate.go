@@ -13,7 +13,7 @@ type simulateCmd struct {
 	Others    int           `env:"LEADERGATE_OTHERS" default:"2" help:"Instances of another group in the same region (never counted or tagged)."`
 	Chaos     int           `env:"LEADERGATE_CHAOS" placeholder:"ROUNDS" help:"Play this many rounds mixing leader kills, stop/start, launches, immutable deploys and faults."`
 	Seed      uint64        `env:"LEADERGATE_SEED" default:"1" help:"Seed for --chaos."`
-	Lag       time.Duration `env:"LEADERGATE_LAG" help:"Eventual consistency: a terminated instance looks running this long."`
+	Lag       time.Duration `env:"LEADERGATE_LAG" help:"Eventual consistency: a terminated instance looks running this long; rounds are this far apart (emulated time, no real wait)."`
 }
 
 func (c *simulateCmd) Run(d *Deps) error {
@@ -33,6 +33,9 @@ func (c *simulateCmd) Run(d *Deps) error {
 		cfg.Script = sim.ChaosScript(c.Chaos, c.Seed)
 	}
 	fmt.Fprintf(d.Stdout, "%d instances of one Elastic Beanstalk environment and %d of another, against the built-in EC2 and IMDS emulators.\nEvery round, every instance elects at the same moment (as cron fires them); exactly one would run the job, none in a fault round.\n\n", cfg.Instances, c.Others)
+	if c.Lag > 0 {
+		fmt.Fprintf(d.Stdout, "Rounds are --lag %s apart on the emulator's clock: the round of a change may see the old view (no leader), the next ones what the fleet does once the lag has passed.\n\n", c.Lag)
+	}
 	res, err := sim.Run(context.Background(), cfg, d.Stdout)
 	if err != nil {
 		return err

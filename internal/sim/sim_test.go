@@ -78,4 +78,14 @@ func TestLagIsTheDocumentedLimit(t *testing.T) {
 	if kill := res.Rounds[1]; len(kill.Leaders) != 0 {
 		t.Errorf("round right after the kill: leaders %v; the dead leader should still be listed running and nobody lead", kill.Leaders)
 	}
+	// The next rounds start once the minute has passed (on the emulator's
+	// clock): they show what the fleet then does, the new oldest leads.
+	for _, r := range res.Rounds[2:] {
+		if len(r.Leaders) != 1 || r.Leaders[0] != r.Want || r.Tagged != 1 || r.Problem != "" {
+			t.Errorf("round %d after the lag: leaders %v, tagged %d, problem %q; want exactly %s", r.N, r.Leaders, r.Tagged, r.Problem, r.Want)
+		}
+	}
+	if res.Problems != 0 {
+		t.Errorf("%d problems:\n%s", res.Problems, out.String())
+	}
 }
