@@ -473,37 +473,13 @@ func (e *EC2) writeReservation(b *bytes.Buffer, in *inst, state string, launch t
 }
 
 func (e *EC2) createTags(params url.Values, reqID string) ([]byte, *apiError) {
-	groups, unknown := indexed(params, "Action", "Version", "DryRun")
-	if unknown != "" {
-		return nil, unknownParam(unknown)
+	ids, tags, aerr := tagRequest(params)
+	if aerr != nil {
+		return nil, aerr
 	}
-	var ids []string
-	type tag struct{ key, value string }
-	var tags []tag
-	for prefix, g := range groups {
-		switch prefix {
-		case "ResourceId":
-			for _, m := range ordered(g) {
-				if _, ok := m[""]; !ok || len(m) != 1 {
-					return nil, unknownParam("ResourceId.N.*")
-				}
-				ids = append(ids, m[""])
-			}
-		case "Tag":
-			for _, m := range ordered(g) {
-				for k := range m {
-					if k != "Key" && k != "Value" {
-						return nil, unknownParam("Tag.N." + k)
-					}
-				}
-				key, ok := m["Key"]
-				if !ok {
-					return nil, badRequest("InvalidParameterValue", "Tag.N.Key is missing: every tag needs a key")
-				}
-				tags = append(tags, tag{key, m["Value"]})
-			}
-		default:
-			return nil, unknownParam(prefix + ".N")
+	for _, t := range tags {
+		if !t.hasKey {
+			return nil, badRequest("InvalidParameterValue", "Tag.N.Key is missing: every tag needs a key")
 		}
 	}
 	if len(ids) == 0 {
@@ -522,24 +498,7 @@ func (e *EC2) createTags(params url.Values, reqID string) ([]byte, *apiError) {
 			return nil, badRequest("InvalidParameterValue", "Tag value for key %q must be at most 256 characters long", t.key)
 		}
 	}
-	for _, id := range ids {
-		if !instanceIDRe().MatchString(id) {
-			return nil, badRequest("InvalidID", "The ID '%s' is not valid", id)
-		}
-	}
-	if aerr := dryRun(params); aerr != nil {
-		return nil, aerr
-	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	now := e.now()
-	targets := make([]*inst, 0, len(ids))
-	for _, id := range ids {
-		in, ok := e.byID[id]
-		if !ok || !e.visible(in, now) {
-			return nil, badRequest("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
-		}
+	targets, aerr := e.tagTargets(params, ids, func(in *inst) *apiError {
 		n := len(in.Tags)
 		for _, t := range tags {
 			if _, has := in.Tags[t.key]; !has {
@@ -547,10 +506,14 @@ func (e *EC2) createTags(params url.Values, reqID string) ([]byte, *apiError) {
 			}
 		}
 		if n > 50 {
-			return nil, badRequest("TagLimitExceeded", "The maximum number of tags (50) for resource %s has been reached", id)
+			return badRequest("TagLimitExceeded", "The maximum number of tags (50) for resource %s has been reached", in.ID)
 		}
-		targets = append(targets, in)
+		return nil
+	})
+	if aerr != nil {
+		return nil, aerr
 	}
+	defer e.mu.Unlock()
 	for _, in := range targets {
 		for _, t := range tags {
 			e.setTagLocked(in, t.key, t.value)
@@ -568,68 +531,26 @@ func (e *EC2) createTags(params url.Values, reqID string) ([]byte, *apiError) {
 // whatever its value; with a Tag.N.Value, only when the value matches. An
 // absent key is not an error.
 func (e *EC2) deleteTags(params url.Values, reqID string) ([]byte, *apiError) {
-	groups, unknown := indexed(params, "Action", "Version", "DryRun")
-	if unknown != "" {
-		return nil, unknownParam(unknown)
+	ids, tags, aerr := tagRequest(params)
+	if aerr != nil {
+		return nil, aerr
 	}
-	var ids []string
-	type tag struct {
-		key, value string
-		hasValue   bool
-	}
-	var tags []tag
-	for prefix, g := range groups {
-		switch prefix {
-		case "ResourceId":
-			for _, m := range ordered(g) {
-				if _, ok := m[""]; !ok || len(m) != 1 {
-					return nil, unknownParam("ResourceId.N.*")
-				}
-				ids = append(ids, m[""])
-			}
-		case "Tag":
-			for _, m := range ordered(g) {
-				for k := range m {
-					if k != "Key" && k != "Value" {
-						return nil, unknownParam("Tag.N." + k)
-					}
-				}
-				key, ok := m["Key"]
-				if !ok || key == "" {
-					return nil, badRequest("InvalidParameterValue", "Tag.N.Key is missing")
-				}
-				if strings.HasPrefix(strings.ToLower(key), "aws:") {
-					return nil, badRequest("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use")
-				}
-				v, hasValue := m["Value"]
-				tags = append(tags, tag{key, v, hasValue})
-			}
-		default:
-			return nil, unknownParam(prefix + ".N")
+	for _, t := range tags {
+		if !t.hasKey || t.key == "" {
+			return nil, badRequest("InvalidParameterValue", "Tag.N.Key is missing")
+		}
+		if strings.HasPrefix(strings.ToLower(t.key), "aws:") {
+			return nil, badRequest("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use")
 		}
 	}
 	if len(ids) == 0 {
 		return nil, badRequest("MissingParameter", "The request must contain the parameter resourceIdSet")
 	}
-	for _, id := range ids {
-		if !instanceIDRe().MatchString(id) {
-			return nil, badRequest("InvalidID", "The ID '%s' is not valid", id)
-		}
-	}
-	if aerr := dryRun(params); aerr != nil {
+	targets, aerr := e.tagTargets(params, ids, nil)
+	if aerr != nil {
 		return nil, aerr
 	}
-	e.mu.Lock()
 	defer e.mu.Unlock()
-	now := e.now()
-	targets := make([]*inst, 0, len(ids))
-	for _, id := range ids {
-		in, ok := e.byID[id]
-		if !ok || !e.visible(in, now) {
-			return nil, badRequest("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
-		}
-		targets = append(targets, in)
-	}
 	for _, in := range targets {
 		for _, t := range tags {
 			if old, has := in.Tags[t.key]; has && (!t.hasValue || old == t.value) {
@@ -643,4 +564,77 @@ func (e *EC2) deleteTags(params url.Values, reqID string) ([]byte, *apiError) {
 	elem(&b, "requestId", reqID)
 	b.WriteString("<return>true</return></DeleteTagsResponse>")
 	return b.Bytes(), nil
+}
+
+// tagParam is one Tag.N of a CreateTags or DeleteTags request.
+type tagParam struct {
+	key, value       string
+	hasKey, hasValue bool
+}
+
+// tagRequest reads the ResourceId.N and Tag.N parameters that CreateTags
+// and DeleteTags share, refusing any other; each action then checks what
+// it requires of them.
+func tagRequest(params url.Values) (ids []string, tags []tagParam, aerr *apiError) {
+	groups, unknown := indexed(params, "Action", "Version", "DryRun")
+	if unknown != "" {
+		return nil, nil, unknownParam(unknown)
+	}
+	for prefix, g := range groups {
+		switch prefix {
+		case "ResourceId":
+			for _, m := range ordered(g) {
+				if _, ok := m[""]; !ok || len(m) != 1 {
+					return nil, nil, unknownParam("ResourceId.N.*")
+				}
+				ids = append(ids, m[""])
+			}
+		case "Tag":
+			for _, m := range ordered(g) {
+				for k := range m {
+					if k != "Key" && k != "Value" {
+						return nil, nil, unknownParam("Tag.N." + k)
+					}
+				}
+				key, hasKey := m["Key"]
+				value, hasValue := m["Value"]
+				tags = append(tags, tagParam{key, value, hasKey, hasValue})
+			}
+		default:
+			return nil, nil, unknownParam(prefix + ".N")
+		}
+	}
+	return ids, tags, nil
+}
+
+// tagTargets checks the ids of a tag request, then DryRun, and returns
+// their instances with e.mu held (the caller unlocks), each having passed
+// check when it is given; on an error e.mu is not held.
+func (e *EC2) tagTargets(params url.Values, ids []string, check func(*inst) *apiError) ([]*inst, *apiError) {
+	for _, id := range ids {
+		if !instanceIDRe().MatchString(id) {
+			return nil, badRequest("InvalidID", "The ID '%s' is not valid", id)
+		}
+	}
+	if aerr := dryRun(params); aerr != nil {
+		return nil, aerr
+	}
+	e.mu.Lock()
+	now := e.now()
+	targets := make([]*inst, 0, len(ids))
+	for _, id := range ids {
+		in, ok := e.byID[id]
+		if !ok || !e.visible(in, now) {
+			e.mu.Unlock()
+			return nil, badRequest("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+		}
+		if check != nil {
+			if aerr := check(in); aerr != nil {
+				e.mu.Unlock()
+				return nil, aerr
+			}
+		}
+		targets = append(targets, in)
+	}
+	return targets, nil
 }
