@@ -3,32 +3,20 @@ package ledger
 import (
 	"errors"
 	"strings"
+
+	"github.com/leadergate/leadergate/elect"
 )
 
-// Exit codes (sysexits) carried by ledger errors.
+// Exit codes (sysexits) carried by ledger errors: the election's, so the CLI
+// reads both the same way.
 const (
-	ExitTempFail = 75 // the ledger could not be reached now: throttled, 5xx, timed out
-	ExitConfig   = 78 // retrying will not help: no table, wrong schema, AccessDenied
+	ExitTempFail = elect.ExitTempFail // the ledger could not be reached now: throttled, 5xx, timed out
+	ExitConfig   = elect.ExitConfig   // retrying will not help: no table, wrong schema, AccessDenied
 )
 
-// Error is a ledger failure that knows its exit code and, where known, the fix.
-type Error struct {
-	Code int
-	Err  error
-	Fix  string
-}
-
-func (e *Error) Error() string {
-	if e.Fix == "" {
-		return e.Err.Error()
-	}
-	return e.Err.Error() + "; " + e.Fix
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// ExitCode implements the CLI's exit-code convention.
-func (e *Error) ExitCode() int { return e.Code }
+// Error is a ledger failure that knows its exit code and, where known, the
+// fix: the same type as the election's errors rather than a second copy.
+type Error = elect.Error
 
 func tempFail(err error, fix string) error  { return &Error{Code: ExitTempFail, Err: err, Fix: fix} }
 func configErr(err error, fix string) error { return &Error{Code: ExitConfig, Err: err, Fix: fix} }
