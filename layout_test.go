@@ -20,3 +20,24 @@ func TestReleaseBinaryLinksNoTestMachinery(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryLinksNoSchemaTables: service/dynamodb from v1.69.0 and
+// service/autoscaling from v1.81.0 carry schema tables ("schema-based
+// serialization") whose package init costs every cached check and run
+// 2 to 3 ms each before main starts, which is a third of the start-up of a
+// Go binary linking the EC2 client. go.mod pins the last releases
+// without them; this fails when an upgrade brings them back, so that it
+// is a decision rather than an accident (docs/performance.md).
+func TestBinaryLinksNoSchemaTables(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-tags", "metrics", ".").CombinedOutput()
+	if err != nil {
+		t.Skipf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, svc := range []string{"dynamodb", "autoscaling", "ec2"} {
+			if pkg == "github.com/aws/aws-sdk-go-v2/service/"+svc+"/schemas" {
+				t.Errorf("the leadergate binary links %s: its init slows every cached check; pin service/%s to its last release without schema tables, or measure (make bench) and update docs/performance.md and this test", pkg, svc)
+			}
+		}
+	}
+}
