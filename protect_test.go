@@ -9,12 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/motoserver"
@@ -33,35 +28,14 @@ func TestScheduleProtectAgainstMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"), config.WithBaseEndpoint(m.URL),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")),
-		config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{}))
+	read, err := m.CreateASG(ctx, "web-asg", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	asc := autoscaling.NewFromConfig(cfg)
-	if _, err := ec2.NewFromConfig(cfg).CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
-		LaunchTemplateName: aws.String("web"),
-		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String("ami-12c6146b"), InstanceType: ec2types.InstanceTypeT3Micro},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := asc.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
-		AutoScalingGroupName: aws.String("web-asg"),
-		LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String("web")},
-		MinSize:              aws.Int32(2), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(2),
-		AvailabilityZones: []string{"us-east-1a"},
-	}); err != nil {
-		t.Fatal(err)
-	}
 	protected := func() map[string]bool {
-		out, err := asc.DescribeAutoScalingInstances(ctx, &autoscaling.DescribeAutoScalingInstancesInput{})
+		p, err := read()
 		if err != nil {
 			t.Fatal(err)
-		}
-		p := map[string]bool{}
-		for _, i := range out.AutoScalingInstances {
-			p[aws.ToString(i.InstanceId)] = aws.ToBool(i.ProtectedFromScaleIn)
 		}
 		return p
 	}

@@ -57,16 +57,7 @@ const maxReason = 200
 // CreateTags is returned, the local drain stays: the next election tries the
 // tags again.
 func (e *Elector) Drain(ctx context.Context, d Drain) error {
-	if err := e.Store.Ensure(); err != nil {
-		return err
-	}
-	self, err := e.Identity.Self(ctx)
-	if err != nil {
-		return err
-	}
-	// Under the election's lock: an election in flight, which read the
-	// tags before this drain, ends first and cannot undo them.
-	unlock, err := e.Store.Lock(ctx)
+	self, unlock, err := e.lockSelf(ctx)
 	if err != nil {
 		return err
 	}
@@ -107,14 +98,7 @@ func drainTags(d Drain, noTag bool) map[string]string {
 // draining tags, then the local record and the cached verdict go, so the next
 // decision elects afresh. It is not an error when nothing was drained.
 func (e *Elector) Undrain(ctx context.Context) error {
-	if err := e.Store.Ensure(); err != nil {
-		return err
-	}
-	self, err := e.Identity.Self(ctx)
-	if err != nil {
-		return err
-	}
-	unlock, err := e.Store.Lock(ctx)
+	self, unlock, err := e.lockSelf(ctx)
 	if err != nil {
 		return err
 	}
@@ -175,4 +159,20 @@ func applyDrain(self string, d Drain, candidates []Instance) (missing bool) {
 func DrainOf(i Instance) (at, reason string, ok bool) {
 	at, ok = i.Tags[DrainingTag]
 	return at, strings.TrimSpace(i.Tags[DrainingReasonTag]), ok
+}
+
+// lockSelf reads this instance's identity and takes the election's lock, as
+// drain and undrain change its tags: an election in flight, which read the
+// tags before, ends first and cannot undo the change.
+func (e *Elector) lockSelf(ctx context.Context) (self Self, unlock func(), err error) {
+	if err := e.Store.Ensure(); err != nil {
+		return Self{}, nil, err
+	}
+	if self, err = e.Identity.Self(ctx); err != nil {
+		return Self{}, nil, err
+	}
+	if unlock, err = e.Store.Lock(ctx); err != nil {
+		return Self{}, nil, err
+	}
+	return self, unlock, nil
 }

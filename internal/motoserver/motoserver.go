@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
@@ -102,18 +104,62 @@ func Skip(err error) bool {
 	return errors.Is(err, ErrNoMoto) && os.Getenv("LEADERGATE_REQUIRE_MOTO") != "1"
 }
 
-func (m *Moto) client(ctx context.Context) (*ec2.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx,
+// Config is an SDK config for moto, with test credentials and none of the
+// machine's own AWS files: for a test's own clients.
+func (m *Moto) Config(ctx context.Context) (aws.Config, error) {
+	return config.LoadDefaultConfig(ctx,
 		config.WithRegion("us-east-1"),
 		config.WithBaseEndpoint(m.URL),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")),
 		config.WithSharedConfigFiles([]string{}),
 		config.WithSharedCredentialsFiles([]string{}),
 	)
+}
+
+func (m *Moto) client(ctx context.Context) (*ec2.Client, error) {
+	cfg, err := m.Config(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return ec2.NewFromConfig(cfg), nil
+}
+
+// CreateASG creates the Auto Scaling group name of n instances in moto
+// (moto launches them at once, tagged aws:autoscaling:groupName) and
+// returns a reader of each instance's scale-in protection.
+func (m *Moto) CreateASG(ctx context.Context, name string, n int) (protected func() (map[string]bool, error), err error) {
+	cfg, err := m.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	asc := autoscaling.NewFromConfig(cfg)
+	if _, err := m.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(name),
+		LaunchTemplateData: &types.RequestLaunchTemplateData{ImageId: aws.String("ami-12c6146b"), InstanceType: types.InstanceTypeT3Micro},
+	}); err != nil {
+		return nil, fmt.Errorf("create the launch template %s in moto: %w", name, err)
+	}
+	if _, err := asc.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String(name),
+		LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String(name)},
+		MinSize:              aws.Int32(int32(n)), MaxSize: aws.Int32(int32(n)), DesiredCapacity: aws.Int32(int32(n)),
+		AvailabilityZones: []string{"us-east-1a"},
+	}); err != nil {
+		return nil, fmt.Errorf("create the Auto Scaling group %s in moto: %w", name, err)
+	}
+	return func() (map[string]bool, error) {
+		out, err := asc.DescribeAutoScalingInstances(ctx, &autoscaling.DescribeAutoScalingInstancesInput{})
+		if err != nil {
+			return nil, err
+		}
+		p := map[string]bool{}
+		for _, i := range out.AutoScalingInstances {
+			if aws.ToString(i.AutoScalingGroupName) == name {
+				p[aws.ToString(i.InstanceId)] = aws.ToBool(i.ProtectedFromScaleIn)
+			}
+		}
+		return p, nil
+	}, nil
 }
 
 // Launch runs n instances tagged with tags in one reservation and returns
