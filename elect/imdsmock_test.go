@@ -8,21 +8,15 @@ package elect_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,209 +25,44 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/internal/aemm"
 	"github.com/leadergate/leadergate/internal/awsfake"
 
 	"github.com/leadergate/leadergate/internal/clock"
 )
 
 const (
-	imdsMockTool     = "ec2-metadata-mock"
-	imdsMockPkg      = "github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock"
-	imdsMockRequire  = "LEADERGATE_REQUIRE_IMDS_MOCK"
-	imdsDocPath      = "/latest/dynamic/instance-identity/document"
-	imdsTokenHeader  = "X-Aws-Ec2-Metadata-Token"
-	mockInstanceID   = "i-0fedcba9876543210"
-	mockRegion       = "eu-west-1"
-	mockStartTimeout = 10 * time.Second
+	imdsDocPath     = "/latest/dynamic/instance-identity/document"
+	imdsTokenHeader = "X-Aws-Ec2-Metadata-Token"
+	mockInstanceID  = "i-0fedcba9876543210"
+	mockRegion      = "eu-west-1"
 )
 
-// imdsMockBuild is the mock's executable, built once per test process.
-// `go tool -n` builds the tool pinned in go.mod into the build cache and
-// prints its path, so nothing is left behind and later runs reuse it.
-type imdsMockBuild struct {
-	path string
-	skip string // why the tests skip: the module's source cannot be had
-	err  error  // the source is there but does not build: a failure
-	took time.Duration
-}
-
-var buildIMDSMock = sync.OnceValue(func() imdsMockBuild {
-	start := time.Now()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		return imdsMockBuild{skip: "no go command on PATH to build " + imdsMockTool}
-	}
-	// go list loads every package of the tool: it fails only when a module
-	// cannot be downloaded or verified, which is a reason to skip, not fail.
-	if out, err := exec.Command(gobin, "list", "-deps", imdsMockPkg).CombinedOutput(); err != nil {
-		return imdsMockBuild{skip: fmt.Sprintf("cannot get the source of %s (offline, no module cache?): %v\n%s", imdsMockPkg, err, imdsMockTail(out, 5))}
-	}
-	out, err := exec.Command(gobin, "tool", "-n", imdsMockTool).Output()
-	if err != nil {
-		var stderr []byte
-		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-			stderr = ee.Stderr
-		}
-		return imdsMockBuild{err: fmt.Errorf("build %s: %v\n%s", imdsMockTool, err, stderr)}
-	}
-	return imdsMockBuild{path: strings.TrimSpace(string(out)), took: time.Since(start)}
-})
-
-func imdsMockTail(b []byte, n int) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// imdsMockBinary returns the mock's path, skipping the test when its source
-// cannot be downloaded unless LEADERGATE_REQUIRE_IMDS_MOCK=1.
-func imdsMockBinary(t *testing.T) string {
-	t.Helper()
-	b := buildIMDSMock()
-	switch {
-	case b.err != nil:
-		t.Fatal(b.err)
-	case b.skip != "" && os.Getenv(imdsMockRequire) == "1":
-		t.Fatalf("%s=1 but: %s", imdsMockRequire, b.skip)
-	case b.skip != "":
-		t.Skipf("skipping the amazon-ec2-metadata-mock test (set %s=1 to make this a failure): %s", imdsMockRequire, b.skip)
-	}
-	t.Logf("%s built once per test process in %s: %s", imdsMockTool, b.took.Round(time.Millisecond), b.path)
-	return b.path
-}
+// imdsMockBin is the mock's executable, built once per test process.
+var imdsMockBin = sync.OnceValues(aemm.Build)
 
 // startIMDSMock runs the mock on a free port of 127.0.0.1 serving doc as the
 // instance identity document, and returns its base URL once it answers.
 func startIMDSMock(t *testing.T, doc map[string]any, imdsv2Only bool) string {
 	t.Helper()
-	bin := imdsMockBinary(t)
-	dir := t.TempDir()
-	cfg, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"values": map[string]any{"instance-id": doc["instanceId"]}},
-		// Viper merges this over the mock's default document field by field.
-		"dynamic": map[string]any{"values": map[string]any{"instance-identity-document": doc}},
-	})
+	bin, err := imdsMockBin()
+	if aemm.Skip(err) {
+		t.Skipf("skipping the amazon-ec2-metadata-mock test (set LEADERGATE_REQUIRE_IMDS_MOCK=1 to make this a failure): %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgPath := filepath.Join(dir, "aemm-config.json")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+	m, err := aemm.StartDoc(bin, t.TempDir(), doc, imdsv2Only)
+	if err != nil {
 		t.Fatal(err)
-	}
-	// The port is free when we look; another process may take it before
-	// the mock binds, in which case the mock exits and we try another.
-	var lastErr error
-	for range 3 {
-		u, err := runIMDSMock(t, bin, dir, cfgPath, imdsv2Only)
-		if err == nil {
-			return u
-		}
-		lastErr = err
-	}
-	t.Fatal(lastErr)
-	return ""
-}
-
-func runIMDSMock(t *testing.T, bin, dir, cfgPath string, imdsv2Only bool) (string, error) {
-	port, err := imdsMockFreePort()
-	if err != nil {
-		return "", err
-	}
-	// -n: the mock listens on 0.0.0.0 by default, which tests must not.
-	args := []string{"-n", "127.0.0.1", "-p", strconv.Itoa(port), "-c", cfgPath}
-	if imdsv2Only {
-		args = append(args, "-I")
-	}
-	logPath := filepath.Join(dir, fmt.Sprintf("mock-%d.log", port))
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return "", err
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin, args...)
-	// A clean environment: the mock reads AEMM_* variables and $HOME/aemm-config.json.
-	cmd.Env = []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH")}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start %s: %w", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	mockLog := func() string { b, _ := os.ReadFile(logPath); return imdsMockTail(b, 20) }
-
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(mockStartTimeout)
-	for {
-		select {
-		case <-exited:
-			return "", fmt.Errorf("%s exited before answering: %v\n%s", imdsMockTool, cmd.ProcessState, mockLog())
-		default:
-		}
-		if _, err := imdsToken(base); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", fmt.Errorf("%s did not answer on %s within %s\n%s", imdsMockTool, base, mockStartTimeout, mockLog())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	t.Cleanup(func() {
-		stop()
+		m.Close()
 		if t.Failed() {
-			t.Logf("%s log:\n%s", imdsMockTool, mockLog())
+			t.Logf("ec2-metadata-mock log:\n%s", m.Log())
 		}
 	})
-	if err := imdsMockLoopbackOnly(port); err != nil {
-		t.Fatal(err)
-	}
-	return base, nil
-}
-
-func imdsMockFreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// imdsMockLoopbackOnly reads the kernel's socket table (Linux) to confirm that
-// the only listener on port is bound to 127.0.0.1, not to a wildcard address.
-func imdsMockLoopbackOnly(port int) error {
-	want := fmt.Sprintf(":%04X", port)
-	var found []string
-	read := false
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue // not Linux: the -n flag alone has to do
-		}
-		read = true
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			fields := strings.Fields(line)
-			// local_address is fields[1]; state 0A is LISTEN.
-			if len(fields) > 3 && fields[3] == "0A" && strings.HasSuffix(fields[1], want) {
-				found = append(found, fields[1])
-			}
-		}
-	}
-	if read && len(found) == 0 {
-		return fmt.Errorf("no listener on port %d in /proc/net/tcp{,6}, though %s answers there", port, imdsMockTool)
-	}
-	for _, a := range found {
-		if a != "0100007F"+want {
-			return fmt.Errorf("%s listens on %s (hex, from /proc/net), not only on 127.0.0.1", imdsMockTool, a)
-		}
-	}
-	return nil
+	return m.URL
 }
 
 // imdsToken asks for an IMDSv2 session token, as the SDK does.

@@ -58,14 +58,19 @@ func Build() (string, error) {
 }
 
 // Start starts the mock from bin in dir with args (e.g. "spot", "-d",
-// "4") for instance id in region, and returns once it answers a token
-// request.
+// "4") for instance id in region, IMDSv2 only, and returns once it answers
+// a token request.
 func Start(bin, dir, id, region string, args ...string) (*Mock, error) {
+	return StartDoc(bin, dir, map[string]any{"instanceId": id, "region": region, "availabilityZone": region + "a"}, true, args...)
+}
+
+// StartDoc is Start with doc as the instance identity document (the mock
+// merges it over its default one field by field) and, when imdsv2Only is
+// false, token-less IMDSv1 requests answered too.
+func StartDoc(bin, dir string, doc map[string]any, imdsv2Only bool, args ...string) (*Mock, error) {
 	cfg, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"values": map[string]any{"instance-id": id}},
-		"dynamic": map[string]any{"values": map[string]any{"instance-identity-document": map[string]any{
-			"instanceId": id, "region": region, "availabilityZone": region + "a",
-		}}},
+		"metadata": map[string]any{"values": map[string]any{"instance-id": doc["instanceId"]}},
+		"dynamic":  map[string]any{"values": map[string]any{"instance-identity-document": doc}},
 	})
 	if err != nil {
 		return nil, err
@@ -74,9 +79,14 @@ func Start(bin, dir, id, region string, args ...string) (*Mock, error) {
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return nil, err
 	}
+	// -n: the mock listens on 0.0.0.0 by default, which tests must not.
+	args = append(args, "-n", "127.0.0.1", "-c", cfgPath)
+	if imdsv2Only {
+		args = append(args, "-I")
+	}
 	var last error
 	for range 3 { // the free port may be taken before the mock binds it
-		m, err := start(bin, dir, cfgPath, args)
+		m, err := start(bin, dir, args)
 		if err == nil {
 			return m, nil
 		}
@@ -85,7 +95,7 @@ func Start(bin, dir, id, region string, args ...string) (*Mock, error) {
 	return nil, last
 }
 
-func start(bin, dir, cfgPath string, args []string) (*Mock, error) {
+func start(bin, dir string, args []string) (*Mock, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -98,8 +108,7 @@ func start(bin, dir, cfgPath string, args []string) (*Mock, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	// -n: the mock listens on 0.0.0.0 by default, which tests must not.
-	m.cmd = exec.Command(bin, append(args, "-n", "127.0.0.1", "-p", strconv.Itoa(port), "-c", cfgPath, "-I")...)
+	m.cmd = exec.Command(bin, append(args, "-p", strconv.Itoa(port))...)
 	// A clean environment: the mock reads AEMM_* and $HOME/aemm-config.json.
 	m.cmd.Env = []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH")}
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
@@ -116,6 +125,10 @@ func start(bin, dir, cfgPath string, args []string) (*Mock, error) {
 		}
 		if _, err := m.Token(); err == nil {
 			m.Started = time.Now()
+			if err := loopbackOnly(port); err != nil {
+				m.Close()
+				return nil, err
+			}
 			return m, nil
 		}
 		if time.Now().After(deadline) {
@@ -166,4 +179,36 @@ func (m *Mock) Log() string {
 func (m *Mock) Close() {
 	_ = m.cmd.Process.Kill()
 	<-m.exited
+}
+
+// loopbackOnly reads the kernel's socket table (Linux) to confirm that the
+// only listener on port is bound to 127.0.0.1, not to a wildcard address:
+// tests talk to 127.0.0.1 only, and so must what they start.
+func loopbackOnly(port int) error {
+	want := fmt.Sprintf(":%04X", port)
+	var found []string
+	read := false
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // not Linux: the -n flag alone has to do
+		}
+		read = true
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			// local_address is fields[1]; state 0A is LISTEN.
+			if len(fields) > 3 && fields[3] == "0A" && strings.HasSuffix(fields[1], want) {
+				found = append(found, fields[1])
+			}
+		}
+	}
+	if read && len(found) == 0 {
+		return fmt.Errorf("no listener on port %d in /proc/net/tcp{,6}, though ec2-metadata-mock answers there", port)
+	}
+	for _, a := range found {
+		if a != "0100007F"+want {
+			return fmt.Errorf("ec2-metadata-mock listens on %s (hex, from /proc/net), not only on 127.0.0.1", a)
+		}
+	}
+	return nil
 }
