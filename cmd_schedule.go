@@ -38,6 +38,12 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	if err := positive("--refresh", c.Refresh, "the background leadership check needs a period: give e.g. --refresh 1m"); err != nil {
 		return err
 	}
+	// A crontab that cannot be read or parsed is the one thing to say (78,
+	// 65): before the election, the ledger and the lifecycle watchers,
+	// whose warnings about an unreachable AWS would bury it.
+	if _, err := schedule.ParseFile(c.File); err != nil {
+		return err
+	}
 	log := newLogger(d.Stderr, g.Verbose, c.LogFormat)
 	auth, err := g.authority(d, log)
 	if err != nil {
