@@ -3,11 +3,13 @@ package main
 // The CLI voice. One-shot commands (check, run, elect, status, schedule
 // --check) speak on stderr, lower case, one prefix on every line:
 //
-//	leadergate: error: …
+//	leadergate: error: PROBLEM; FIX
 //	leadergate: warning: …
-//	leadergate: hint: …
 //	leadergate: …            (-v: why, step by step)
 //
+// An error is one line that names the problem and, where one is known, the
+// fix after "; " (elect.Error's Fix): cron mails and journald show the
+// first line, so the fix is never on a line of its own.
 // never as bare slog lines. The scheduler is a daemon and logs with slog
 // (text or json), which journald and log shippers read.
 
@@ -27,7 +29,6 @@ import (
 const (
 	levelError   = "error"
 	levelWarning = "warning"
-	levelHint    = "hint"
 	levelInfo    = "" // a -v line
 )
 
