@@ -3,8 +3,12 @@
 // so tests can place every reading of the time (and every wait measured
 // against it) where they want, far from any boundary.
 //
-// Two things stay on real time on purpose: a run's measured duration, and
-// network deadlines inside the AWS SDK's own clients.
+// Three things stay on real time on purpose, because what they bound lives
+// in real time whatever a test's clock says: a run's measured duration; the
+// grace between SIGTERM and SIGKILL of a process group, and the scheduler's
+// bound on waiting for its jobs at shutdown (a fake clock that is never
+// advanced must not leave a real process unkilled); and network deadlines
+// inside the AWS SDK's own clients and the pings.
 package clock
 
 import (
