@@ -104,13 +104,27 @@ echo
 echo "== scheduler: idle RSS of the real binary with 100 jobs"
 cp testdata/crontab/bench-100.cron "$tmp/leader-jobs.cron"
 chmod 0600 "$tmp/leader-jobs.cron"
-"$tmp/leadergate" schedule --assume follower --refresh 0s "$tmp/leader-jobs.cron" 2>/dev/null &
-sched_pid=$!
-sleep 3
-awk '/VmRSS/ {printf "idle RSS, 100 jobs: %.1f MB\n", $2/1024}' "/proc/$sched_pid/status"
-kill -TERM "$sched_pid"
-wait "$sched_pid" && echo "stopped cleanly on SIGTERM"
-sched_pid=""
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+for metrics in off on; do
+	args=()
+	[ "$metrics" = on ] && args=(--metrics-addr "127.0.0.1:$port")
+	"$tmp/leadergate" schedule --assume follower "${args[@]}" "$tmp/leader-jobs.cron" 2>"$tmp/sched.err" &
+	sched_pid=$!
+	sleep 3
+	if [ "$metrics" = on ]; then
+		# Two scrapes: the first builds the response's buffers.
+		for _ in 1 2; do curl -fsS "http://127.0.0.1:$port/metrics" >/dev/null || echo "scrape failed" >&2; done
+		sleep 1
+	fi
+	if [ -r "/proc/$sched_pid/status" ]; then
+		awk -v m="$metrics" '/VmRSS/ {printf "idle RSS, 100 jobs, metrics %s: %.1f MiB (%.1f MB)\n", m, $2/1024, $2*1024/1e6}' "/proc/$sched_pid/status"
+	else
+		echo "the scheduler exited:" >&2; cat "$tmp/sched.err" >&2
+	fi
+	kill -TERM "$sched_pid" 2>/dev/null || true
+	wait "$sched_pid" && echo "stopped cleanly on SIGTERM"
+	sched_pid=""
+done
 
 echo
 echo "== scheduler: how late jobs start behind their second"
