@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-
 	"time"
 
+	"github.com/leadergate/leadergate/internal/clock"
 	"github.com/leadergate/leadergate/ledger"
 	"github.com/leadergate/leadergate/schedule"
 )
@@ -44,7 +44,7 @@ func (c *scheduleCmd) withLedger(g *Globals, d *Deps, log *slog.Logger, opts *sc
 		takeover: f.TakeoverAfter,
 		timeout:  g.Timeout,
 		log:      log,
-		now:      d.Now,
+		clock:    d.Clock,
 	}
 	opts.CatchUp = f.CatchUp
 	log.Info("tick ledger on", "table", g.Ledger, "group", who.group, "instance", who.self, "takeover_after", f.TakeoverAfter, "lease", f.Lease)
@@ -59,19 +59,17 @@ type scheduleLedger struct {
 	takeover time.Duration
 	timeout  time.Duration
 	log      *slog.Logger
-	now      func() time.Time
+	clock    clock.Clock // the scheduler's: the takeover delay and lease watches wait on it
 }
 
 var _ schedule.Ledger = (*scheduleLedger)(nil)
 
 func (s *scheduleLedger) sleepUntil(ctx context.Context, at time.Time) error {
-	if d := at.Sub(s.now()); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
+	if d := at.Sub(s.clock.Now()); d > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-s.clock.After(d):
 		}
 	}
 	return nil
@@ -81,48 +79,59 @@ func (s *scheduleLedger) sleepUntil(ctx context.Context, at time.Time) error {
 // watched: to its end for a job marked "# on-lost: rerun" (whoever sees its
 // lease run out reruns it), else once, at the end of its lease, to record
 // it lost if its instance died.
-func (s *scheduleLedger) Claim(ctx context.Context, j schedule.Job, tick time.Time, leader bool, slot schedule.Slot) (schedule.Held, error) {
+//
+// Its Result is won only for the leader's own claim at the tick; a claim
+// after the takeover delay or a rerun is taken_over; a tick once seen
+// someone else's stays taken_elsewhere, however the watch ends.
+func (s *scheduleLedger) Claim(ctx context.Context, j schedule.Job, tick time.Time, leader bool, slot schedule.Slot) (schedule.Claim, error) {
 	k := ledger.Key{Group: s.group, Job: j.Name, Tick: tick}
 	if err := s.sleepUntil(ctx, ledger.ClaimAt(tick, leader, s.takeover)); err != nil {
-		return nil, nil
+		return schedule.Claim{}, nil
 	}
 	look, watched := !leader, false
+	var seen string // ClaimTakenElsewhere once a claim found the tick someone else's
 	for {
 		if !slot.Take() {
-			return nil, nil
+			return schedule.Claim{Result: seen}, nil
 		}
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
 		cl, err := s.l.Claim(cctx, k, ledger.ClaimOptions{Look: look, Rerun: j.RerunLost})
 		cancel()
 		if err != nil {
 			slot.Release()
-			return nil, err
+			return schedule.Claim{}, err
 		}
 		if cl.Outcome != ledger.Won {
 			slot.Release()
 		}
 		switch cl.Outcome {
 		case ledger.Won:
+			c := schedule.Claim{Held: held{run: cl.Run, log: s.log}, Result: schedule.ClaimWon}
+			if !leader {
+				c.Result = schedule.ClaimTakenOver
+			}
 			if cl.Run.Rerun != nil {
 				s.log.Warn("rerunning a run lost with its instance (# on-lost: rerun)", "job", j.Name, "tick", k.TickString(),
 					"lost_on", cl.Run.Rerun.Owner, "attempt", cl.Run.Record().Attempt, "fence", cl.Run.Record().Fence)
+				c.Result, c.Lost = schedule.ClaimTakenOver, true
 			}
-			return held{run: cl.Run, log: s.log}, nil
+			return c, nil
 		case ledger.LostFound:
 			s.log.Error("run lost with its instance: recorded lost, not rerun (add # on-lost: rerun if it may run twice)",
 				"job", j.Name, "tick", k.TickString(), "instance", cl.Holder.Owner, "attempt", cl.Holder.Attempt)
-			return nil, nil
+			return schedule.Claim{Result: schedule.ClaimTakenElsewhere, Lost: true}, nil
 		}
+		seen = schedule.ClaimTakenElsewhere
 		h := cl.Holder
 		if h == nil || h.State != ledger.Running || watched && !j.RerunLost {
-			return nil, nil
+			return schedule.Claim{Result: seen}, nil
 		}
 		// Watch the holder's lease: it renews while it lives. A job that may
 		// rerun is watched to its end; any other once, at the end of the
 		// lease seen (one more read, only for jobs still running after the
 		// takeover delay), to record it lost if its instance died early.
 		if err := s.sleepUntil(ctx, h.LeaseUntil.Add(time.Second)); err != nil {
-			return nil, nil
+			return schedule.Claim{Result: seen}, nil
 		}
 		look, watched = true, true
 	}

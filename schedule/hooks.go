@@ -30,6 +30,18 @@ type Hooks interface {
 	Finished(run RunInfo, res Result)
 	// Drained is called when this instance starts to drain.
 	Drained()
+	// Claimed is called with the tick ledger's answer for a leader-only
+	// tick: ClaimWon, ClaimTakenOver or ClaimTakenElsewhere. A tick the
+	// ledger decided nothing about (shutdown, its previous run still
+	// running here, the ledger unreachable) is not reported.
+	Claimed(job Job, tick time.Time, result string)
+	// LostRun is called when this instance finds the run of a tick lost
+	// with its instance (its lease ran out) and records it lost or, for
+	// "# on-lost: rerun", reruns it: once per lost run fleet-wide.
+	LostRun(job Job, tick time.Time)
+	// CaughtUp is called when this instance claims a tick missed while no
+	// scheduler ran, to run it late (catch-up).
+	CaughtUp(job Job, tick time.Time)
 }
 
 // RunInfo names one run of a job.
@@ -155,16 +167,37 @@ func (m MultiHooks) Drained() {
 	}
 }
 
+func (m MultiHooks) Claimed(job Job, tick time.Time, result string) {
+	for _, h := range m {
+		h.Claimed(job, tick, result)
+	}
+}
+
+func (m MultiHooks) LostRun(job Job, tick time.Time) {
+	for _, h := range m {
+		h.LostRun(job, tick)
+	}
+}
+
+func (m MultiHooks) CaughtUp(job Job, tick time.Time) {
+	for _, h := range m {
+		h.CaughtUp(job, tick)
+	}
+}
+
 // NopHooks does nothing; embed it to implement only some of Hooks.
 type NopHooks struct{}
 
-func (NopHooks) Loaded([]Job)             {}
-func (NopHooks) Planned(Job, time.Time)   {}
-func (NopHooks) Alive()                   {}
-func (NopHooks) Leadership(bool, error)   {}
-func (NopHooks) Started(RunInfo)          {}
-func (NopHooks) Finished(RunInfo, Result) {}
-func (NopHooks) Drained()                 {}
+func (NopHooks) Loaded([]Job)                   {}
+func (NopHooks) Planned(Job, time.Time)         {}
+func (NopHooks) Alive()                         {}
+func (NopHooks) Leadership(bool, error)         {}
+func (NopHooks) Started(RunInfo)                {}
+func (NopHooks) Finished(RunInfo, Result)       {}
+func (NopHooks) Drained()                       {}
+func (NopHooks) Claimed(Job, time.Time, string) {}
+func (NopHooks) LostRun(Job, time.Time)         {}
+func (NopHooks) CaughtUp(Job, time.Time)        {}
 
 // jitter waits a random time below j.Jitter ("# jitter:"), on the
 // scheduler's clock; false when ctx ends first.

@@ -12,17 +12,45 @@ import (
 type Ledger interface {
 	// Claim waits for this instance's turn at tick (the tick itself on the
 	// leader, the takeover delay after it elsewhere, leader being false
-	// also when the election failed) and claims it. It returns nil when
-	// the tick is someone else's, and an error when the ledger cannot be
-	// asked: the job must not run.
+	// also when the election failed) and claims it. Its Claim has no Held
+	// when the tick is not this instance's to run, and an error means the
+	// ledger cannot be asked: the job must not run.
 	// slot.Take is called just before the claim is written: when it says
 	// no (the previous run still runs here), nothing is written; a slot
 	// taken for a claim that is not won is given back with slot.Release.
-	Claim(ctx context.Context, job Job, tick time.Time, leader bool, slot Slot) (Held, error)
+	Claim(ctx context.Context, job Job, tick time.Time, leader bool, slot Slot) (Claim, error)
 	// CatchUp returns the one tick of job to run late, if any: the most
 	// recent one within job.CatchUp before now that is later than the
 	// job's newest record.
 	CatchUp(ctx context.Context, job Job, now time.Time) (tick time.Time, ok bool, err error)
+}
+
+// Results of a claim (Claim.Result), the "result" label of the ticks
+// claimed metric.
+const (
+	// ClaimWon: the leader claimed the tick, at the tick.
+	ClaimWon = "won"
+	// ClaimTakenOver: this instance claimed a tick it was not first to
+	// claim: as a follower (or with its election failed) after the
+	// takeover delay, the leader not having claimed it, or to rerun a run
+	// lost with its instance ("# on-lost: rerun").
+	ClaimTakenOver = "taken_over"
+	// ClaimTakenElsewhere: another instance holds or held the tick (a run
+	// of it found lost and recorded lost included).
+	ClaimTakenElsewhere = "taken_elsewhere"
+)
+
+// Claim is the ledger's answer for one tick.
+type Claim struct {
+	// Held is the claimed tick, for this instance to run; nil: it is not.
+	Held Held
+	// Result is ClaimWon or ClaimTakenOver with Held, ClaimTakenElsewhere
+	// without; empty when the ledger decided nothing (shutdown, or the
+	// previous run still runs here).
+	Result string
+	// Lost is set when this instance found the tick's run lost with its
+	// instance (its lease ran out) and recorded it lost, or reran it.
+	Lost bool
 }
 
 // Slot is this instance's overlap guard for one job.
@@ -49,7 +77,15 @@ func (r *runner) claimTick(ctx context.Context, j Job, tick time.Time, leader bo
 	if electionErr != nil {
 		log.Warn("election failed; the ledger decides after the takeover delay", "error", electionErr)
 	}
-	h, err := r.opts.Ledger.Claim(ctx, j, tick, leader, slot)
+	c, err := r.opts.Ledger.Claim(ctx, j, tick, leader, slot)
+	if err == nil {
+		if c.Lost {
+			r.opts.Hooks.LostRun(j, tick)
+		}
+		if c.Result != "" {
+			r.opts.Hooks.Claimed(j, tick, c.Result)
+		}
+	}
 	switch {
 	case ctx.Err() != nil:
 		log.Debug("job skipped: shutting down")
@@ -57,10 +93,10 @@ func (r *runner) claimTick(ctx context.Context, j Job, tick time.Time, leader bo
 	case err != nil:
 		log.Error("job skipped: the ledger cannot be reached, nothing runs", "error", err)
 		return nil
-	case h == nil:
+	case c.Held == nil:
 		log.Debug("job skipped: the tick is taken")
 	}
-	return h
+	return c.Held
 }
 
 // catchUp runs, once and late, the tick each job with a catch-up window
@@ -83,7 +119,7 @@ func (r *runner) catchUp(ctx context.Context, jobs []Job) {
 			r.log.Error("catch-up skipped: the ledger cannot be reached", "job", j.Name, "error", err)
 		case ok:
 			r.log.Warn("catching up a missed tick, once", "job", j.Name, "scheduled_at", tick.In(j.TZ).Format(time.RFC3339), "window", j.CatchUp)
-			r.start(ctx, j, tick)
+			r.start(ctx, j, tick, missed)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,22 +24,27 @@ type fakeLedger struct {
 	finished []int
 	holds    int
 	answer   func(tick time.Time) (bool, error) // won?
+	lost     bool                               // every claim finds a lost run
 	catchUp  func(j Job, now time.Time) (time.Time, bool, error)
 }
 
-func (l *fakeLedger) Claim(ctx context.Context, j Job, tick time.Time, leader bool, slot Slot) (Held, error) {
+func (l *fakeLedger) Claim(ctx context.Context, j Job, tick time.Time, leader bool, slot Slot) (Claim, error) {
 	l.mu.Lock()
 	l.claims = append(l.claims, tick)
 	l.leader = append(l.leader, leader)
 	l.mu.Unlock()
 	won, err := l.answer(tick)
-	if err != nil || !won {
-		return nil, err
+	switch {
+	case err != nil:
+		return Claim{}, err
+	case !won:
+		return Claim{Result: ClaimTakenElsewhere, Lost: l.lost}, nil
+	case !slot.Take():
+		return Claim{}, nil
+	case !leader:
+		return Claim{Held: fakeHeld{l}, Result: ClaimTakenOver, Lost: l.lost}, nil
 	}
-	if !slot.Take() {
-		return nil, nil
-	}
-	return fakeHeld{l}, nil
+	return Claim{Held: fakeHeld{l}, Result: ClaimWon, Lost: l.lost}, nil
 }
 
 func (l *fakeLedger) CatchUp(ctx context.Context, j Job, now time.Time) (time.Time, bool, error) {
@@ -243,5 +249,116 @@ func TestCatchUpRunsAgainOnBecomingLeader(t *testing.T) {
 	}
 	if n := len(logs.find("job started")); n != 1 {
 		t.Errorf("%d runs, want the one caught-up tick", n)
+	}
+}
+
+// ledgerEvents records the ledger's hooks, in order.
+type ledgerEvents struct {
+	NopHooks
+	mu  sync.Mutex
+	got []string
+}
+
+func (e *ledgerEvents) add(s string) {
+	e.mu.Lock()
+	e.got = append(e.got, s)
+	e.mu.Unlock()
+}
+
+func (e *ledgerEvents) Claimed(j Job, tick time.Time, result string) {
+	e.add("claimed " + j.Name + " " + tick.UTC().Format(time.RFC3339) + " " + result)
+}
+func (e *ledgerEvents) LostRun(j Job, tick time.Time) {
+	e.add("lost " + j.Name + " " + tick.UTC().Format(time.RFC3339))
+}
+func (e *ledgerEvents) CaughtUp(j Job, tick time.Time) {
+	e.add("caught up " + j.Name + " " + tick.UTC().Format(time.RFC3339))
+}
+
+func (e *ledgerEvents) all() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.got)
+}
+
+// TestTheHooksHearTheLedgersAnswers: the scheduler passes on what the
+// ledger's Claim said (its result, a lost run found) and a caught-up tick
+// once it is claimed here; a tick taken elsewhere is no catch-up here, and
+// an unreachable ledger or a tick this instance's previous run keeps it
+// from claiming reports no claim at all.
+func TestTheHooksHearTheLedgersAnswers(t *testing.T) {
+	const missed = "2026-03-14T03:00:00Z"
+	for _, tc := range []struct {
+		name   string
+		leader bool
+		won    bool
+		lost   bool
+		err    error
+		want   []string
+	}{
+		{name: "the leader wins a missed tick", leader: true, won: true,
+			want: []string{"claimed nightly " + missed + " won", "caught up nightly " + missed}},
+		{name: "a follower takes a missed tick over", won: true,
+			want: []string{"claimed nightly " + missed + " taken_over", "caught up nightly " + missed}},
+		{name: "a missed tick rerun after its run was lost", won: true, lost: true,
+			want: []string{"lost nightly " + missed, "claimed nightly " + missed + " taken_over", "caught up nightly " + missed}},
+		{name: "a missed tick taken elsewhere, its run found lost", leader: true, lost: true,
+			want: []string{"lost nightly " + missed, "claimed nightly " + missed + " taken_elsewhere"}},
+		{name: "an unreachable ledger", leader: true, err: errors.New("throttled")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := writeCrontab(t, dir, "CRON_TZ=UTC\n# name: nightly\n# catch-up: 6h\n0 3 * * * true\n")
+			logs := newLogSink()
+			asked := make(chan struct{}, 1)
+			l := &fakeLedger{
+				answer: func(time.Time) (bool, error) { asked <- struct{}{}; return tc.won, tc.err },
+				lost:   tc.lost,
+				catchUp: func(Job, time.Time) (time.Time, bool, error) {
+					return time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC), true, nil
+				},
+			}
+			ev := &ledgerEvents{}
+			clock := newFakeClock(time.Date(2026, 3, 14, 5, 30, 0, 0, time.UTC))
+			stop := startRun(t, Options{File: path, Authority: gate.Assume(tc.leader), Logger: logs.logger(), Refresh: -1,
+				Ledger: l, Clock: clock, Hooks: ev})
+			<-asked
+			if tc.won {
+				logs.wait(t, "job finished")
+			} else {
+				logs.wait(t, "job skipped: "+map[bool]string{true: "the ledger cannot be reached, nothing runs", false: "the tick is taken"}[tc.err != nil])
+			}
+			stop()
+			if got := ev.all(); !slices.Equal(got, tc.want) {
+				t.Errorf("the hooks heard %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestATickItsPreviousRunKeepsFromClaimingIsNoClaim: with the previous run
+// still going here, nothing is claimed, and no claim is reported.
+func TestATickItsPreviousRunKeepsFromClaimingIsNoClaim(t *testing.T) {
+	dir := t.TempDir()
+	release := filepath.Join(dir, "release")
+	path := writeCrontab(t, dir, "CRON_TZ=UTC\n# name: slow\n* * * * * * while [ ! -e "+release+" ]; do sleep 0.05; done\n")
+	logs := newLogSink()
+	l := &fakeLedger{answer: func(time.Time) (bool, error) { return true, nil }}
+	ev := &ledgerEvents{}
+	clock := newFakeClock(t0)
+	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Ledger: l, Clock: clock, Hooks: ev})
+	logs.wait(t, "schedule loaded")
+	clock.advance(t, t0.Truncate(time.Second).Add(time.Second))
+	logs.wait(t, "job started")
+	clock.advance(t, t0.Truncate(time.Second).Add(2*time.Second))
+	logs.wait(t, "job skipped: its previous run is still running")
+	if err := os.WriteFile(release, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs.wait(t, "job finished")
+	stop()
+	first := t0.Truncate(time.Second).Add(time.Second).UTC().Format(time.RFC3339)
+	if got, want := ev.all(), []string{"claimed slow " + first + " won"}; !slices.Equal(got, want) {
+		t.Errorf("the hooks heard %q, want %q: the tick that could not be claimed is no claim", got, want)
 	}
 }

@@ -241,7 +241,7 @@ func (r *runner) loop(ctx context.Context, c *Crontab) {
 				r.log.Warn("job skipped: missed its time (the scheduler was stopped or the clock jumped)",
 					"job", e.job.Name, "scheduled_at", tick.In(e.job.TZ).Format(time.RFC3339), "lateness", late)
 			} else {
-				r.start(ctx, e.job, tick)
+				r.start(ctx, e.job, tick, due)
 			}
 			// Next from the tick keeps @every from drifting; from now when
 			// behind, so that missed ticks are not fired in a burst.
@@ -288,11 +288,19 @@ func (r *runner) reload() (*Crontab, bool) {
 	return c, true
 }
 
-func (r *runner) start(ctx context.Context, j Job, tick time.Time) {
+// trigger is why a run starts.
+type trigger int
+
+const (
+	due    trigger = iota // its tick has come
+	missed                // catch-up runs a tick missed while no scheduler ran
+)
+
+func (r *runner) start(ctx context.Context, j Job, tick time.Time, why trigger) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.runOnce(ctx, j, tick)
+		r.runOnce(ctx, j, tick, why)
 	}()
 }
 
@@ -316,7 +324,7 @@ func (r *runner) release(name string) {
 	}
 }
 
-func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
+func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger) {
 	log := r.log.With("job", j.Name)
 	// The tick as written in the crontab: in the job's zone.
 	at := tick.In(j.TZ).Format(time.RFC3339)
@@ -341,6 +349,9 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time) {
 		defer func() { release() }()
 		if held = r.claimTick(ctx, j, tick, err == nil && p.Run, err, Slot{Take: take, Release: release}); held == nil {
 			return
+		}
+		if why == missed {
+			r.opts.Hooks.CaughtUp(j, tick)
 		}
 	} else if !r.claim(j.Name) {
 		log.Warn("job skipped: its previous run is still running or waiting for its election", "scheduled_at", at)

@@ -102,7 +102,7 @@ func RunNow(ctx context.Context, opts Options, name string) (int, error) {
 	}
 	r.leaderCtx, r.stopLeader = context.WithCancelCause(ctx)
 	defer r.stopLeader(nil)
-	r.runOnce(ctx, j, tick)
+	r.runOnce(ctx, j, tick, due)
 	switch {
 	case !got.done:
 		return 0, errors.New("the job did not run: see the log above")

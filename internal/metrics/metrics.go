@@ -7,11 +7,10 @@
 // survive a SIGHUP reload; the per-job gauges of a job that a reload
 // removed are deleted, so no alert fires on a job that no longer exists.
 //
-// The fleet counters of the tick ledger (claims, lost runs, catch-ups) are
-// exported as methods ([Metrics.Claimed], [Metrics.LostRun],
-// [Metrics.CatchUp]) for the packages that count them; they are registered
-// from the start, so dashboards and alerts can be written before a
-// feature is switched on.
+// The fleet counters of the tick ledger (claims, lost runs, catch-ups) count
+// what the scheduler's hooks [Metrics.Claimed], [Metrics.LostRun] and
+// [Metrics.CaughtUp] hear; they are registered from the start, at 0, so
+// dashboards and alerts can be written before the ledger is switched on.
 package metrics
 
 import (
@@ -23,14 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/leadergate/leadergate/schedule"
-)
-
-// Results of a ledger claim, the "result" label of
-// leadergate_ticks_claimed_total.
-const (
-	ClaimWon            = "won"             // this instance claimed the tick
-	ClaimTakenElsewhere = "taken_elsewhere" // another instance holds it
-	ClaimTakenOver      = "taken_over"      // claimed after the leader's takeover delay
 )
 
 // Metrics implements schedule.Hooks.
@@ -111,15 +102,15 @@ func New(now func() time.Time, stale time.Duration) *Metrics {
 		}, []string{"result"}),
 		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadergate_ticks_claimed_total",
-			Help: "Tick ledger claims, by result: won, taken_elsewhere, taken_over.",
+			Help: "Leader-only ticks the tick ledger decided here, by result: won (claimed by the leader at the tick), taken_over (claimed after the takeover delay, or to rerun a lost run), taken_elsewhere (another instance holds or held it).",
 		}, []string{"result"}),
 		lost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadergate_lost_runs_total",
-			Help: "Runs found lost with their instance (their lease ran out).",
+			Help: "Runs this instance found lost with their instance (their lease ran out) and recorded lost or reran.",
 		}),
 		catchUps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadergate_catchups_total",
-			Help: "Missed ticks run late by catch-up.",
+			Help: "Ticks missed while no scheduler ran, claimed here to run late (catch-up).",
 		}),
 		drains: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadergate_drains_total",
@@ -134,7 +125,7 @@ func New(now func() time.Time, stale time.Duration) *Metrics {
 	for _, r := range []string{"leader", "follower", "error"} {
 		m.elections.WithLabelValues(r)
 	}
-	for _, r := range []string{ClaimWon, ClaimTakenElsewhere, ClaimTakenOver} {
+	for _, r := range []string{schedule.ClaimWon, schedule.ClaimTakenElsewhere, schedule.ClaimTakenOver} {
 		m.claims.WithLabelValues(r)
 	}
 	return m
@@ -179,15 +170,17 @@ func (m *Metrics) Stopped() {
 	m.mu.Unlock()
 }
 
-// Claimed counts one tick ledger claim; result is ClaimWon,
-// ClaimTakenElsewhere or ClaimTakenOver.
-func (m *Metrics) Claimed(result string) { m.claims.WithLabelValues(result).Inc() }
+// Claimed counts the ledger's answer for a tick; result is
+// schedule.ClaimWon, ClaimTakenOver or ClaimTakenElsewhere.
+func (m *Metrics) Claimed(_ schedule.Job, _ time.Time, result string) {
+	m.claims.WithLabelValues(result).Inc()
+}
 
-// LostRun counts a run found lost with its instance.
-func (m *Metrics) LostRun() { m.lost.Inc() }
+// LostRun counts a run this instance found lost with its instance.
+func (m *Metrics) LostRun(schedule.Job, time.Time) { m.lost.Inc() }
 
-// CatchUp counts a missed tick run late.
-func (m *Metrics) CatchUp() { m.catchUps.Inc() }
+// CaughtUp counts a missed tick claimed here to run late.
+func (m *Metrics) CaughtUp(schedule.Job, time.Time) { m.catchUps.Inc() }
 
 // Loaded forgets the gauges of jobs that are gone; counters stay.
 func (m *Metrics) Loaded(jobs []schedule.Job) {

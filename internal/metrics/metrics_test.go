@@ -191,8 +191,8 @@ func TestMetricsAfterKnownRuns(t *testing.T) {
 	if got := healthz(t, url); got != http.StatusOK {
 		t.Errorf("/healthz while the loop runs: %d, want 200", got)
 	}
-	m.Claimed(ClaimTakenOver)
-	m.LostRun()
+	m.Claimed(schedule.Job{Name: "good"}, time.Now(), schedule.ClaimTakenOver)
+	m.LostRun(schedule.Job{Name: "good"}, time.Now())
 	if v, _ := value(scrape(t, url), "leadergate_ticks_claimed_total", "result", "taken_over"); v != 1 {
 		t.Errorf("one takeover counted as %v", v)
 	}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/metrics"
+	"github.com/leadergate/leadergate/ledger"
+	"github.com/leadergate/leadergate/schedule"
+)
+
+// manualClock is a clock that moves only when told to, so the takeover
+// delay and lease ends pass at once and the ledger's times sit far from
+// any boundary.
+type manualClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []manualWaiter
+	added   chan struct{} // poked when a waiter is added
+}
+
+func newManualClock(now time.Time) *manualClock {
+	return &manualClock{now: now, added: make(chan struct{}, 1)}
+}
+
+type manualWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, manualWaiter{at: c.now.Add(d), ch: ch})
+	select {
+	case c.added <- struct{}{}:
+	default:
+	}
+	return ch
+}
+
+// waitFor waits until something sleeps until at most at: the scheduler
+// is idle until then.
+func (c *manualClock) waitFor(t *testing.T, at time.Time) {
+	t.Helper()
+	deadline := time.After(cliWait)
+	for {
+		c.mu.Lock()
+		found := slices.ContainsFunc(c.waiters, func(w manualWaiter) bool { return !w.at.After(at) })
+		c.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-c.added:
+		case <-deadline:
+			t.Fatalf("nothing waits for %s within %s", at.Format(time.RFC3339), cliWait)
+		}
+	}
+}
+
+// advance waits until something sleeps until at most to, then moves the
+// clock there and wakes what is due.
+func (c *manualClock) advance(t *testing.T, to time.Time) {
+	t.Helper()
+	c.waitFor(t, to)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = to
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(to) {
+			kept = append(kept, w)
+		} else {
+			w.ch <- to
+		}
+	}
+	c.waiters = kept
+}
+
+// claimEvents passes the ledger's answers and the runs' ends to the test.
+type claimEvents struct {
+	schedule.NopHooks
+	claimed  chan string
+	finished chan string
+}
+
+func (e claimEvents) Claimed(_ schedule.Job, _ time.Time, result string) { e.claimed <- result }
+func (e claimEvents) Finished(_ schedule.RunInfo, res schedule.Result) {
+	e.finished <- res.Outcome
+}
+
+// ledgerCounters scrapes /metrics and returns the tick ledger's counters,
+// parsed with Prometheus' own text parser, by name and result label.
+func ledgerCounters(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("the metrics do not parse as Prometheus text: %v", err)
+	}
+	got := map[string]float64{}
+	for _, name := range []string{"leadergate_ticks_claimed_total", "leadergate_lost_runs_total", "leadergate_catchups_total"} {
+		f := fams[name]
+		if f == nil {
+			t.Fatalf("no %s in /metrics", name)
+		}
+		for _, m := range f.Metric {
+			key := name
+			for _, l := range m.Label {
+				key += "{" + l.GetName() + "=" + l.GetValue() + "}"
+			}
+			got[key] = m.Counter.GetValue()
+		}
+	}
+	return got
+}
+
+// TestScheduleLedgerCountsClaimsLostRunsAndCatchUps runs the scheduler in
+// process with the tick ledger on an in-memory store and a manual clock,
+// one nightly job (03:00 UTC), for each way a tick can go, and checks
+// every ledger counter of /metrics after it: the leader's claim is won, a
+// follower's after the takeover delay taken_over, a tick someone else
+// claimed taken_elsewhere, a run found lost counts lost (and a rerun of it
+// is a takeover), and a missed tick run at start counts a catch-up.
+func TestScheduleLedgerCountsClaimsLostRunsAndCatchUps(t *testing.T) {
+	const (
+		takeover = 15 * time.Second
+		lease    = time.Minute
+	)
+	tick := time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
+	key := ledger.Key{Group: "e-test", Job: "nightly", Tick: tick}
+	// A run the leader claimed and finished; one whose instance died 50 s
+	// into it, its last renewed lease ending 5 s after the tick.
+	done := ledger.Record{Key: key, Owner: "i-leader", State: ledger.Succeeded, Fence: 1, Attempt: 1,
+		LeaseUntil: tick.Add(lease), Started: tick, Finished: tick.Add(time.Second)}
+	dead := ledger.Record{Key: key, Owner: "i-dead", State: ledger.Running, Fence: 1, Attempt: 1,
+		LeaseUntil: tick.Add(5 * time.Second), Started: tick}
+	counters := func(won, takenOver, elsewhere, lost, catchUps float64) map[string]float64 {
+		return map[string]float64{
+			"leadergate_ticks_claimed_total{result=won}":             won,
+			"leadergate_ticks_claimed_total{result=taken_over}":      takenOver,
+			"leadergate_ticks_claimed_total{result=taken_elsewhere}": elsewhere,
+			"leadergate_lost_runs_total":                             lost,
+			"leadergate_catchups_total":                              catchUps,
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		leader    bool
+		directive string          // above the job
+		start     time.Time       // the clock at start
+		seed      []ledger.Record // in the store before the scheduler starts
+		claimAt   time.Time       // when the claim is made (zero: at start, a catch-up)
+		claimed   bool            // the ledger decides the tick here
+		wantRun   bool            // the job ran here
+		wantState ledger.State    // the tick's record afterwards
+		want      map[string]float64
+	}{
+		{name: "the leader wins an unclaimed tick", claimed: true, leader: true,
+			start: tick.Add(-2 * time.Second), claimAt: tick,
+			wantRun: true, wantState: ledger.Succeeded, want: counters(1, 0, 0, 0, 0)},
+		{name: "a follower takes over a tick nobody claimed, after the takeover delay", claimed: true,
+			start: tick.Add(-2 * time.Second), claimAt: tick.Add(takeover),
+			wantRun: true, wantState: ledger.Succeeded, want: counters(0, 1, 0, 0, 0)},
+		{name: "a follower finds the tick claimed by the leader", claimed: true,
+			start: tick.Add(-2 * time.Second), seed: []ledger.Record{done}, claimAt: tick.Add(takeover),
+			wantState: ledger.Succeeded, want: counters(0, 0, 1, 0, 0)},
+		{name: "the leader finds the tick claimed by another instance", claimed: true, leader: true,
+			start: tick.Add(-2 * time.Second), seed: []ledger.Record{done}, claimAt: tick,
+			wantState: ledger.Succeeded, want: counters(0, 0, 1, 0, 0)},
+		{name: "a follower finds the tick's run lost with its instance and records it lost", claimed: true,
+			start: tick.Add(-2 * time.Second), seed: []ledger.Record{dead}, claimAt: tick.Add(takeover),
+			wantState: ledger.Lost, want: counters(0, 0, 1, 1, 0)},
+		{name: "with # on-lost: rerun, a follower reruns the lost run", claimed: true, directive: "# on-lost: rerun\n",
+			start: tick.Add(-2 * time.Second), seed: []ledger.Record{dead}, claimAt: tick.Add(takeover),
+			wantRun: true, wantState: ledger.Succeeded, want: counters(0, 1, 0, 1, 0)},
+		{name: "the leader catches up the tick missed before it started", claimed: true, leader: true, directive: "# catch-up: 6h\n",
+			start:   tick.Add(150 * time.Minute),
+			wantRun: true, wantState: ledger.Succeeded, want: counters(1, 0, 0, 0, 1)},
+		{name: "a follower catches up a missed tick nobody ran", claimed: true, directive: "# catch-up: 6h\n",
+			start:   tick.Add(150 * time.Minute),
+			wantRun: true, wantState: ledger.Succeeded, want: counters(0, 1, 0, 0, 1)},
+		{name: "a missed tick someone else ran is no catch-up", leader: true, directive: "# catch-up: 6h\n",
+			start: tick.Add(150 * time.Minute), seed: []ledger.Record{done},
+			wantState: ledger.Succeeded, want: counters(0, 0, 0, 0, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "ran")
+			tab := writeCrontab(t, dir, "jobs.cron", fmt.Sprintf("CRON_TZ=UTC\n# name: nightly\n%s0 3 * * * echo $LEADERGATE_SCHEDULED_AT >> '%s'\n", tc.directive, out))
+			clk := newManualClock(tc.start)
+			store := &ledger.Memory{}
+			for _, r := range tc.seed {
+				if err := store.Create(context.Background(), r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var logs syncBuffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("scheduler log:\n%s", logs.String())
+				}
+			})
+			m := metrics.New(clk.Now, time.Hour)
+			srv := httptest.NewServer(m.Handler())
+			defer srv.Close()
+			ev := claimEvents{claimed: make(chan string, 10), finished: make(chan string, 10)}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ran := make(chan error, 1)
+			go func() {
+				ran <- schedule.Run(ctx, schedule.Options{
+					File: tab, Authority: gate.Assume(tc.leader), Logger: log, Refresh: -1, Clock: clk,
+					Hooks: schedule.MultiHooks{m, ev},
+					Ledger: &scheduleLedger{
+						l:     &ledger.Ledger{Store: store, Owner: "i-self", Now: clk.Now, Lease: lease},
+						store: store, group: key.Group, takeover: takeover, timeout: cliWait, log: log, clock: clk,
+					},
+				})
+			}()
+
+			if !tc.claimAt.IsZero() {
+				// The loop sleeps until the tick; a follower's claim then
+				// sleeps until the takeover delay has passed.
+				clk.advance(t, tick)
+				if !tc.claimAt.Equal(tick) {
+					clk.advance(t, tc.claimAt)
+				}
+			}
+			if tc.claimed {
+				select {
+				case <-ev.claimed:
+				case err := <-ran:
+					t.Fatalf("the scheduler returned before the claim: %v", err)
+				case <-time.After(cliWait):
+					t.Fatalf("no claim within %s", cliWait)
+				}
+			} else {
+				// No claim to wait for: the catch-up pass is over once the
+				// loop sleeps until the next tick.
+				clk.waitFor(t, tick.Add(24*time.Hour))
+			}
+			if tc.wantRun {
+				select {
+				case o := <-ev.finished:
+					if o != schedule.Succeeded {
+						t.Errorf("the run %s, want %s", o, schedule.Succeeded)
+					}
+				case <-time.After(cliWait):
+					t.Fatalf("the claimed run did not finish within %s", cliWait)
+				}
+			}
+			cancel()
+			if err := <-ran; err != nil {
+				t.Fatal(err)
+			}
+
+			if got := ledgerCounters(t, srv.URL); !maps.Equal(got, tc.want) {
+				t.Errorf("ledger counters after the tick:\n got %v\nwant %v", got, tc.want)
+			}
+			lines := completeLines(t, out)
+			switch {
+			case tc.wantRun && (len(lines) != 1 || lines[0] != tick.Format(time.RFC3339)):
+				t.Errorf("the job wrote %q, want one run of the %s tick", lines, tick.Format(time.RFC3339))
+			case !tc.wantRun && len(lines) != 0:
+				t.Errorf("the job ran here (%q), want it run nowhere but where it was claimed", lines)
+			}
+			r, ok, err := store.Get(context.Background(), key)
+			if err != nil || !ok || r.State != tc.wantState {
+				t.Errorf("the tick's record: %+v (found %v, %v), want state %s", r, ok, err, tc.wantState)
+			}
+		})
+	}
+}
