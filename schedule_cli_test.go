@@ -442,8 +442,14 @@ func cliEnv(dir string) []string {
 
 func startSchedule(t *testing.T, dir string, args ...string) *schedProc {
 	t.Helper()
+	return startBinary(t, "leadergate", dir, args...)
+}
+
+// startBinary is startSchedule with the leadergate binary at bin.
+func startBinary(t *testing.T, bin, dir string, args ...string) *schedProc {
+	t.Helper()
 	s := &schedProc{t: t, stderr: &syncBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command("leadergate", args...)
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = cliEnv(dir)
 	s.cmd.Dir = dir
 	s.cmd.Stderr = s.stderr
