@@ -113,13 +113,13 @@ func (s *scheduleLedger) Claim(ctx context.Context, j schedule.Job, tick time.Ti
 			if cl.Run.Rerun != nil {
 				s.log.Warn("rerunning a run lost with its instance (# on-lost: rerun)", "job", j.Name, "tick", k.TickString(),
 					"lost_on", cl.Run.Rerun.Owner, "attempt", cl.Run.Record().Attempt, "fence", cl.Run.Record().Fence)
-				c.Result, c.Lost = schedule.ClaimTakenOver, true
+				c.Result, c.Lost = schedule.ClaimTakenOver, &schedule.RunInfo{ID: cl.Run.Rerun.RunID(), Attempt: cl.Run.Rerun.Attempt}
 			}
 			return c, nil
 		case ledger.LostFound:
 			s.log.Error("run lost with its instance: recorded lost, not rerun (add # on-lost: rerun if it may run twice)",
 				"job", j.Name, "tick", k.TickString(), "instance", cl.Holder.Owner, "attempt", cl.Holder.Attempt)
-			return schedule.Claim{Result: schedule.ClaimTakenElsewhere, Lost: true}, nil
+			return schedule.Claim{Result: schedule.ClaimTakenElsewhere, Lost: &schedule.RunInfo{ID: cl.Holder.RunID(), Attempt: cl.Holder.Attempt}}, nil
 		}
 		seen = schedule.ClaimTakenElsewhere
 		h := cl.Holder

@@ -37,8 +37,9 @@ type Hooks interface {
 	Claimed(job Job, tick time.Time, result string)
 	// LostRun is called when this instance finds the run of a tick lost
 	// with its instance (its lease ran out) and records it lost or, for
-	// "# on-lost: rerun", reruns it: once per lost run fleet-wide.
-	LostRun(job Job, tick time.Time)
+	// "# on-lost: rerun", reruns it: once per lost run fleet-wide. run has
+	// the lost attempt's id and number; its output died with it.
+	LostRun(run RunInfo)
 	// CaughtUp is called when this instance claims a tick missed while no
 	// scheduler ran, to run it late (catch-up).
 	CaughtUp(job Job, tick time.Time)
@@ -60,6 +61,9 @@ const (
 	TimedOut   = "timed_out"   // stopped by its "# timeout:"
 	Stopped    = "stopped"     // by shutdown or a drain
 	NotStarted = "not_started" // the command could not be started
+	// Lost: the run died with its instance, found by the tick ledger on
+	// another instance (reported there, through Hooks.LostRun).
+	Lost = "lost"
 )
 
 // Result is how a run ended.
@@ -173,9 +177,9 @@ func (m MultiHooks) Claimed(job Job, tick time.Time, result string) {
 	}
 }
 
-func (m MultiHooks) LostRun(job Job, tick time.Time) {
+func (m MultiHooks) LostRun(run RunInfo) {
 	for _, h := range m {
-		h.LostRun(job, tick)
+		h.LostRun(run)
 	}
 }
 
@@ -196,7 +200,7 @@ func (NopHooks) Started(RunInfo)                {}
 func (NopHooks) Finished(RunInfo, Result)       {}
 func (NopHooks) Drained()                       {}
 func (NopHooks) Claimed(Job, time.Time, string) {}
-func (NopHooks) LostRun(Job, time.Time)         {}
+func (NopHooks) LostRun(RunInfo)                {}
 func (NopHooks) CaughtUp(Job, time.Time)        {}
 
 // jitter waits a random time below j.Jitter ("# jitter:"), on the

@@ -48,9 +48,10 @@ type Claim struct {
 	// without; empty when the ledger decided nothing (shutdown, or the
 	// previous run still runs here).
 	Result string
-	// Lost is set when this instance found the tick's run lost with its
-	// instance (its lease ran out) and recorded it lost, or reran it.
-	Lost bool
+	// Lost is the tick's run that this instance found lost with its
+	// instance (its lease ran out) and recorded lost, or reran: its run id
+	// and attempt (claimTick fills in the job and tick).
+	Lost *RunInfo
 }
 
 // Slot is this instance's overlap guard for one job.
@@ -79,8 +80,10 @@ func (r *runner) claimTick(ctx context.Context, j Job, tick time.Time, leader bo
 	}
 	c, err := r.opts.Ledger.Claim(ctx, j, tick, leader, slot)
 	if err == nil {
-		if c.Lost {
-			r.opts.Hooks.LostRun(j, tick)
+		if c.Lost != nil {
+			lost := *c.Lost
+			lost.Job, lost.Tick = j, tick
+			r.opts.Hooks.LostRun(lost)
 		}
 		if c.Result != "" {
 			r.opts.Hooks.Claimed(j, tick, c.Result)

@@ -38,13 +38,21 @@ func (l *fakeLedger) Claim(ctx context.Context, j Job, tick time.Time, leader bo
 	case err != nil:
 		return Claim{}, err
 	case !won:
-		return Claim{Result: ClaimTakenElsewhere, Lost: l.lost}, nil
+		return Claim{Result: ClaimTakenElsewhere, Lost: l.lostRun()}, nil
 	case !slot.Take():
 		return Claim{}, nil
 	case !leader:
-		return Claim{Held: fakeHeld{l}, Result: ClaimTakenOver, Lost: l.lost}, nil
+		return Claim{Held: fakeHeld{l}, Result: ClaimTakenOver, Lost: l.lostRun()}, nil
 	}
-	return Claim{Held: fakeHeld{l}, Result: ClaimWon, Lost: l.lost}, nil
+	return Claim{Held: fakeHeld{l}, Result: ClaimWon, Lost: l.lostRun()}, nil
+}
+
+// lostRun is what every claim says it found lost, when l.lost.
+func (l *fakeLedger) lostRun() *RunInfo {
+	if !l.lost {
+		return nil
+	}
+	return &RunInfo{ID: "lost-run", Attempt: 1}
 }
 
 func (l *fakeLedger) CatchUp(ctx context.Context, j Job, now time.Time) (time.Time, bool, error) {
@@ -268,8 +276,8 @@ func (e *ledgerEvents) add(s string) {
 func (e *ledgerEvents) Claimed(j Job, tick time.Time, result string) {
 	e.add("claimed " + j.Name + " " + tick.UTC().Format(time.RFC3339) + " " + result)
 }
-func (e *ledgerEvents) LostRun(j Job, tick time.Time) {
-	e.add("lost " + j.Name + " " + tick.UTC().Format(time.RFC3339))
+func (e *ledgerEvents) LostRun(r RunInfo) {
+	e.add("lost " + r.Job.Name + " " + r.Tick.UTC().Format(time.RFC3339))
 }
 func (e *ledgerEvents) CaughtUp(j Job, tick time.Time) {
 	e.add("caught up " + j.Name + " " + tick.UTC().Format(time.RFC3339))

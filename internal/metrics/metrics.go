@@ -177,7 +177,7 @@ func (m *Metrics) Claimed(_ schedule.Job, _ time.Time, result string) {
 }
 
 // LostRun counts a run this instance found lost with its instance.
-func (m *Metrics) LostRun(schedule.Job, time.Time) { m.lost.Inc() }
+func (m *Metrics) LostRun(schedule.RunInfo) { m.lost.Inc() }
 
 // CaughtUp counts a missed tick claimed here to run late.
 func (m *Metrics) CaughtUp(schedule.Job, time.Time) { m.catchUps.Inc() }

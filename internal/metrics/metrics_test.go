@@ -192,7 +192,7 @@ func TestMetricsAfterKnownRuns(t *testing.T) {
 		t.Errorf("/healthz while the loop runs: %d, want 200", got)
 	}
 	m.Claimed(schedule.Job{Name: "good"}, time.Now(), schedule.ClaimTakenOver)
-	m.LostRun(schedule.Job{Name: "good"}, time.Now())
+	m.LostRun(schedule.RunInfo{Job: schedule.Job{Name: "good"}, Tick: time.Now()})
 	if v, _ := value(scrape(t, url), "leadergate_ticks_claimed_total", "result", "taken_over"); v != 1 {
 		t.Errorf("one takeover counted as %v", v)
 	}

@@ -270,16 +270,34 @@ func redact(raw string) string {
 	return u.Scheme + "://" + u.Host + "/..."
 }
 
+// LostRun reports a run that died with its instance, found lost here by
+// the tick ledger, as the failed run it is: its /fail ping (the start ping
+// came from the instance that died, with a rid this one cannot know), the
+// failure hook and MAILTO, with LEADERGATE_OUTCOME=lost and no exit code.
+func (n *Notifier) LostRun(r schedule.RunInfo) {
+	n.Finished(r, schedule.Result{Outcome: schedule.Lost, Code: -1,
+		Tail: []byte("leadergate: run " + r.ID + " was lost with its instance: its lease ran out while it ran; its output died with it\n")})
+}
+
 // Env is the failure report as environment variables, for hooks.
 func Env(r schedule.RunInfo, res schedule.Result) []string {
 	return []string{
 		"LEADERGATE_JOB=" + r.Job.Name,
 		"LEADERGATE_SCHEDULED_AT=" + r.Tick.In(zone(r.Job)).Format(time.RFC3339),
 		"LEADERGATE_RUN_ID=" + r.ID,
-		"LEADERGATE_EXIT_CODE=" + strconv.Itoa(res.Code),
+		"LEADERGATE_EXIT_CODE=" + exitCode(res),
 		"LEADERGATE_OUTCOME=" + res.Outcome,
 		"LEADERGATE_OUTPUT_TAIL=" + string(res.Tail),
 	}
+}
+
+// exitCode is the run's exit code for the report, empty when there is none
+// (a lost run's died with its instance; a run that could not start has none).
+func exitCode(res schedule.Result) string {
+	if res.Code < 0 {
+		return ""
+	}
+	return strconv.Itoa(res.Code)
 }
 
 func zone(j schedule.Job) *time.Location {
@@ -326,9 +344,13 @@ func (n *Notifier) runHook(r schedule.RunInfo, res schedule.Result, hook string)
 
 func (n *Notifier) mail(r schedule.RunInfo, res schedule.Result, to string) {
 	var msg bytes.Buffer
-	fmt.Fprintf(&msg, "To: %s\nSubject: leadergate: job %s %s (exit code %d)\n\n", to, r.Job.Name, res.Outcome, res.Code)
-	fmt.Fprintf(&msg, "Job %s, scheduled at %s, run %s: %s, exit code %d after %s.\n\nEnd of its output:\n\n%s\n",
-		r.Job.Name, r.Tick.In(zone(r.Job)).Format(time.RFC3339), r.ID, res.Outcome, res.Code, res.Duration.Round(time.Millisecond), res.Tail)
+	how := res.Outcome
+	if code := exitCode(res); code != "" {
+		how += ", exit code " + code
+	}
+	fmt.Fprintf(&msg, "To: %s\nSubject: leadergate: job %s %s\n\n", to, r.Job.Name, how)
+	fmt.Fprintf(&msg, "Job %s, scheduled at %s, run %s: %s after %s.\n\nEnd of its output:\n\n%s\n",
+		r.Job.Name, r.Tick.In(zone(r.Job)).Format(time.RFC3339), r.ID, how, res.Duration.Round(time.Millisecond), res.Tail)
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HookTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, n.cfg.Sendmail, "-t")

@@ -326,3 +326,33 @@ func TestMailtoWithoutSendmail(t *testing.T) {
 		t.Errorf("an empty MAILTO (mail off) was reported: %s", logs.String())
 	}
 }
+
+// TestLostRunIsReportedAsAFailure: a run the ledger finds lost with its
+// instance is a failed run to whoever watches the job: its /fail ping, and
+// the failure hook with LEADERGATE_OUTCOME=lost, the lost attempt's run id
+// and no exit code (it died with the instance).
+func TestLostRunIsReportedAsAFailure(t *testing.T) {
+	rec := newRecorder(t)
+	dir := t.TempDir()
+	n := New(Config{HookTimeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	job := schedule.Job{Name: "billing", Ping: rec.URL + "/billing",
+		OnFailure: "env | grep ^LEADERGATE_ > " + dir + "/env.tmp; mv " + dir + "/env.tmp " + dir + "/env"}
+	tick := time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
+	n.LostRun(schedule.RunInfo{Job: job, Tick: tick, ID: "e-1/billing@2026-03-14T03:00:00Z/1", Attempt: 1})
+	n.Wait(10 * time.Second)
+
+	q := waitReq(t, rec, "/billing/fail")
+	if q.Method != http.MethodPost || !strings.Contains(q.Body, "lost with its instance") {
+		t.Errorf("lost run's ping: %s %s body %q; want a POST to /fail saying it was lost", q.Method, q.Path, q.Body)
+	}
+	env, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil {
+		t.Fatalf("the failure hook did not run for the lost run: %v", err)
+	}
+	for _, want := range []string{"LEADERGATE_JOB=billing\n", "LEADERGATE_OUTCOME=lost\n", "LEADERGATE_EXIT_CODE=\n",
+		"LEADERGATE_RUN_ID=e-1/billing@2026-03-14T03:00:00Z/1\n", "LEADERGATE_SCHEDULED_AT=2026-03-14T03:00:00Z\n"} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("hook environment lacks %q:\n%s", want, env)
+		}
+	}
+}
