@@ -95,6 +95,12 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
+	for i, r := range recs {
+		// A run still "running" past its lease died with its instance,
+		// whether or not anyone has recorded it lost yet (in prefix mode
+		// nobody looks at that tick again).
+		recs[i] = r.AsOf(now)
+	}
 	if c.JSON {
 		enc := json.NewEncoder(d.Stdout)
 		for _, r := range recs {

@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -42,14 +41,11 @@ func (f *LedgerFlags) tick(now time.Time) (time.Time, error) {
 // runLedger is `run --ledger`: the leader claims the tick and runs the
 // command as its child, renewing the lease; a follower, or an instance
 // whose election failed, waits --takeover-after and takes the tick only if
-// nobody has. A ledger it cannot reach: exit 75, nothing runs.
+// nobody has. A ledger it cannot reach: exit 75, nothing runs. The gate
+// does the rest as without the ledger (--no-overlap, --max-runtime,
+// --dry-run, pings), claiming just before the command would start.
 func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	f := &c.LedgerFlags
-	if c.NoOverlap || c.MaxRuntime > 0 || c.DryRun {
-		// The ledger already refuses a second run of a tick; the others
-		// are not wired through its supervisor yet.
-		return usageError{errors.New("run: --no-overlap, --max-runtime and --dry-run do not work with --ledger yet; use the scheduler's # timeout: or drop them")}
-	}
 	if f.TakeoverAfter <= 0 {
 		return usageError{fmt.Errorf("run: --takeover-after %s must be positive, e.g. 15s", f.TakeoverAfter)}
 	}
@@ -64,14 +60,15 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	if job == "" {
 		job = strings.Join(argv, " ")
 	}
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		return fmt.Errorf("run: %w", err)
+	// Before any waiting: a command that cannot start is not worth a
+	// takeover delay (the gate looks it up again before claiming).
+	if _, se := gate.Resolve(argv[0]); se != nil {
+		return fmt.Errorf("run: %w", se)
 	}
 	log := newLogger(d.Stderr, g.Verbose, "")
 
-	// SIGTERM while waiting or claiming ends leadergate; once the command
-	// runs, signals are forwarded to its group instead.
+	// SIGTERM while waiting for this instance's turn ends leadergate;
+	// once the command runs, the gate forwards signals to its group.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -91,52 +88,127 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	if err != nil {
 		return err
 	}
-	l := &ledger.Ledger{Store: store, Owner: who.self, Now: d.Now, Lease: f.Lease}
-
-	if wait := ledger.ClaimAt(tick, who.leader, f.TakeoverAfter).Sub(d.Now()); wait > 0 {
+	claimAt := ledger.ClaimAt(tick, who.leader, f.TakeoverAfter)
+	rc := &runClaim{
+		l:       &ledger.Ledger{Store: store, Owner: who.self, Now: d.Now, Lease: f.Lease},
+		key:     key,
+		opts:    ledger.ClaimOptions{Look: !who.leader, Rerun: f.OnLost == "rerun"},
+		at:      claimAt,
+		timeout: g.Timeout,
+		stderr:  d.Stderr,
+		log:     log,
+	}
+	if wait := claimAt.Sub(d.Now()); wait > 0 && !c.DryRun {
 		select {
 		case <-time.After(wait):
 		case s := <-sigs:
 			return exitStatus(128 + int(s.(syscall.Signal)))
 		}
 	}
-	ctx, cancel := context.WithTimeoutCause(context.Background(), g.Timeout,
-		fmt.Errorf("no answer from the ledger within --timeout %s", g.Timeout))
-	defer cancel()
-	cl, err := l.Claim(ctx, key, ledger.ClaimOptions{Look: !who.leader, Rerun: f.OnLost == "rerun"})
+	signal.Stop(sigs)
+
+	obs, waitObs, err := c.observer(argv, d, log)
 	if err != nil {
-		return fmt.Errorf("run: %q not run: %w", job, err)
+		return err
+	}
+	code, err := gate.Run(context.Background(), ledgerTurn(who.reason(f.TakeoverAfter)), gate.Job{Name: job, Tick: tick}, gate.Options{
+		Argv:         argv,
+		FollowerExit: c.FollowerExit,
+		NoOverlap:    c.NoOverlap,
+		LockName:     c.LockName,
+		LockDir:      g.stateDir(),
+		MaxRuntime:   c.MaxRuntime,
+		Grace:        c.Grace,
+		DryRun:       c.DryRun,
+		Verbose:      g.Verbose,
+		Stderr:       d.Stderr,
+		Clock:        d.Clock,
+		Observer:     obs,
+		Ledger:       rc,
+	})
+	waitObs()
+	if err != nil {
+		return err
+	}
+	return exitStatus(code)
+}
+
+// ledgerTurn is the gate's Authority under the ledger: it is always this
+// instance's turn to try (the wait for it is over); the claim decides.
+type ledgerTurn string
+
+func (t ledgerTurn) MayRun(context.Context, gate.Job) (gate.Permit, error) {
+	return gate.Permit{Run: true, Reason: string(t)}, nil
+}
+
+// runClaim is gate.Ledger for the one tick of run --ledger.
+type runClaim struct {
+	l       *ledger.Ledger
+	key     ledger.Key
+	opts    ledger.ClaimOptions
+	at      time.Time // when this instance claims: the tick, or the takeover delay after it
+	timeout time.Duration
+	stderr  io.Writer
+	log     *slog.Logger
+}
+
+var _ gate.Ledger = (*runClaim)(nil)
+
+func (c *runClaim) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("no answer from the ledger within --timeout %s", c.timeout))
+}
+
+// Claim implements gate.Ledger.
+func (c *runClaim) Claim(ctx context.Context) (gate.Held, string, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	cl, err := c.l.Claim(ctx, c.key, c.opts)
+	if err != nil {
+		return nil, "", err
 	}
 	switch cl.Outcome {
 	case ledger.Taken:
-		if g.Verbose {
-			holder := "another instance"
-			if cl.Holder != nil {
-				holder = cl.Holder.Owner + " (" + string(cl.Holder.State) + ")"
-			}
-			say(d.Stderr, levelInfo, fmt.Sprintf("skipped %q at %s: taken by %s", job, key.TickString(), holder))
-		}
-		return exitStatus(c.FollowerExit)
+		return nil, takenBy(c.key, cl.Holder), nil
 	case ledger.LostFound:
-		say(d.Stderr, levelWarning, fmt.Sprintf("the run of %q at %s on %s was lost with its instance (lease ended while running); recorded lost, not rerun (--on-lost rerun allows it)",
-			job, key.TickString(), cl.Holder.Owner))
-		return exitStatus(c.FollowerExit)
+		say(c.stderr, levelWarning, fmt.Sprintf("the run of %q at %s on %s was lost with its instance (lease ended while running); recorded lost, not rerun (--on-lost rerun allows it)",
+			c.key.Job, c.key.TickString(), cl.Holder.Owner))
+		return nil, "recorded lost", nil
 	}
+	rec := cl.Run.Record()
 	if cl.Run.Rerun != nil {
-		say(d.Stderr, levelWarning, fmt.Sprintf("rerunning %q at %s: attempt %d on %s was lost with its instance", job, key.TickString(), cl.Run.Rerun.Attempt, cl.Run.Rerun.Owner))
-	} else if g.Verbose {
-		say(d.Stderr, levelInfo, fmt.Sprintf("running %q at %s: claimed (fence %d)", job, key.TickString(), cl.Run.Record().Fence))
+		say(c.stderr, levelWarning, fmt.Sprintf("rerunning %q at %s: attempt %d on %s was lost with its instance", c.key.Job, c.key.TickString(), cl.Run.Rerun.Attempt, cl.Run.Rerun.Owner))
 	}
-	cmd := &exec.Cmd{Path: path, Args: argv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	code, err := ledger.Supervise(context.Background(), cl.Run, cmd, ledger.SuperviseOptions{Grace: c.Grace, Signals: sigs, Log: log})
+	return held{run: cl.Run, log: c.log}, fmt.Sprintf("claimed %s (fence %d)", c.key, rec.Fence), nil
+}
+
+// Look implements gate.Ledger: one read, no write.
+func (c *runClaim) Look(ctx context.Context) (bool, string, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	cl, err := c.l.Look(ctx, c.key, c.opts)
 	if err != nil {
-		var se *gate.StartError
-		if errors.As(err, &se) {
-			return fmt.Errorf("run: %w", err)
-		}
-		say(d.Stderr, levelError, "run: "+err.Error())
+		return false, "", err
 	}
-	return exitStatus(code)
+	at := ""
+	if c.at.After(c.l.Now()) {
+		at = " at " + c.at.UTC().Format(time.RFC3339) + " unless another instance has by then"
+	}
+	switch {
+	case cl.Outcome == ledger.Won && cl.Holder != nil:
+		return true, fmt.Sprintf("would rerun %s%s: its run on %s was lost (lease ended while running)", c.key, at, cl.Holder.Owner), nil
+	case cl.Outcome == ledger.Won:
+		return true, "would claim " + c.key.String() + at, nil
+	case cl.Outcome == ledger.LostFound:
+		return false, fmt.Sprintf("%s was lost on %s (lease ended while running); would record it lost, not rerun it (--on-lost rerun allows it)", c.key, cl.Holder.Owner), nil
+	}
+	return false, takenBy(c.key, cl.Holder), nil
+}
+
+func takenBy(k ledger.Key, h *ledger.Record) string {
+	if h == nil {
+		return k.String() + " is taken by another instance"
+	}
+	return k.String() + " is taken by " + h.Owner + " (" + string(h.State) + ")"
 }
 
 // leadership is what the election says before a ledger claim.
@@ -145,6 +217,18 @@ type leadership struct {
 	self, group string
 	region      string
 	electionErr error // the election failed: not a reason to skip with the ledger
+}
+
+// reason is why this instance tries the claim when it does, for -v and
+// dry runs.
+func (w leadership) reason(takeover time.Duration) string {
+	switch {
+	case w.electionErr != nil:
+		return fmt.Sprintf("%s: the election failed; it takes the tick over after --takeover-after %s if nobody has", w.self, takeover)
+	case w.leader:
+		return fmt.Sprintf("%s is the leader of %s: it claims at the tick", w.self, w.group)
+	}
+	return fmt.Sprintf("%s is a follower in %s: it takes the tick over after --takeover-after %s if nobody has", w.self, w.group, takeover)
 }
 
 // whoLeads asks the election for the hint of who claims first. A failed

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -57,6 +60,8 @@ func TestLedgerScripts(t *testing.T) {
 			"fault":    cmdFault,
 			"dfault":   cmdDynamoFault,
 			"dforeign": cmdForeignTable,
+			"dcalls":   cmdDynamoCalls,
+			"waitfile": cmdWaitFile,
 		},
 	})
 }
@@ -83,6 +88,40 @@ func cmdDynamoFault(ts *testscript.TestScript, neg bool, args []string) {
 		f.proxy.Inject(awsfake.Fault{Kind: awsfake.Unauthorized})
 	default:
 		ts.Fatalf("unknown fault %q", args[0])
+	}
+}
+
+// dcalls ACTION N asserts the DynamoDB calls of ACTION since the last
+// reset; dcalls reset starts counting again.
+func cmdDynamoCalls(ts *testscript.TestScript, neg bool, args []string) {
+	f := ts.Value(ledgerFixtureKey{}).(*ledgerFixture)
+	if len(args) == 1 && args[0] == "reset" {
+		f.proxy.ResetCalls()
+		return
+	}
+	if len(args) != 2 {
+		ts.Fatalf("usage: dcalls reset | dcalls ACTION N")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if got := f.proxy.Calls(args[0]); got != want {
+		ts.Fatalf("%d DynamoDB %s calls, want %d", got, args[0], want)
+	}
+}
+
+// waitfile FILE waits until a background command has created FILE.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitfile FILE")
+	}
+	path := ts.MkAbs(args[0])
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not appear within 30s", args[0])
+		}
 	}
 }
 

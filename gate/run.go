@@ -54,6 +54,34 @@ type Options struct {
 	// failure hook of run --ping-url / --on-failure): leadergate then stays
 	// as parent, as with MaxRuntime.
 	Observer Observer
+	// Ledger, when set, is the tick ledger: it is asked once the command
+	// is found and the overlap lock is held, just before the command would
+	// start, so that a run that never starts is never claimed. A claimed
+	// command runs as a child holding the claim (as with MaxRuntime) and
+	// its end is recorded (124 after MaxRuntime). A dry run only looks.
+	Ledger Ledger
+}
+
+// Ledger is the tick ledger as Run uses it (Options.Ledger).
+type Ledger interface {
+	// Claim claims the run for this instance. A nil Held means the run is
+	// someone else's; why says whose, or what was claimed (for -v). An
+	// error means the ledger could not be asked: nothing runs, and its
+	// ExitCode says why (75 when it has none).
+	Claim(ctx context.Context) (h Held, why string, err error)
+	// Look says what Claim would do, writing nothing: for a dry run.
+	Look(ctx context.Context) (free bool, why string, err error)
+}
+
+// Held is a run claimed in the ledger.
+type Held interface {
+	// Env is what the command sees besides leadergate's environment.
+	Env() []string
+	// Hold keeps the claim while the command runs: held is cancelled when
+	// the claim is lost, which stops the command's process group. finish
+	// records the exit code, or returns why it could not (the claim was
+	// lost, or the ledger did not answer).
+	Hold(ctx context.Context) (held context.Context, finish func(exit int) error)
 }
 
 // Observer hears a supervised command's start and end.
@@ -184,7 +212,7 @@ func decide(p Permit, authErr error, o Options) decision {
 		return d
 	}
 	d.act = actRun
-	if o.Verbose && !o.DryRun {
+	if o.Verbose && !o.DryRun && o.Ledger == nil { // with a ledger, once claimed
 		d.lines = append(d.lines, fmt.Sprintf("running %s: %s", what, p.Reason))
 	}
 	return d
@@ -232,19 +260,27 @@ func Run(ctx context.Context, auth Authority, job Job, opts Options) (code int, 
 // to start it, says so on Stderr. Nothing runs and the exit code stays the
 // follower's.
 func warnUnresolved(o Options) {
-	if _, err := exec.LookPath(o.Argv[0]); err != nil {
-		se := startError(o.Argv[0], err)
-		fmt.Fprintf(o.Stderr, "leadergate: warning: %s (a leader would exit %d)\n", se, se.Code)
+	if _, err := Resolve(o.Argv[0]); err != nil {
+		fmt.Fprintf(o.Stderr, "leadergate: warning: %s (a leader would exit %d)\n", err, err.Code)
 	}
 }
 
+// Resolve looks name up on PATH as Run does. The error says, as a shell
+// would, why it cannot be started (ExitCode 127 or 126).
+func Resolve(name string) (path string, err *StartError) {
+	path, lerr := exec.LookPath(name)
+	if lerr != nil {
+		return "", startError(name, lerr)
+	}
+	return path, nil
+}
+
 // runLeader runs the command on the leader: look it up, take the overlap
-// lock, then exec or supervise.
+// lock, claim the tick in the ledger, then exec or supervise.
 func runLeader(ctx context.Context, o Options, reason string) (int, error) {
 	what := display(o.Argv)
-	path, err := exec.LookPath(o.Argv[0])
-	if err != nil {
-		se := startError(o.Argv[0], err)
+	path, se := Resolve(o.Argv[0])
+	if se != nil {
 		return se.Code, fmt.Errorf("run: %w", se)
 	}
 
@@ -252,6 +288,7 @@ func runLeader(ctx context.Context, o Options, reason string) (int, error) {
 	if o.NoOverlap {
 		lp := lockPath(o.LockDir, o.LockName, o.Argv)
 		var held bool
+		var err error
 		lock, held, err = takeLock(lp)
 		if err != nil {
 			return ExitCode(err), err
@@ -271,13 +308,48 @@ func runLeader(ctx context.Context, o Options, reason string) (int, error) {
 	}
 
 	if o.DryRun {
+		if o.Ledger != nil {
+			free, why, err := o.Ledger.Look(ctx)
+			if err != nil {
+				return notRun(what, err)
+			}
+			if !free {
+				fmt.Fprintf(o.Stderr, "leadergate: dry run: would skip %s: %s\n", what, why)
+				return o.FollowerExit, nil
+			}
+			reason += "; " + why
+		}
 		fmt.Fprintf(o.Stderr, "leadergate: dry run: would run %s (%s): %s\n", what, path, reason)
 		return o.FollowerExit, nil
 	}
-	if o.MaxRuntime > 0 || o.Observer != nil {
-		return supervise(ctx, o, path, lock)
+	var claim Held
+	if o.Ledger != nil {
+		h, why, err := o.Ledger.Claim(ctx)
+		if err != nil {
+			return notRun(what, err)
+		}
+		if h == nil {
+			if o.Verbose {
+				fmt.Fprintf(o.Stderr, "leadergate: skipped %s: %s\n", what, why)
+			}
+			return o.FollowerExit, nil
+		}
+		if o.Verbose {
+			fmt.Fprintf(o.Stderr, "leadergate: running %s: %s; %s\n", what, reason, why)
+		}
+		claim = h
+	}
+	if o.MaxRuntime > 0 || o.Observer != nil || claim != nil {
+		return supervise(ctx, o, path, lock, claim)
 	}
 	return execve(o, path, lock)
+}
+
+// notRun is the failure of a ledger that could not be asked: as with an
+// Authority that cannot tell, nothing runs.
+func notRun(what string, err error) (int, error) {
+	code := elect.ExitCodeOf(err)
+	return code, &codedError{code, fmt.Errorf("run: %s not run: %w", what, err)}
 }
 
 // execve replaces this process with the command: same pid, so exit code,
@@ -300,14 +372,17 @@ var errMaxRuntime = errors.New("max runtime exceeded")
 
 // supervise runs the command as a child in its own process group, forwards
 // SIGTERM, SIGINT and SIGHUP to the group, and stops the group after
-// MaxRuntime.
-func supervise(ctx context.Context, o Options, path string, lock *os.File) (int, error) {
+// MaxRuntime or when its ledger claim (when not nil) is lost.
+func supervise(ctx context.Context, o Options, path string, lock *os.File, claim Held) (int, error) {
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   o.Argv,
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
+	}
+	if claim != nil {
+		cmd.Env = append(os.Environ(), claim.Env()...)
 	}
 	if lock != nil {
 		cmd.ExtraFiles = []*os.File{lock} // fd 3 in the command, so the lock outlives leadergate
@@ -324,11 +399,23 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File) (int,
 
 	g, err := StartGroup(cmd)
 	if err != nil {
-		return ExitCode(err), fmt.Errorf("run: %w", err)
+		code := ExitCode(err)
+		if claim != nil {
+			// Nothing ran: record the failure to start, so history says so.
+			_, finish := claim.Hold(ctx)
+			if ferr := finish(code); ferr != nil {
+				fmt.Fprintf(o.Stderr, "leadergate: warning: run: %v\n", ferr)
+			}
+		}
+		return code, fmt.Errorf("run: %w", err)
 	}
 	started := time.Now()
 	if o.Observer != nil {
 		o.Observer.Started()
+	}
+	var finish func(int) error
+	if claim != nil {
+		ctx, finish = claim.Hold(ctx)
 	}
 	cancel := context.CancelFunc(func() {})
 	if o.MaxRuntime > 0 {
@@ -351,13 +438,32 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File) (int,
 	code, cancelled := g.Wait(ctx, o.Grace)
 	close(stop)
 	<-forwarded
+	timedOut := cancelled && errors.Is(context.Cause(ctx), errMaxRuntime)
+	var ferr error
+	if finish != nil {
+		recorded := code
+		if timedOut {
+			recorded = ExitMaxRuntime
+		}
+		ferr = finish(recorded)
+	}
 	if o.Observer != nil {
 		o.Observer.Finished(code, time.Since(started))
 	}
-	if cancelled && errors.Is(context.Cause(ctx), errMaxRuntime) {
+	switch {
+	case timedOut:
+		if ferr != nil {
+			fmt.Fprintf(o.Stderr, "leadergate: warning: run: %v\n", ferr)
+		}
 		return ExitMaxRuntime, &codedError{ExitMaxRuntime, fmt.Errorf(
 			"run: %s ran longer than --max-runtime %s and was stopped; raise --max-runtime or find out why it runs long",
 			display(o.Argv), o.MaxRuntime)}
+	case ferr != nil && cancelled:
+		// Stopped because the claim was lost: an error, with the
+		// command's own exit code.
+		return code, &codedError{code, fmt.Errorf("run: %s: %w", display(o.Argv), ferr)}
+	case ferr != nil:
+		fmt.Fprintf(o.Stderr, "leadergate: warning: run: %v\n", ferr)
 	}
 	return code, nil
 }

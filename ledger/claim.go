@@ -114,6 +114,29 @@ func (l *Ledger) Claim(ctx context.Context, k Key, opts ClaimOptions) (Claim, er
 	}
 }
 
+// Look says what Claim would come to now, writing nothing: one consistent
+// read, for a dry run. Its Run is always nil; Outcome Won means Claim would
+// claim the tick (or, with opts.Rerun, rerun the lost run in Holder).
+// Another instance may claim it between Look and a Claim.
+func (l *Ledger) Look(ctx context.Context, k Key, opts ClaimOptions) (Claim, error) {
+	if err := k.Check(); err != nil {
+		return Claim{}, err
+	}
+	k.Tick = k.Tick.UTC().Truncate(time.Second)
+	r, found, err := l.Store.Get(ctx, k)
+	switch {
+	case err != nil:
+		return Claim{}, err
+	case !found:
+		return Claim{Outcome: Won}, nil
+	case !r.Expired(l.Now()):
+		return Claim{Outcome: Taken, Holder: &r}, nil
+	case opts.Rerun:
+		return Claim{Outcome: Won, Holder: &r}, nil
+	}
+	return Claim{Outcome: LostFound, Holder: &r}, nil
+}
+
 func (l *Ledger) expires(k Key, now time.Time) time.Time {
 	t := k.Tick
 	if now.After(t) {

@@ -270,3 +270,109 @@ func TestRecentIsNewestFirstAndIgnoresExpiredItems(t *testing.T) {
 		t.Errorf("recent billing, limit 1 = %+v", one)
 	}
 }
+
+func TestAsOf(t *testing.T) {
+	lease := tick.Add(time.Minute)
+	running := Record{Key: key(), Owner: "i-a", State: Running, Fence: 1, Attempt: 1, LeaseUntil: lease, Started: tick}
+	finished := running
+	finished.State, finished.Finished = Succeeded, tick.Add(10*time.Second)
+	marked := running
+	marked.State = Lost
+	cases := []struct {
+		name string
+		r    Record
+		now  time.Time
+		want State
+	}{
+		{"a running record within its lease is running", running, lease.Add(-30 * time.Second), Running},
+		{"a running record at the very end of its lease is still running", running, lease, Running},
+		{"a running record past its lease is lost", running, lease.Add(time.Second), Lost},
+		{"a finished record stays finished, lease or not", finished, lease.Add(time.Hour), Succeeded},
+		{"a record marked lost stays lost", marked, lease.Add(-30 * time.Second), Lost},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := c.r.AsOf(c.now)
+			if got.State != c.want {
+				t.Errorf("AsOf = %s, want %s", got.State, c.want)
+			}
+			want := c.r
+			want.State = got.State
+			if got != want {
+				t.Errorf("AsOf changed more than the state: %+v", got)
+			}
+		})
+	}
+}
+
+// A prefix-mode run whose instance died mid-job (SIGKILL) never finishes,
+// and nobody claims its tick again: a reader sees it lost once its lease
+// has run out, without any write.
+func TestARunKilledMidJobReadsLostOnceItsLeaseRunsOut(t *testing.T) {
+	m := &Memory{}
+	c := &clock{t: tick.Add(200 * time.Millisecond)}
+	l := newLedgers(m, c, "i-a")[0]
+	done, _ := l.Claim(context.Background(), Key{Group: "e-abc123", Job: "billing", Tick: tick.Add(-time.Hour)}, ClaimOptions{})
+	done.Run.Finish(context.Background(), 0)
+	if _, err := l.Claim(context.Background(), key(), ClaimOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// ... and the process is killed here: no renewal, no finish.
+	states := func() []State {
+		recs, err := m.Recent(context.Background(), "e-abc123", "billing", tick.Add(-24*time.Hour), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []State
+		for _, r := range recs {
+			out = append(out, r.AsOf(c.Now()).State)
+		}
+		return out
+	}
+	c.Add(30 * time.Second)
+	if got := states(); len(got) != 2 || got[0] != Running || got[1] != Succeeded {
+		t.Errorf("within the lease: %v, want [running succeeded]", got)
+	}
+	writes := m.Calls("Create") + m.Calls("Swap")
+	c.Add(time.Minute)
+	if got := states(); len(got) != 2 || got[0] != Lost || got[1] != Succeeded {
+		t.Errorf("past the lease: %v, want [lost succeeded]", got)
+	}
+	if w := m.Calls("Create") + m.Calls("Swap"); w != writes {
+		t.Errorf("reading history wrote %d times", w-writes)
+	}
+}
+
+func TestLookSaysWhatAClaimWouldDoAndWritesNothing(t *testing.T) {
+	m := &Memory{}
+	c := &clock{t: tick.Add(200 * time.Millisecond)}
+	ls := newLedgers(m, c, "i-a", "i-b")
+	look := func(opts ClaimOptions) Claim {
+		t.Helper()
+		got, err := ls[1].Look(context.Background(), key(), opts)
+		if err != nil || got.Run != nil {
+			t.Fatalf("Look = %+v, %v", got, err)
+		}
+		return got
+	}
+	if got := look(ClaimOptions{}); got.Outcome != Won || got.Holder != nil {
+		t.Errorf("a tick nobody took: %+v, want won", got)
+	}
+	ls[0].Claim(context.Background(), key(), ClaimOptions{})
+	if got := look(ClaimOptions{}); got.Outcome != Taken || got.Holder.Owner != "i-a" {
+		t.Errorf("a tick i-a runs: %+v, want taken by i-a", got)
+	}
+	c.Add(2 * time.Minute)
+	if got := look(ClaimOptions{}); got.Outcome != LostFound || got.Holder.Owner != "i-a" {
+		t.Errorf("a run lost with i-a: %+v, want lost", got)
+	}
+	if got := look(ClaimOptions{Rerun: true}); got.Outcome != Won || got.Holder.Owner != "i-a" {
+		t.Errorf("a run lost with i-a, rerun allowed: %+v, want won, replacing i-a's", got)
+	}
+	if cr, s := m.Calls("Create"), m.Calls("Swap"); cr != 1 || s != 0 {
+		t.Errorf("writes: Create %d, Swap %d; want only i-a's claim", cr, s)
+	}
+	if _, err := ls[1].Look(context.Background(), Key{Group: "g", Tick: tick}, ClaimOptions{}); err == nil {
+		t.Error("Look accepted a key without a job")
+	}
+}

@@ -90,6 +90,18 @@ func (r Record) Expired(now time.Time) bool {
 	return r.State == Running && now.After(r.LeaseUntil)
 }
 
+// AsOf is the record as a reader should take it at now: a Running record
+// whose lease has run out is Lost (its instance died mid-job, or could not
+// renew and stopped it), whether or not anyone has written that yet. In
+// prefix mode nobody looks at a tick again once it is taken, so history
+// relies on this rather than on a write that may never come.
+func (r Record) AsOf(now time.Time) Record {
+	if r.Expired(now) {
+		r.State = Lost
+	}
+	return r
+}
+
 // Duration is how long the run took, or has been running at now.
 func (r Record) Duration(now time.Time) time.Duration {
 	end := r.Finished

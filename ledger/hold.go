@@ -5,13 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"time"
-
-	"github.com/leadergate/leadergate/gate"
 )
 
 // Env is what a job of a claimed run sees besides its environment.
@@ -95,50 +90,3 @@ func (r *Run) Hold(ctx context.Context, log *slog.Logger) (held context.Context,
 
 // finishTimeout bounds the finishing write.
 const finishTimeout = 10 * time.Second
-
-// SuperviseOptions say how Supervise runs a job.
-type SuperviseOptions struct {
-	Grace   time.Duration    // between SIGTERM and SIGKILL when the lease is lost
-	Signals <-chan os.Signal // forwarded to the job's process group (SIGTERM, SIGINT, SIGHUP)
-	Log     *slog.Logger     // nil discards
-	OnStart func(pid int)    // called once the job runs, for tests
-}
-
-// Supervise runs cmd as the job of run, in its own process group, holding
-// the lease (see [Run.Hold]): when it is lost the group gets SIGTERM, and
-// SIGKILL after opts.Grace. code is the job's exit code as a shell reports
-// it; err is set when the job could not start, was stopped for its lease
-// (wrapping ErrLeaseLost), or its end could not be recorded.
-func Supervise(ctx context.Context, run *Run, cmd *exec.Cmd, opts SuperviseOptions) (code int, err error) {
-	cmd.Env = append(cmd.Environ(), run.Env()...)
-	g, err := gate.StartGroup(cmd)
-	if err != nil {
-		// Nothing ran: record the failure to start, so history says so.
-		code := gate.ExitCode(err)
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-		defer cancel()
-		if ferr := run.Finish(fctx, code); ferr != nil && opts.Log != nil {
-			opts.Log.Warn("cannot record the failed start in the ledger", "run_id", run.rec.RunID(), "err", ferr)
-		}
-		return code, err
-	}
-	if opts.OnStart != nil {
-		opts.OnStart(g.Pgid())
-	}
-	held, finish := run.Hold(ctx, opts.Log)
-	done := make(chan int, 1)
-	go func() {
-		code, _ := g.Wait(held, opts.Grace)
-		done <- code
-	}()
-	for {
-		select {
-		case code := <-done:
-			return code, finish(code)
-		case s := <-opts.Signals:
-			if sig, ok := s.(syscall.Signal); ok {
-				_ = g.Signal(sig)
-			}
-		}
-	}
-}

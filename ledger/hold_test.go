@@ -1,0 +1,96 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func claimReal(t *testing.T, m *Memory, lease time.Duration) *Run {
+	t.Helper()
+	l := &Ledger{Store: m, Owner: "i-a", Now: time.Now, Lease: lease}
+	got, err := l.Claim(context.Background(), Key{Group: "g", Job: "j", Tick: time.Now().Truncate(time.Minute)}, ClaimOptions{})
+	if err != nil || got.Outcome != Won {
+		t.Fatal(got, err)
+	}
+	return got.Run
+}
+
+func TestEnvNamesTheRunForItsJob(t *testing.T) {
+	m := &Memory{}
+	c := &clock{t: tick.Add(300 * time.Millisecond)}
+	got, err := newLedgers(m, c, "i-a")[0].Claim(context.Background(), key(), ClaimOptions{})
+	if err != nil || got.Outcome != Won {
+		t.Fatal(got, err)
+	}
+	want := []string{
+		"LEADERGATE_SCHEDULED_AT=2026-03-14T03:00:00Z",
+		"LEADERGATE_JOB=billing",
+		"LEADERGATE_RUN_ID=e-abc123#billing@2026-03-14T03:00:00Z/1",
+		"LEADERGATE_FENCE=1",
+	}
+	if env := got.Run.Env(); strings.Join(env, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Env = %q, want %q", env, want)
+	}
+}
+
+func TestHoldRecordsTheExitWhenFinished(t *testing.T) {
+	m := &Memory{}
+	run := claimReal(t, m, time.Minute)
+	held, finish := run.Hold(context.Background(), nil)
+	if err := finish(3); err != nil {
+		t.Fatalf("finish = %v", err)
+	}
+	if held.Err() == nil {
+		t.Error("the held context is still live after finish")
+	}
+	r, _, _ := m.Get(context.Background(), run.Record().Key)
+	if r.State != Failed || r.ExitCode != 3 || r.Finished.IsZero() {
+		t.Errorf("record = %+v", r)
+	}
+}
+
+func TestHoldLetsGoWhenTheTickIsTakenOver(t *testing.T) {
+	m := &Memory{}
+	run := claimReal(t, m, 300*time.Millisecond)
+	held, finish := run.Hold(context.Background(), nil)
+	// Another instance takes the tick over (as after a freeze).
+	prev := run.Record()
+	next := prev
+	next.Owner, next.Fence = "i-b", prev.Fence+1
+	if err := m.Swap(context.Background(), prev, next); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the claim was still held 10s after its renewal was refused")
+	}
+	if err := finish(143); !errors.Is(err, ErrLeaseLost) || !strings.Contains(err.Error(), "taken over") {
+		t.Errorf("finish = %v; want a lost lease, taken over", err)
+	}
+	r, _, _ := m.Get(context.Background(), prev.Key)
+	if r.Owner != "i-b" || r.State != Running {
+		t.Errorf("the old owner wrote over the new one: %+v", r)
+	}
+}
+
+func TestHoldLetsGoWhenTheLedgerIsUnreachableUntilTheLeaseEnds(t *testing.T) {
+	m := &Memory{}
+	run := claimReal(t, m, 300*time.Millisecond)
+	m.Err = func(op string) error { return errors.New("connection refused") }
+	held, finish := run.Hold(context.Background(), nil)
+	select {
+	case <-held.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the claim was still held 10s after its lease ended unrenewed")
+	}
+	if now := time.Now(); now.Before(run.Record().LeaseUntil) {
+		t.Errorf("let go at %s, before the lease ended at %s", now, run.Record().LeaseUntil)
+	}
+	if err := finish(143); !errors.Is(err, ErrLeaseLost) || !strings.Contains(err.Error(), "ran out") {
+		t.Errorf("finish = %v; want a lost lease that ran out", err)
+	}
+}
