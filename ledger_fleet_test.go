@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -296,4 +298,118 @@ func (n *node) leadergateOut(args ...string) (int, string) {
 		return ee.ExitCode(), string(out)
 	}
 	return 0, string(out)
+}
+
+// TestARunLedgerKilledMidJobShowsLostInHistory SIGKILLs the process group
+// of a `run --ledger` mid-job, as when its instance dies. Nobody claims
+// that tick again (prefix mode has no schedule to look at), yet history
+// shows it lost once its lease has run out, and reading it writes nothing.
+func TestARunLedgerKilledMidJobShowsLostInHistory(t *testing.T) {
+	nodes, _, ddb, _, _ := ledgerNodes(t, 1)
+	n := nodes[0]
+	started := filepath.Join(t.TempDir(), "started")
+	cmd := exec.Command("leadergate", "run", "--max-age", "0s", "--lease", "2s", "--job", "billing", "--tick", "2026-03-14T03:00:00Z",
+		"--", "sh", "-c", `touch "$1"; sleep 300`, "sh", started)
+	cmd.Env = n.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+		}
+	})
+	if !waitFor(30*time.Second, func() bool { _, err := os.Stat(started); return err == nil }) {
+		t.Fatal("the job did not start within 30s")
+	}
+	history := func() historyLine {
+		t.Helper()
+		code, out := n.leadergateOut("history", "--job", "billing", "--json", "--since", "100000h")
+		var h historyLine
+		if err := json.Unmarshal([]byte(out), &h); code != 0 || err != nil {
+			t.Fatalf("history: exit %d, %v: %q", code, err, out)
+		}
+		return h
+	}
+	if h := history(); h.State != "running" || h.Instance != n.id {
+		t.Fatalf("while the job runs, history says %+v; want running on %s", h, n.id)
+	}
+
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	killed = true
+	ddb.ResetCalls()
+	var h historyLine
+	if !waitFor(30*time.Second, func() bool { h = history(); return h.State == "lost" }) {
+		t.Fatalf("30s after the SIGKILL (lease 2s), history still says %+v; want lost", h)
+	}
+	if h.Instance != n.id || h.ExitCode != nil || h.Finished != nil || h.Fence != 1 || h.Attempt != 1 {
+		t.Errorf("the lost run reads %+v; want %s's first attempt, no exit code, never finished", h, n.id)
+	}
+	if code, out := n.leadergateOut("history", "--job", "billing", "--since", "100000h"); code != 0 || !regexp.MustCompile(`(?m)^2026-03-14T03:00:00Z +billing +lost +`+n.id+` +- `).MatchString(out) {
+		t.Errorf("history's table: exit %d\n%s", code, out)
+	}
+	if w := ddb.Calls("PutItem") + ddb.Calls("UpdateItem"); w != 0 {
+		t.Errorf("reading history made %d writes", w)
+	}
+}
+
+// TestScheduleWithLedgerCatchesUpOnceThroughTheBinary starts `schedule
+// --ledger` after a gap: hourly jobs whose most recent tick was half an
+// hour ago (and whose next is half an hour ahead, so no regular tick falls
+// in the test), with newest records placed before it through `run --ledger
+// --tick`. Only the job whose window reaches the missed tick runs, once,
+// late, for the most recent missed tick, although three were missed.
+func TestScheduleWithLedgerCatchesUpOnceThroughTheBinary(t *testing.T) {
+	nodes, _, _, _, _ := ledgerNodes(t, 1)
+	n := nodes[0]
+	work := t.TempDir()
+	ranLog := filepath.Join(work, "ran.log")
+	missed := time.Now().UTC().Add(-30 * time.Minute).Truncate(time.Minute)
+	newest := map[string]time.Time{
+		"burst": missed.Add(-3 * time.Hour), // 3 ticks missed since, within the window: one run
+		"short": missed.Add(-3 * time.Hour), // its window (10m) ends after the missed tick: none
+		"done":  missed,                     // the most recent tick already ran: none
+	}
+	for job, tick := range newest {
+		if code, stderr := n.leadergate("run", "--max-age", "0s", "--job", job, "--tick", tick.Format(time.RFC3339), "--", "true"); code != 0 {
+			t.Fatalf("record %s at %s: exit %d: %s", job, tick, code, stderr)
+		}
+	}
+	line := fmt.Sprintf("%d * * * * echo \"$LEADERGATE_JOB $LEADERGATE_SCHEDULED_AT\" >> '%s'\n", missed.Minute(), ranLog)
+	// The catch-up pass goes through the jobs in order: once burst, the
+	// last, has run, the others have been decided.
+	body := "CRON_TZ=UTC\n" +
+		"# name: short\n# catch-up: 10m\n" + line +
+		"# name: done\n# catch-up: 5h\n" + line +
+		"# name: burst\n# catch-up: 5h\n" + line
+	crontab := filepath.Join(work, "leader-jobs.cron")
+	if err := os.WriteFile(crontab, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startScheduler(t, n, "schedule", "--max-age", "0s", "--log-format", "json", crontab)
+	if !waitFor(30*time.Second, func() bool { b, _ := os.ReadFile(ranLog); return strings.Contains(string(b), "burst ") }) {
+		t.Fatalf("no catch-up run within 30s; scheduler log:\n%s", s.stderr.String())
+	}
+	s.stopWithin(t, 30*time.Second)
+	b, _ := os.ReadFile(ranLog)
+	if want := "burst " + missed.Format(time.RFC3339) + "\n"; string(b) != want {
+		t.Errorf("runs:\n%s\nwant exactly one, of burst's most recent missed tick:\n%s\nscheduler log:\n%s", b, want, s.stderr.String())
+	}
+	_, out := n.leadergateOut("history", "--job", "burst", "--json", "--since", "24h")
+	var got []string
+	for l := range strings.Lines(out) {
+		var h historyLine
+		if err := json.Unmarshal([]byte(l), &h); err != nil {
+			t.Fatalf("history line %q: %v", l, err)
+		}
+		got = append(got, h.Tick.Format(time.RFC3339)+" "+h.State)
+	}
+	want := []string{missed.Format(time.RFC3339) + " succeeded", newest["burst"].Format(time.RFC3339) + " succeeded"}
+	if !slices.Equal(got, want) {
+		t.Errorf("burst's history %q, want %q", got, want)
+	}
 }
