@@ -117,12 +117,14 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	w := tabwriter.NewWriter(d.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "TICK\tJOB\tSTATE\tINSTANCE\tEXIT\tDURATION\tATTEMPT")
 	for _, r := range recs {
-		exit := "-"
+		exit, dur := "-", "-" // a lost run's end is not known
 		if r.State == ledger.Succeeded || r.State == ledger.Failed {
 			exit = strconv.Itoa(r.ExitCode)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.TickString(), r.Job, r.State, r.Owner, exit,
-			r.Duration(now).Round(time.Second), r.Attempt)
+		if r.State != ledger.Lost {
+			dur = r.Duration(now).Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.TickString(), r.Job, r.State, r.Owner, exit, dur, r.Attempt)
 	}
 	return w.Flush()
 }

@@ -275,12 +275,21 @@ func TestScheduleWithLedgerAgainstMoto(t *testing.T) {
 	b, _ = os.ReadFile(onceLog)
 	once := strings.Split(strings.TrimSpace(string(b)), "\n")
 	lostTick := strings.Fields(once[0])[1]
+	// history shows it lost once its lease has run out, whether or not a
+	// survivor has written that yet: a survivor marks it only when it died
+	// within a lease of the survivor's one look (the kill's timing here
+	// does not control that), so the log line is reported, not required.
 	var rec string
 	if !waitFor(lease+10*time.Second, func() bool {
 		_, rec = nodes[1].leadergateOut("history", "--job", "once", "--json", "--since", "1h")
 		return strings.Contains(rec, `"state":"lost"`)
 	}) {
-		t.Fatalf("the killed job without # on-lost: rerun was not recorded lost: %s", rec)
+		t.Fatalf("the killed job without # on-lost: rerun was not shown lost: %s", rec)
+	}
+	for id, s := range scheds {
+		if id != leader && s.logged("run lost with its instance: recorded lost, not rerun (add # on-lost: rerun if it may run twice)") {
+			t.Logf("%s recorded the lost run in the table", id)
+		}
 	}
 	b, _ = os.ReadFile(onceLog)
 	if n := strings.Count(string(b), lostTick); n != 1 {
@@ -349,7 +358,7 @@ func TestARunLedgerKilledMidJobShowsLostInHistory(t *testing.T) {
 	if h.Instance != n.id || h.ExitCode != nil || h.Finished != nil || h.Fence != 1 || h.Attempt != 1 {
 		t.Errorf("the lost run reads %+v; want %s's first attempt, no exit code, never finished", h, n.id)
 	}
-	if code, out := n.leadergateOut("history", "--job", "billing", "--since", "100000h"); code != 0 || !regexp.MustCompile(`(?m)^2026-03-14T03:00:00Z +billing +lost +`+n.id+` +- `).MatchString(out) {
+	if code, out := n.leadergateOut("history", "--job", "billing", "--since", "100000h"); code != 0 || !regexp.MustCompile(`(?m)^2026-03-14T03:00:00Z +billing +lost +`+n.id+` +- +- +1$`).MatchString(out) {
 		t.Errorf("history's table: exit %d\n%s", code, out)
 	}
 	if w := ddb.Calls("PutItem") + ddb.Calls("UpdateItem"); w != 0 {

@@ -17,7 +17,9 @@
 //     ends stops the job (see [Run.Renew]).
 //   - A record left "running" with an expired lease was lost with its
 //     instance. [Ledger.Claim] marks it [Lost]; it is run again (fence + 1,
-//     attempt + 1) only when the caller says the job may run twice.
+//     attempt + 1) only when the caller says the job may run twice. Readers
+//     see it lost at once, marked or not ([Record.AsOf]): in prefix mode
+//     nobody claims that tick again.
 //
 // # Not guaranteed
 //
