@@ -50,7 +50,7 @@ func (c *runCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
-	obs, wait, err := c.observer(argv, d, newLogger(d.Stderr, g.Verbose, ""))
+	obs, wait, err := c.observer(strings.Join(argv, " "), d.Now(), newLogger(d.Stderr, g.Verbose, ""))
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,10 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 		return fmt.Errorf("run: %w", se)
 	}
 	log := newLogger(d.Stderr, g.Verbose, "")
+	obs, waitObs, err := c.observer(job, tick, log)
+	if err != nil {
+		return err
+	}
 
 	// SIGTERM while waiting for this instance's turn ends leadergate;
 	// once the command runs, the gate forwards signals to its group.
@@ -107,10 +111,6 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	}
 	signal.Stop(sigs)
 
-	obs, waitObs, err := c.observer(argv, d, log)
-	if err != nil {
-		return err
-	}
 	code, err := gate.Run(context.Background(), ledgerTurn(who.reason(f.TakeoverAfter)), gate.Job{Name: job, Tick: tick}, gate.Options{
 		Argv:         argv,
 		FollowerExit: c.FollowerExit,

@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/leadergate/leadergate/gate"
@@ -12,22 +11,23 @@ import (
 )
 
 // observer builds the pings and failure hook of run --ping-url and
-// --on-failure; nil when neither is given. wait returns once the pings and
-// the hook are done (after the command, so never on its path).
-func (c *runCmd) observer(argv []string, d *Deps, log *slog.Logger) (obs gate.Observer, wait func(), err error) {
+// --on-failure for the run of job at tick; nil when neither is given. wait
+// returns once the pings and the hook are done (after the command, so never
+// on its path).
+func (c *runCmd) observer(job string, tick time.Time, log *slog.Logger) (obs gate.Observer, wait func(), err error) {
 	if c.PingURL == "" && c.OnFailure == "" {
 		return nil, func() {}, nil
 	}
-	job := schedule.Job{Name: strings.Join(argv, " "), OnFailure: c.OnFailure, Shell: "/bin/sh"}
+	j := schedule.Job{Name: job, OnFailure: c.OnFailure, Shell: "/bin/sh"}
 	if c.PingURL != "" {
-		var j schedule.Job
-		if err := schedule.SetDirective(&j, "ping", c.PingURL); err != nil {
+		var p schedule.Job
+		if err := schedule.SetDirective(&p, "ping", c.PingURL); err != nil {
 			return nil, nil, usageError{err}
 		}
-		job.Ping = j.Ping
+		j.Ping = p.Ping
 	}
 	n := notify.New(notify.Config{HookTimeout: c.HookTimeout, Logger: log})
-	o := &runObserver{n: n, info: schedule.RunInfo{Job: job, Tick: d.Now(), Attempt: 1}}
+	o := &runObserver{n: n, info: schedule.RunInfo{Job: j, Tick: tick, Attempt: 1}}
 	return o, func() { n.Wait(c.HookTimeout + 20*time.Second) }, nil
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -420,5 +424,46 @@ func TestScheduleWithLedgerCatchesUpOnceThroughTheBinary(t *testing.T) {
 	want := []string{missed.Format(time.RFC3339) + " succeeded", newest["burst"].Format(time.RFC3339) + " succeeded"}
 	if !slices.Equal(got, want) {
 		t.Errorf("burst's history %q, want %q", got, want)
+	}
+}
+
+// TestRunLedgerPingsAndFailureHook: run --ledger --ping-url and
+// --on-failure work as without the ledger, for the claimed run only, with
+// the ledger's job name; a tick taken already pings nothing.
+func TestRunLedgerPingsAndFailureHook(t *testing.T) {
+	nodes, _, _, _, _ := ledgerNodes(t, 1)
+	n := nodes[0]
+	var mu sync.Mutex
+	var pings []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		pings = append(pings, r.Method+" "+r.URL.Path+" "+string(b))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	hookOut := filepath.Join(t.TempDir(), "hook")
+	hook := "env | grep -E '^LEADERGATE_(JOB|EXIT_CODE)=' > " + hookOut
+	args := []string{"run", "--max-age", "0s", "--job", "billing", "--tick", "2026-03-14T03:00:00Z", "--ping-url", srv.URL + "/hc", "--on-failure", hook,
+		"--", "sh", "-c", "echo boom; exit 4"}
+	if code, stderr := n.leadergate(args...); code != 4 || stderr != "" {
+		t.Fatalf("claimed run: exit %d, stderr %q; want 4, silence", code, stderr)
+	}
+	if code, stderr := n.leadergate(args...); code != 0 || stderr != "" {
+		t.Fatalf("the same tick again: exit %d, stderr %q; want 0, silence", code, stderr)
+	}
+	mu.Lock()
+	got := slices.Clone(pings)
+	mu.Unlock()
+	slices.Sort(got)
+	if want := []string{"GET /hc/start ", "POST /hc/4 boom\n"}; !slices.Equal(got, want) {
+		t.Errorf("pings %q, want %q (once, for the claimed run)", got, want)
+	}
+	b, err := os.ReadFile(hookOut)
+	if err != nil {
+		t.Fatalf("the --on-failure command did not run: %v", err)
+	}
+	if env := string(b); env != "LEADERGATE_EXIT_CODE=4\nLEADERGATE_JOB=billing\n" && env != "LEADERGATE_JOB=billing\nLEADERGATE_EXIT_CODE=4\n" {
+		t.Errorf("hook environment:\n%s", env)
 	}
 }
