@@ -94,7 +94,7 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	}
 	claimAt := ledger.ClaimAt(tick, who.leader, f.TakeoverAfter)
 	rc := &runClaim{
-		l:       &ledger.Ledger{Store: store, Owner: who.self, Now: d.Now, Lease: f.Lease},
+		l:       &ledger.Ledger{Store: store, Owner: who.self, Clock: d.Clock, Lease: f.Lease},
 		key:     key,
 		opts:    ledger.ClaimOptions{Look: !who.leader, Rerun: f.OnLost == "rerun"},
 		at:      claimAt,
@@ -104,7 +104,7 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	}
 	if wait := claimAt.Sub(d.Now()); wait > 0 && !c.DryRun {
 		select {
-		case <-time.After(wait):
+		case <-d.Clock.After(wait):
 		case s := <-sigs:
 			return exitStatus(128 + int(s.(syscall.Signal)))
 		}

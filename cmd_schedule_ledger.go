@@ -38,7 +38,7 @@ func (c *scheduleCmd) withLedger(g *Globals, d *Deps, log *slog.Logger, opts *sc
 		return err
 	}
 	opts.Ledger = &scheduleLedger{
-		l:        &ledger.Ledger{Store: store, Owner: who.self, Now: d.Now, Lease: f.Lease},
+		l:        &ledger.Ledger{Store: store, Owner: who.self, Clock: d.Clock, Lease: f.Lease},
 		store:    store,
 		group:    who.group,
 		takeover: f.TakeoverAfter,

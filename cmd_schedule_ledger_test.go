@@ -244,7 +244,7 @@ func TestScheduleLedgerCountsClaimsLostRunsAndCatchUps(t *testing.T) {
 					File: tab, Authority: gate.Assume(tc.leader), Logger: log, Refresh: -1, Clock: clk,
 					Hooks: schedule.MultiHooks{m, ev},
 					Ledger: &scheduleLedger{
-						l:     &ledger.Ledger{Store: store, Owner: "i-self", Now: clk.Now, Lease: lease},
+						l:     &ledger.Ledger{Store: store, Owner: "i-self", Clock: clk, Lease: lease},
 						store: store, group: key.Group, takeover: takeover, timeout: cliWait, log: log, clock: clk,
 					},
 				})

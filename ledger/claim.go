@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // Defaults of Ledger.
@@ -16,11 +18,14 @@ const (
 // Ledger claims, renews and finishes runs for one instance.
 type Ledger struct {
 	Store  Store
-	Owner  string           // this instance's id
-	Now    func() time.Time // the clock; leases are measured with it
-	Lease  time.Duration    // DefaultLease when 0
-	Retain time.Duration    // how long records are kept (TTL); DefaultRetain when 0
+	Owner  string        // this instance's id
+	Clock  clock.Clock   // leases are measured and renewals waited for on it; nil: the system clock
+	Lease  time.Duration // DefaultLease when 0
+	Retain time.Duration // how long records are kept (TTL); DefaultRetain when 0
 }
+
+// Now is the time on the ledger's clock.
+func (l *Ledger) Now() time.Time { return clock.Or(l.Clock).Now() }
 
 func (l *Ledger) lease() time.Duration {
 	if l.Lease > 0 {

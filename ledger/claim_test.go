@@ -7,16 +7,18 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // clock is a settable clock, placed far from any boundary.
-type clock struct {
+type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
@@ -24,10 +26,10 @@ func (c *clock) Add(d time.Duration) {
 
 var tick = time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
 
-func newLedgers(store Store, c *clock, owners ...string) []*Ledger {
+func newLedgers(store Store, c *fakeClock, owners ...string) []*Ledger {
 	var ls []*Ledger
 	for _, o := range owners {
-		ls = append(ls, &Ledger{Store: store, Owner: o, Now: c.Now, Lease: 60 * time.Second})
+		ls = append(ls, &Ledger{Store: store, Owner: o, Clock: clock.Func(c.Now), Lease: 60 * time.Second})
 	}
 	return ls
 }
@@ -36,7 +38,7 @@ func key() Key { return Key{Group: "e-abc123", Job: "billing", Tick: tick} }
 
 func TestTheLeaderClaimsWithOneWriteAndAFollowerReadsOnce(t *testing.T) {
 	m := &Memory{}
-	c := &clock{t: tick.Add(200 * time.Millisecond)}
+	c := &fakeClock{t: tick.Add(200 * time.Millisecond)}
 	ls := newLedgers(m, c, "i-leader", "i-follower")
 	got, err := ls[0].Claim(context.Background(), key(), ClaimOptions{})
 	if err != nil || got.Outcome != Won {
@@ -65,7 +67,7 @@ func TestTheLeaderClaimsWithOneWriteAndAFollowerReadsOnce(t *testing.T) {
 func TestManyInstancesClaimingOneTickAtOnceMakeOneRun(t *testing.T) {
 	for _, hide := range []bool{false, true} {
 		m := &Memory{HideHolder: hide}
-		c := &clock{t: tick}
+		c := &fakeClock{t: tick}
 		owners := make([]string, 10)
 		for i := range owners {
 			owners[i] = "i-" + string(rune('a'+i))
@@ -96,7 +98,7 @@ func TestManyInstancesClaimingOneTickAtOnceMakeOneRun(t *testing.T) {
 
 func TestARenewalAfterATakeoverIsRefusedAndTheFinishToo(t *testing.T) {
 	m := &Memory{}
-	c := &clock{t: tick}
+	c := &fakeClock{t: tick}
 	ls := newLedgers(m, c, "i-a", "i-b")
 	a, _ := ls[0].Claim(context.Background(), key(), ClaimOptions{})
 	c.Add(20 * time.Second)
@@ -131,7 +133,7 @@ func TestARenewalAfterATakeoverIsRefusedAndTheFinishToo(t *testing.T) {
 
 func TestALostRunIsMarkedLostAndNotRerunByDefault(t *testing.T) {
 	m := &Memory{}
-	c := &clock{t: tick}
+	c := &fakeClock{t: tick}
 	ls := newLedgers(m, c, "i-a", "i-b", "i-c")
 	ls[0].Claim(context.Background(), key(), ClaimOptions{})
 	c.Add(15 * time.Second)
@@ -155,7 +157,7 @@ func TestALostRunIsMarkedLostAndNotRerunByDefault(t *testing.T) {
 
 func TestTwoInstancesRerunningOneLostRunRerunItOnce(t *testing.T) {
 	m := &Memory{}
-	c := &clock{t: tick}
+	c := &fakeClock{t: tick}
 	ls := newLedgers(m, c, "i-a", "i-b", "i-c", "i-d")
 	ls[0].Claim(context.Background(), key(), ClaimOptions{})
 	c.Add(2 * time.Minute)
@@ -192,7 +194,7 @@ func TestALedgerThatFailsRunsNothingAndLeavesNothingClaimed(t *testing.T) {
 			}
 			return nil
 		}}
-		l := newLedgers(m, &clock{t: tick}, "i-a")[0]
+		l := newLedgers(m, &fakeClock{t: tick}, "i-a")[0]
 		got, err := l.Claim(context.Background(), key(), ClaimOptions{Look: true})
 		if !errors.Is(err, boom) || got.Run != nil {
 			t.Errorf("%s failing: claim = %+v, %v; want the error and no run", op, got, err)
@@ -217,7 +219,7 @@ func TestKeysThatCannotBeStoredAreRefusedBeforeAnyCall(t *testing.T) {
 	}
 	for _, tc := range cases {
 		m := &Memory{}
-		l := newLedgers(m, &clock{t: tick}, "i-a")[0]
+		l := newLedgers(m, &fakeClock{t: tick}, "i-a")[0]
 		_, err := l.Claim(context.Background(), tc.k, ClaimOptions{Look: true})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
@@ -230,7 +232,7 @@ func TestKeysThatCannotBeStoredAreRefusedBeforeAnyCall(t *testing.T) {
 
 func TestTheTickIsStoredToTheSecondInUTC(t *testing.T) {
 	m := &Memory{}
-	l := newLedgers(m, &clock{t: tick}, "i-a")[0]
+	l := newLedgers(m, &fakeClock{t: tick}, "i-a")[0]
 	k := key()
 	k.Tick = tick.In(time.FixedZone("CET", 3600)).Add(400 * time.Millisecond)
 	l.Claim(context.Background(), k, ClaimOptions{})
@@ -241,9 +243,9 @@ func TestTheTickIsStoredToTheSecondInUTC(t *testing.T) {
 }
 
 func TestRecentIsNewestFirstAndIgnoresExpiredItems(t *testing.T) {
-	c := &clock{t: tick}
+	c := &fakeClock{t: tick}
 	m := &Memory{Now: c.Now}
-	l := &Ledger{Store: m, Owner: "i-a", Now: c.Now, Retain: 48 * time.Hour}
+	l := &Ledger{Store: m, Owner: "i-a", Clock: clock.Func(c.Now), Retain: 48 * time.Hour}
 	for i := range 5 {
 		k := key()
 		k.Tick = tick.Add(time.Duration(i) * 24 * time.Hour)
@@ -310,7 +312,7 @@ func TestAsOf(t *testing.T) {
 // has run out, without any write.
 func TestARunKilledMidJobReadsLostOnceItsLeaseRunsOut(t *testing.T) {
 	m := &Memory{}
-	c := &clock{t: tick.Add(200 * time.Millisecond)}
+	c := &fakeClock{t: tick.Add(200 * time.Millisecond)}
 	l := newLedgers(m, c, "i-a")[0]
 	done, _ := l.Claim(context.Background(), Key{Group: "e-abc123", Job: "billing", Tick: tick.Add(-time.Hour)}, ClaimOptions{})
 	done.Run.Finish(context.Background(), 0)
@@ -345,7 +347,7 @@ func TestARunKilledMidJobReadsLostOnceItsLeaseRunsOut(t *testing.T) {
 
 func TestLookSaysWhatAClaimWouldDoAndWritesNothing(t *testing.T) {
 	m := &Memory{}
-	c := &clock{t: tick.Add(200 * time.Millisecond)}
+	c := &fakeClock{t: tick.Add(200 * time.Millisecond)}
 	ls := newLedgers(m, c, "i-a", "i-b")
 	look := func(opts ClaimOptions) Claim {
 		t.Helper()

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/clock"
 )
 
 // Env is what a job of a claimed run sees besides its environment.
@@ -41,15 +43,12 @@ func (r *Run) Hold(ctx context.Context, log *slog.Logger) (held context.Context,
 		defer close(stopped)
 		wait := r.RenewEvery()
 		for {
-			t := time.NewTimer(wait)
 			select {
 			case <-stop:
-				t.Stop()
 				return
 			case <-held.Done():
-				t.Stop()
 				return
-			case <-t.C:
+			case <-clock.Or(r.l.Clock).After(wait):
 			}
 			rctx, rcancel := context.WithDeadline(context.WithoutCancel(ctx), r.rec.LeaseUntil)
 			err := r.Renew(rctx)

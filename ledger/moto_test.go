@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/clock"
 	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
@@ -128,7 +129,7 @@ func TestMotoEnsureCreatesOnceAndRefusesAForeignTable(t *testing.T) {
 
 func TestMotoClaimRenewFinishAndTakeover(t *testing.T) {
 	m := startMoto(t)
-	c := &clock{t: tick}
+	c := &fakeClock{t: tick}
 	d := m.table(t, c.Now)
 	ls := newLedgers(d, c, "i-leader", "i-follower", "i-third")
 	ctx := context.Background()
@@ -184,7 +185,7 @@ func TestMotoClaimRenewFinishAndTakeover(t *testing.T) {
 
 func TestMotoALostRunIsMarkedLost(t *testing.T) {
 	m := startMoto(t)
-	c := &clock{t: tick}
+	c := &fakeClock{t: tick}
 	d := m.table(t, c.Now)
 	ls := newLedgers(d, c, "i-a", "i-b")
 	ls[0].Claim(context.Background(), key(), ClaimOptions{})
@@ -201,9 +202,9 @@ func TestMotoALostRunIsMarkedLost(t *testing.T) {
 
 func TestMotoRecentByJobAndByGroup(t *testing.T) {
 	m := startMoto(t)
-	c := &clock{t: tick}
+	c := &fakeClock{t: tick}
 	d := m.table(t, c.Now)
-	l := &Ledger{Store: d, Owner: "i-a", Now: c.Now}
+	l := &Ledger{Store: d, Owner: "i-a", Clock: clock.Func(c.Now)}
 	for i, job := range []string{"billing", "report", "billing", "report"} {
 		k := Key{Group: "e-abc123", Job: job, Tick: tick.Add(time.Duration(i) * time.Hour)}
 		got, err := l.Claim(context.Background(), k, ClaimOptions{})
@@ -225,7 +226,7 @@ func TestMotoRecentByJobAndByGroup(t *testing.T) {
 
 func TestMotoFaultsRunNothingAndLeaveNothingClaimed(t *testing.T) {
 	m := startMoto(t)
-	c := &clock{t: tick}
+	c := &fakeClock{t: tick}
 	d := m.table(t, c.Now)
 	l := newLedgers(d, c, "i-a")[0]
 	cases := []struct {
@@ -261,7 +262,7 @@ func TestMotoFaultsRunNothingAndLeaveNothingClaimed(t *testing.T) {
 func TestMotoNoTableIsExit78WithTheFix(t *testing.T) {
 	m := startMoto(t)
 	d := m.store(t, "no-such-table", time.Now)
-	_, err := (&Ledger{Store: d, Owner: "i-a", Now: time.Now}).Claim(context.Background(), key(), ClaimOptions{Look: true})
+	_, err := (&Ledger{Store: d, Owner: "i-a"}).Claim(context.Background(), key(), ClaimOptions{Look: true})
 	if exitCode(err) != ExitConfig {
 		t.Fatalf("claim on a missing table = %v, want exit 78", err)
 	}
@@ -273,7 +274,7 @@ func TestMotoNoTableIsExit78WithTheFix(t *testing.T) {
 func BenchmarkMotoClaim(b *testing.B) {
 	m := startMoto(b)
 	d := m.table(b, time.Now)
-	l := &Ledger{Store: d, Owner: "i-a", Now: time.Now}
+	l := &Ledger{Store: d, Owner: "i-a"}
 	k := key()
 	took := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -293,8 +294,8 @@ func BenchmarkMotoClaim(b *testing.B) {
 func BenchmarkMotoFollowerLook(b *testing.B) {
 	m := startMoto(b)
 	d := m.table(b, time.Now)
-	leader := &Ledger{Store: d, Owner: "i-a", Now: time.Now}
-	follower := &Ledger{Store: d, Owner: "i-b", Now: time.Now}
+	leader := &Ledger{Store: d, Owner: "i-a"}
+	follower := &Ledger{Store: d, Owner: "i-b"}
 	if _, err := leader.Claim(context.Background(), key(), ClaimOptions{}); err != nil {
 		b.Fatal(err)
 	}
