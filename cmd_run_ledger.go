@@ -102,6 +102,9 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 		stderr:  d.Stderr,
 		log:     log,
 	}
+	if o, ok := obs.(*runObserver); ok {
+		rc.reportLost = o.lost
+	}
 	if wait := claimAt.Sub(d.Now()); wait > 0 && !c.DryRun {
 		select {
 		case <-d.Clock.After(wait):
@@ -150,6 +153,9 @@ type runClaim struct {
 	timeout time.Duration
 	stderr  io.Writer
 	log     *slog.Logger
+	// reportLost, when set (--ping-url, --on-failure), reports a run found
+	// lost with its instance: nobody else will, as its instance died.
+	reportLost func(runID string, attempt int)
 }
 
 var _ gate.Ledger = (*runClaim)(nil)
@@ -172,11 +178,17 @@ func (c *runClaim) Claim(ctx context.Context) (gate.Held, string, error) {
 	case ledger.LostFound:
 		say(c.stderr, levelWarning, fmt.Sprintf("the run of %q at %s on %s was lost with its instance (lease ended while running); recorded lost, not rerun (--on-lost rerun allows it)",
 			c.key.Job, c.key.TickString(), cl.Holder.Owner))
+		if c.reportLost != nil {
+			c.reportLost(cl.Holder.RunID(), cl.Holder.Attempt)
+		}
 		return nil, "recorded lost", nil
 	}
 	rec := cl.Run.Record()
 	if cl.Run.Rerun != nil {
 		say(c.stderr, levelWarning, fmt.Sprintf("rerunning %q at %s: attempt %d on %s was lost with its instance", c.key.Job, c.key.TickString(), cl.Run.Rerun.Attempt, cl.Run.Rerun.Owner))
+		if c.reportLost != nil {
+			c.reportLost(cl.Run.Rerun.RunID(), cl.Run.Rerun.Attempt)
+		}
 	}
 	return held{run: cl.Run, log: c.log}, fmt.Sprintf("claimed %s (fence %d)", c.key, rec.Fence), nil
 }

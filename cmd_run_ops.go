@@ -45,6 +45,14 @@ func (o *runObserver) Started() {
 
 func (o *runObserver) Output() io.Writer { return &o.tail }
 
+// lost reports the tick's previous run, found lost with its instance here,
+// as the failed run nobody else will report: the instance that ran it died.
+func (o *runObserver) lost(runID string, attempt int) {
+	r := o.info
+	r.ID, r.Attempt = runID, attempt
+	o.n.LostRun(r)
+}
+
 func (o *runObserver) Finished(code int, dur time.Duration) {
 	res := schedule.Result{Outcome: schedule.Succeeded, Code: code, Duration: dur, Tail: o.tail.Bytes()}
 	if code != 0 {

@@ -467,3 +467,76 @@ func TestRunLedgerPingsAndFailureHook(t *testing.T) {
 		t.Errorf("hook environment:\n%s", env)
 	}
 }
+
+// TestRunLedgerReportsALostRunItFinds: a run --ledger SIGKILLed mid-job
+// dies unreported; the run of the same tick that finds it lost reports it
+// as the failed run it is (a /fail ping with a note, the failure hook with
+// LEADERGATE_OUTCOME=lost, the lost attempt's run id and no exit code),
+// and does not rerun it.
+func TestRunLedgerReportsALostRunItFinds(t *testing.T) {
+	nodes, _, _, _, _ := ledgerNodes(t, 1)
+	n := nodes[0]
+	work := t.TempDir()
+	started, ran, hookOut := filepath.Join(work, "started"), filepath.Join(work, "ran"), filepath.Join(work, "hook")
+	tick := "2026-03-14T03:00:00Z"
+	cmd := exec.Command("leadergate", "run", "--max-age", "0s", "--lease", "2s", "--job", "billing", "--tick", tick,
+		"--", "sh", "-c", `touch "$1"; sleep 300`, "sh", started)
+	cmd.Env = n.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+		}
+	})
+	if !waitFor(30*time.Second, func() bool { _, err := os.Stat(started); return err == nil }) {
+		t.Fatal("the job did not start within 30s")
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	killed = true
+	var h historyLine
+	if !waitFor(30*time.Second, func() bool {
+		_, out := n.leadergateOut("history", "--job", "billing", "--json", "--since", "100000h")
+		return json.Unmarshal([]byte(out), &h) == nil && h.State == "lost"
+	}) {
+		t.Fatalf("30s after the SIGKILL (lease 2s), history still says %+v; want lost", h)
+	}
+
+	var mu sync.Mutex
+	var pings []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		pings = append(pings, r.Method+" "+r.URL.Path+" "+string(b))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	hook := "env | grep -E '^LEADERGATE_(JOB|RUN_ID|EXIT_CODE|OUTCOME)=' | sort > " + hookOut
+	code, stderr := n.leadergate("run", "--max-age", "0s", "--job", "billing", "--tick", tick, "--ping-url", srv.URL+"/hc", "--on-failure", hook,
+		"--", "touch", ran)
+	if code != 0 || !strings.Contains(stderr, "leadergate: warning: the run of \"billing\" at "+tick+" on "+n.id+" was lost with its instance") {
+		t.Fatalf("the run that finds it lost: exit %d, stderr %q; want 0 and the warning", code, stderr)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("the lost run was rerun without --on-lost rerun")
+	}
+	mu.Lock()
+	got := slices.Clone(pings)
+	mu.Unlock()
+	want := []string{"POST /hc/fail leadergate: run " + h.RunID + " was lost with its instance: its lease ran out while it ran; its output died with it\n"}
+	if !slices.Equal(got, want) {
+		t.Errorf("pings %q, want %q", got, want)
+	}
+	b, err := os.ReadFile(hookOut)
+	if err != nil {
+		t.Fatalf("the --on-failure command did not run: %v", err)
+	}
+	if env, want := string(b), "LEADERGATE_EXIT_CODE=\nLEADERGATE_JOB=billing\nLEADERGATE_OUTCOME=lost\nLEADERGATE_RUN_ID="+h.RunID+"\n"; env != want {
+		t.Errorf("hook environment:\n%s\nwant:\n%s", env, want)
+	}
+}
