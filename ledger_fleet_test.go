@@ -472,41 +472,10 @@ func TestRunLedgerPingsAndFailureHook(t *testing.T) {
 // dies unreported; the run of the same tick that finds it lost reports it
 // as the failed run it is (a /fail ping with a note, the failure hook with
 // LEADERGATE_OUTCOME=lost, the lost attempt's run id and no exit code),
-// and does not rerun it.
+// and reruns it only with --on-lost rerun.
 func TestRunLedgerReportsALostRunItFinds(t *testing.T) {
 	nodes, _, _, _, _ := ledgerNodes(t, 1)
 	n := nodes[0]
-	work := t.TempDir()
-	started, ran, hookOut := filepath.Join(work, "started"), filepath.Join(work, "ran"), filepath.Join(work, "hook")
-	tick := "2026-03-14T03:00:00Z"
-	cmd := exec.Command("leadergate", "run", "--max-age", "0s", "--lease", "2s", "--job", "billing", "--tick", tick,
-		"--", "sh", "-c", `touch "$1"; sleep 300`, "sh", started)
-	cmd.Env = n.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-		}
-	})
-	if !waitFor(30*time.Second, func() bool { _, err := os.Stat(started); return err == nil }) {
-		t.Fatal("the job did not start within 30s")
-	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	cmd.Wait()
-	killed = true
-	var h historyLine
-	if !waitFor(30*time.Second, func() bool {
-		_, out := n.leadergateOut("history", "--job", "billing", "--json", "--since", "100000h")
-		return json.Unmarshal([]byte(out), &h) == nil && h.State == "lost"
-	}) {
-		t.Fatalf("30s after the SIGKILL (lease 2s), history still says %+v; want lost", h)
-	}
-
 	var mu sync.Mutex
 	var pings []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -516,27 +485,94 @@ func TestRunLedgerReportsALostRunItFinds(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
-	hook := "env | grep -E '^LEADERGATE_(JOB|RUN_ID|EXIT_CODE|OUTCOME)=' | sort > " + hookOut
-	code, stderr := n.leadergate("run", "--max-age", "0s", "--job", "billing", "--tick", tick, "--ping-url", srv.URL+"/hc", "--on-failure", hook,
-		"--", "touch", ran)
-	if code != 0 || !strings.Contains(stderr, "leadergate: warning: the run of \"billing\" at "+tick+" on "+n.id+" was lost with its instance") {
-		t.Fatalf("the run that finds it lost: exit %d, stderr %q; want 0 and the warning", code, stderr)
+
+	// lose starts the job of tick, SIGKILLs it mid-job and waits for
+	// history to show it lost.
+	lose := func(tick string) historyLine {
+		t.Helper()
+		started := filepath.Join(t.TempDir(), "started")
+		cmd := exec.Command("leadergate", "run", "--max-age", "0s", "--lease", "2s", "--job", "billing", "--tick", tick,
+			"--", "sh", "-c", `touch "$1"; sleep 300`, "sh", started)
+		cmd.Env = n.env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ok := waitFor(30*time.Second, func() bool { _, err := os.Stat(started); return err == nil })
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		if !ok {
+			t.Fatal("the job did not start within 30s")
+		}
+		var h historyLine
+		if !waitFor(30*time.Second, func() bool {
+			_, out := n.leadergateOut("history", "--job", "billing", "--json", "--since", "100000h")
+			line, _, _ := strings.Cut(out, "\n") // newest first
+			return json.Unmarshal([]byte(line), &h) == nil && h.Tick.Format(time.RFC3339) == tick && h.State == "lost"
+		}) {
+			t.Fatalf("30s after the SIGKILL (lease 2s), history still says %+v; want %s lost", h, tick)
+		}
+		return h
 	}
-	if _, err := os.Stat(ran); err == nil {
+	// find runs the same tick with pings and the hook, and returns what
+	// they saw, and whether the command ran.
+	find := func(tick string, extra ...string) (code int, stderr string, got []string, hookEnv string, ran bool) {
+		t.Helper()
+		work := t.TempDir()
+		ranFile, hookOut := filepath.Join(work, "ran"), filepath.Join(work, "hook")
+		mu.Lock()
+		pings = nil
+		mu.Unlock()
+		args := append([]string{"run", "--max-age", "0s", "--job", "billing", "--tick", tick, "--ping-url", srv.URL + "/hc",
+			"--on-failure", "env | grep -E '^LEADERGATE_(JOB|RUN_ID|EXIT_CODE|OUTCOME)=' | sort > " + hookOut}, extra...)
+		code, stderr = n.leadergate(append(args, "--", "touch", ranFile)...)
+		mu.Lock()
+		got = slices.Clone(pings)
+		mu.Unlock()
+		slices.Sort(got)
+		b, err := os.ReadFile(hookOut)
+		if err != nil {
+			t.Errorf("%s: the --on-failure command did not run: %v", tick, err)
+		}
+		_, err = os.Stat(ranFile)
+		return code, stderr, got, string(b), err == nil
+	}
+	note := func(h historyLine) string {
+		return "POST /hc/fail leadergate: run " + h.RunID + " was lost with its instance: its lease ran out while it ran; its output died with it\n"
+	}
+	hookLost := func(h historyLine) string {
+		return "LEADERGATE_EXIT_CODE=\nLEADERGATE_JOB=billing\nLEADERGATE_OUTCOME=lost\nLEADERGATE_RUN_ID=" + h.RunID + "\n"
+	}
+
+	// Without --on-lost rerun: recorded lost, reported, not rerun.
+	tick := "2026-03-14T03:00:00Z"
+	h := lose(tick)
+	code, stderr, got, env, ran := find(tick)
+	if code != 0 || !strings.Contains(stderr, "leadergate: warning: the run of \"billing\" at "+tick+" on "+n.id+" was lost with its instance") {
+		t.Errorf("the run that finds it lost: exit %d, stderr %q; want 0 and the warning", code, stderr)
+	}
+	if ran {
 		t.Error("the lost run was rerun without --on-lost rerun")
 	}
-	mu.Lock()
-	got := slices.Clone(pings)
-	mu.Unlock()
-	want := []string{"POST /hc/fail leadergate: run " + h.RunID + " was lost with its instance: its lease ran out while it ran; its output died with it\n"}
-	if !slices.Equal(got, want) {
+	if want := []string{note(h)}; !slices.Equal(got, want) {
 		t.Errorf("pings %q, want %q", got, want)
 	}
-	b, err := os.ReadFile(hookOut)
-	if err != nil {
-		t.Fatalf("the --on-failure command did not run: %v", err)
+	if env != hookLost(h) {
+		t.Errorf("hook environment:\n%s\nwant:\n%s", env, hookLost(h))
 	}
-	if env, want := string(b), "LEADERGATE_EXIT_CODE=\nLEADERGATE_JOB=billing\nLEADERGATE_OUTCOME=lost\nLEADERGATE_RUN_ID="+h.RunID+"\n"; env != want {
-		t.Errorf("hook environment:\n%s\nwant:\n%s", env, want)
+
+	// With --on-lost rerun: the lost attempt reported, then rerun (its own
+	// start and success pings).
+	tick = "2026-03-14T04:00:00Z"
+	h = lose(tick)
+	code, _, got, env, ran = find(tick, "--on-lost", "rerun")
+	if code != 0 || !ran {
+		t.Errorf("the rerun: exit %d, ran %t; want 0, ran", code, ran)
+	}
+	if want := []string{"GET /hc ", "GET /hc/start ", note(h)}; !slices.Equal(got, want) {
+		t.Errorf("pings with --on-lost rerun %q, want %q", got, want)
+	}
+	if env != hookLost(h) {
+		t.Errorf("hook environment with --on-lost rerun:\n%s\nwant:\n%s", env, hookLost(h))
 	}
 }
