@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,90 +15,11 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/clock/clocktest"
 	"github.com/leadergate/leadergate/internal/metrics"
 	"github.com/leadergate/leadergate/ledger"
 	"github.com/leadergate/leadergate/schedule"
 )
-
-// manualClock is a clock that moves only when told to, so the takeover
-// delay and lease ends pass at once and the ledger's times sit far from
-// any boundary.
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []manualWaiter
-	added   chan struct{} // poked when a waiter is added
-}
-
-func newManualClock(now time.Time) *manualClock {
-	return &manualClock{now: now, added: make(chan struct{}, 1)}
-}
-
-type manualWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, manualWaiter{at: c.now.Add(d), ch: ch})
-	select {
-	case c.added <- struct{}{}:
-	default:
-	}
-	return ch
-}
-
-// waitFor waits until something sleeps until at most at: the scheduler
-// is idle until then.
-func (c *manualClock) waitFor(t *testing.T, at time.Time) {
-	t.Helper()
-	deadline := time.After(cliWait)
-	for {
-		c.mu.Lock()
-		found := slices.ContainsFunc(c.waiters, func(w manualWaiter) bool { return !w.at.After(at) })
-		c.mu.Unlock()
-		if found {
-			return
-		}
-		select {
-		case <-c.added:
-		case <-deadline:
-			t.Fatalf("nothing waits for %s within %s", at.Format(time.RFC3339), cliWait)
-		}
-	}
-}
-
-// advance waits until something sleeps until at most to, then moves the
-// clock there and wakes what is due.
-func (c *manualClock) advance(t *testing.T, to time.Time) {
-	t.Helper()
-	c.waitFor(t, to)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = to
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at.After(to) {
-			kept = append(kept, w)
-		} else {
-			w.ch <- to
-		}
-	}
-	c.waiters = kept
-}
 
 // claimEvents passes the ledger's answers and the runs' ends to the test.
 type claimEvents struct {
@@ -218,7 +137,7 @@ func TestScheduleLedgerCountsClaimsLostRunsAndCatchUps(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "ran")
 			tab := writeCrontab(t, dir, "jobs.cron", fmt.Sprintf("CRON_TZ=UTC\n# name: nightly\n%s0 3 * * * echo $LEADERGATE_SCHEDULED_AT >> '%s'\n", tc.directive, out))
-			clk := newManualClock(tc.start)
+			clk := clocktest.New(tc.start)
 			store := &ledger.Memory{}
 			for _, r := range tc.seed {
 				if err := store.Create(context.Background(), r); err != nil {
@@ -253,9 +172,9 @@ func TestScheduleLedgerCountsClaimsLostRunsAndCatchUps(t *testing.T) {
 			if !tc.claimAt.IsZero() {
 				// The loop sleeps until the tick; a follower's claim then
 				// sleeps until the takeover delay has passed.
-				clk.advance(t, tick)
+				clk.Advance(t, tick)
 				if !tc.claimAt.Equal(tick) {
-					clk.advance(t, tc.claimAt)
+					clk.Advance(t, tc.claimAt)
 				}
 			}
 			if tc.claimed {
@@ -269,7 +188,7 @@ func TestScheduleLedgerCountsClaimsLostRunsAndCatchUps(t *testing.T) {
 			} else {
 				// No claim to wait for: the catch-up pass is over once the
 				// loop sleeps until the next tick.
-				clk.waitFor(t, tick.Add(24*time.Hour))
+				clk.WaitFor(t, tick.Add(24*time.Hour))
 			}
 			if tc.wantRun {
 				select {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/clock/clocktest"
 )
 
 // fakeFleet is a strict in-memory Fleet: it counts calls and fails the test
@@ -109,19 +110,7 @@ func newFleet(t *testing.T) *fakeFleet {
 	}}
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newElector(t *testing.T, self Identity, fleet Fleet, dir string, clk *fakeClock) *Elector {
+func newElector(t *testing.T, self Identity, fleet Fleet, dir string, clk *clocktest.Manual) *Elector {
 	return &Elector{
 		Identity: self,
 		Fleet:    fleet,
@@ -140,7 +129,7 @@ func newElector(t *testing.T, self Identity, fleet Fleet, dir string, clk *fakeC
 func TestElectorElectsPublishesAndCaches(t *testing.T) {
 	fleet := newFleet(t)
 	dir := t.TempDir()
-	clk := &fakeClock{now: t0.Add(time.Hour)}
+	clk := clocktest.New(t0.Add(time.Hour))
 	e := newElector(t, fixedSelf("i-old"), fleet, dir, clk)
 
 	v, err := e.Decide(context.Background(), Request{})
@@ -182,7 +171,7 @@ func TestElectorElectsPublishesAndCaches(t *testing.T) {
 func TestElectorFollowerRemovesMarkerAndTagsFalse(t *testing.T) {
 	fleet := newFleet(t)
 	dir := t.TempDir()
-	clk := &fakeClock{now: t0.Add(time.Hour)}
+	clk := clocktest.New(t0.Add(time.Hour))
 	e := newElector(t, fixedSelf("i-new"), fleet, dir, clk)
 	os.WriteFile(e.Config.Marker.Path, []byte("stale\n"), 0o644)
 
@@ -205,7 +194,7 @@ func TestElectorFollowerRemovesMarkerAndTagsFalse(t *testing.T) {
 
 func TestElectorLeaderMovesWhenTheLeaderStops(t *testing.T) {
 	fleet := newFleet(t)
-	clk := &fakeClock{now: t0.Add(time.Hour)}
+	clk := clocktest.New(t0.Add(time.Hour))
 	mid := newElector(t, fixedSelf("i-mid"), fleet, t.TempDir(), clk)
 	mid.Config.MaxAge = 0
 	if v, _ := mid.Decide(context.Background(), Request{}); v.Leader {
@@ -221,7 +210,7 @@ func TestElectorLeaderMovesWhenTheLeaderStops(t *testing.T) {
 func TestElectorConcurrentDecisionsShareOneElection(t *testing.T) {
 	fleet := newFleet(t)
 	dir := t.TempDir()
-	clk := &fakeClock{now: t0.Add(time.Hour)}
+	clk := clocktest.New(t0.Add(time.Hour))
 	// Warm the group cache so that every election is one DescribeInstances.
 	if _, err := newElector(t, fixedSelf("i-mid"), fleet, dir, clk).Decide(context.Background(), Request{}); err != nil {
 		t.Fatal(err)
@@ -248,7 +237,7 @@ func TestElectorConcurrentDecisionsShareOneElection(t *testing.T) {
 func TestElectorTickSharesOneElectionEvenWithZeroMaxAge(t *testing.T) {
 	fleet := newFleet(t)
 	dir := t.TempDir()
-	clk := &fakeClock{now: t0.Add(time.Hour)}
+	clk := clocktest.New(t0.Add(time.Hour))
 	e := newElector(t, fixedSelf("i-mid"), fleet, dir, clk)
 	e.Config.MaxAge = 0
 	tick := clk.Now()
@@ -269,7 +258,7 @@ func TestElectorTickSharesOneElectionEvenWithZeroMaxAge(t *testing.T) {
 func TestElectorFailsClosed(t *testing.T) {
 	fleet := newFleet(t)
 	dir := t.TempDir()
-	clk := &fakeClock{now: t0.Add(time.Hour)}
+	clk := clocktest.New(t0.Add(time.Hour))
 	e := newElector(t, fixedSelf("i-old"), fleet, dir, clk)
 	if _, err := e.Decide(context.Background(), Request{}); err != nil {
 		t.Fatal(err)
@@ -302,7 +291,7 @@ func TestElectorWaitersShareAFailure(t *testing.T) {
 	fleet := newFleet(t)
 	fleet.err = tempFail(errors.New("EC2 error InternalError"), "")
 	dir := t.TempDir()
-	clk := &fakeClock{now: t0.Add(time.Hour)}
+	clk := clocktest.New(t0.Add(time.Hour))
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Add(1)
@@ -321,7 +310,7 @@ func TestElectorWaitersShareAFailure(t *testing.T) {
 }
 
 func TestElectorNoIMDS(t *testing.T) {
-	e := newElector(t, failingSelf{}, newFleet(t), t.TempDir(), &fakeClock{now: t0})
+	e := newElector(t, failingSelf{}, newFleet(t), t.TempDir(), clocktest.New(t0))
 	_, err := e.Decide(context.Background(), Request{})
 	if ExitCodeOf(err) != ExitTempFail || !strings.Contains(err.Error(), "--assume") {
 		t.Fatalf("err = %v, want exit 75 with a hint about --assume", err)
@@ -331,7 +320,7 @@ func TestElectorNoIMDS(t *testing.T) {
 func TestElectorNoGroupTagIsAConfigError(t *testing.T) {
 	fleet := newFleet(t)
 	fleet.instances = append(fleet.instances, Instance{ID: "i-lone", LaunchTime: t0, State: "running", Tags: map[string]string{}})
-	e := newElector(t, fixedSelf("i-lone"), fleet, t.TempDir(), &fakeClock{now: t0})
+	e := newElector(t, fixedSelf("i-lone"), fleet, t.TempDir(), clocktest.New(t0))
 	_, err := e.Decide(context.Background(), Request{})
 	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "--group-tag") {
 		t.Fatalf("err = %v, want exit 78 naming --group-tag", err)
@@ -343,7 +332,7 @@ func TestElectorFallsBackToTheAutoScalingGroupTag(t *testing.T) {
 	for _, id := range []string{"i-b", "i-a"} {
 		fleet.instances = append(fleet.instances, Instance{ID: id, LaunchTime: t0, State: "running", Tags: map[string]string{TagASGName: "asg-1"}})
 	}
-	v, err := newElector(t, fixedSelf("i-b"), fleet, t.TempDir(), &fakeClock{now: t0}).Decide(context.Background(), Request{})
+	v, err := newElector(t, fixedSelf("i-b"), fleet, t.TempDir(), clocktest.New(t0)).Decide(context.Background(), Request{})
 	if err != nil || v.GroupKey != TagASGName || v.LeaderID != "i-a" || v.Candidates != 2 {
 		t.Fatalf("verdict = %+v, %v; want i-a leading the 2 instances of asg-1", v, err)
 	}
@@ -419,7 +408,7 @@ func TestOptionalMarkerWithoutItsDirectory(t *testing.T) {
 func TestElectorGroupFlag(t *testing.T) {
 	fleet := newFleet(t)
 	dir := t.TempDir()
-	clk := &fakeClock{now: t0}
+	clk := clocktest.New(t0)
 	e := newElector(t, fixedSelf("i-mid"), fleet, dir, clk)
 	e.Config.Group = "e-1" // GroupTags keeps both defaults: the first is used
 	if err := e.Config.Validate(); err != nil {

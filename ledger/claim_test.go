@@ -9,24 +9,14 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/clock/clocktest"
 )
 
 // clock is a settable clock, placed far from any boundary.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var tick = time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
 
-func newLedgers(store Store, c *fakeClock, owners ...string) []*Ledger {
+func newLedgers(store Store, c *clocktest.Manual, owners ...string) []*Ledger {
 	var ls []*Ledger
 	for _, o := range owners {
 		ls = append(ls, &Ledger{Store: store, Owner: o, Clock: clock.Func(c.Now), Lease: 60 * time.Second})
@@ -38,7 +28,7 @@ func key() Key { return Key{Group: "e-abc123", Job: "billing", Tick: tick} }
 
 func TestTheLeaderClaimsWithOneWriteAndAFollowerReadsOnce(t *testing.T) {
 	m := &Memory{}
-	c := &fakeClock{t: tick.Add(200 * time.Millisecond)}
+	c := clocktest.New(tick.Add(200 * time.Millisecond))
 	ls := newLedgers(m, c, "i-leader", "i-follower")
 	got, err := ls[0].Claim(context.Background(), key(), ClaimOptions{})
 	if err != nil || got.Outcome != Won {
@@ -67,7 +57,7 @@ func TestTheLeaderClaimsWithOneWriteAndAFollowerReadsOnce(t *testing.T) {
 func TestManyInstancesClaimingOneTickAtOnceMakeOneRun(t *testing.T) {
 	for _, hide := range []bool{false, true} {
 		m := &Memory{HideHolder: hide}
-		c := &fakeClock{t: tick}
+		c := clocktest.New(tick)
 		owners := make([]string, 10)
 		for i := range owners {
 			owners[i] = "i-" + string(rune('a'+i))
@@ -98,7 +88,7 @@ func TestManyInstancesClaimingOneTickAtOnceMakeOneRun(t *testing.T) {
 
 func TestARenewalAfterATakeoverIsRefusedAndTheFinishToo(t *testing.T) {
 	m := &Memory{}
-	c := &fakeClock{t: tick}
+	c := clocktest.New(tick)
 	ls := newLedgers(m, c, "i-a", "i-b")
 	a, _ := ls[0].Claim(context.Background(), key(), ClaimOptions{})
 	c.Add(20 * time.Second)
@@ -133,7 +123,7 @@ func TestARenewalAfterATakeoverIsRefusedAndTheFinishToo(t *testing.T) {
 
 func TestALostRunIsMarkedLostAndNotRerunByDefault(t *testing.T) {
 	m := &Memory{}
-	c := &fakeClock{t: tick}
+	c := clocktest.New(tick)
 	ls := newLedgers(m, c, "i-a", "i-b", "i-c")
 	ls[0].Claim(context.Background(), key(), ClaimOptions{})
 	c.Add(15 * time.Second)
@@ -157,7 +147,7 @@ func TestALostRunIsMarkedLostAndNotRerunByDefault(t *testing.T) {
 
 func TestTwoInstancesRerunningOneLostRunRerunItOnce(t *testing.T) {
 	m := &Memory{}
-	c := &fakeClock{t: tick}
+	c := clocktest.New(tick)
 	ls := newLedgers(m, c, "i-a", "i-b", "i-c", "i-d")
 	ls[0].Claim(context.Background(), key(), ClaimOptions{})
 	c.Add(2 * time.Minute)
@@ -194,7 +184,7 @@ func TestALedgerThatFailsRunsNothingAndLeavesNothingClaimed(t *testing.T) {
 			}
 			return nil
 		}}
-		l := newLedgers(m, &fakeClock{t: tick}, "i-a")[0]
+		l := newLedgers(m, clocktest.New(tick), "i-a")[0]
 		got, err := l.Claim(context.Background(), key(), ClaimOptions{Look: true})
 		if !errors.Is(err, boom) || got.Run != nil {
 			t.Errorf("%s failing: claim = %+v, %v; want the error and no run", op, got, err)
@@ -219,7 +209,7 @@ func TestKeysThatCannotBeStoredAreRefusedBeforeAnyCall(t *testing.T) {
 	}
 	for _, tc := range cases {
 		m := &Memory{}
-		l := newLedgers(m, &fakeClock{t: tick}, "i-a")[0]
+		l := newLedgers(m, clocktest.New(tick), "i-a")[0]
 		_, err := l.Claim(context.Background(), tc.k, ClaimOptions{Look: true})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
@@ -232,7 +222,7 @@ func TestKeysThatCannotBeStoredAreRefusedBeforeAnyCall(t *testing.T) {
 
 func TestTheTickIsStoredToTheSecondInUTC(t *testing.T) {
 	m := &Memory{}
-	l := newLedgers(m, &fakeClock{t: tick}, "i-a")[0]
+	l := newLedgers(m, clocktest.New(tick), "i-a")[0]
 	k := key()
 	k.Tick = tick.In(time.FixedZone("CET", 3600)).Add(400 * time.Millisecond)
 	l.Claim(context.Background(), k, ClaimOptions{})
@@ -243,7 +233,7 @@ func TestTheTickIsStoredToTheSecondInUTC(t *testing.T) {
 }
 
 func TestRecentIsNewestFirstAndIgnoresExpiredItems(t *testing.T) {
-	c := &fakeClock{t: tick}
+	c := clocktest.New(tick)
 	m := &Memory{Now: c.Now}
 	l := &Ledger{Store: m, Owner: "i-a", Clock: clock.Func(c.Now), Retain: 48 * time.Hour}
 	for i := range 5 {
@@ -252,10 +242,10 @@ func TestRecentIsNewestFirstAndIgnoresExpiredItems(t *testing.T) {
 		if i == 4 {
 			k.Job = "other"
 		}
-		c.t = k.Tick
+		c.Set(k.Tick)
 		l.Claim(context.Background(), k, ClaimOptions{})
 	}
-	c.t = tick.Add(4*24*time.Hour + time.Minute) // kept 48h: days 14, 15 and 16 have expired
+	c.Set(tick.Add(4*24*time.Hour + time.Minute)) // kept 48h: days 14, 15 and 16 have expired
 	got, err := m.Recent(context.Background(), "e-abc123", "", time.Time{}, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +302,7 @@ func TestAsOf(t *testing.T) {
 // has run out, without any write.
 func TestARunKilledMidJobReadsLostOnceItsLeaseRunsOut(t *testing.T) {
 	m := &Memory{}
-	c := &fakeClock{t: tick.Add(200 * time.Millisecond)}
+	c := clocktest.New(tick.Add(200 * time.Millisecond))
 	l := newLedgers(m, c, "i-a")[0]
 	done, _ := l.Claim(context.Background(), Key{Group: "e-abc123", Job: "billing", Tick: tick.Add(-time.Hour)}, ClaimOptions{})
 	done.Run.Finish(context.Background(), 0)
@@ -347,7 +337,7 @@ func TestARunKilledMidJobReadsLostOnceItsLeaseRunsOut(t *testing.T) {
 
 func TestLookSaysWhatAClaimWouldDoAndWritesNothing(t *testing.T) {
 	m := &Memory{}
-	c := &fakeClock{t: tick.Add(200 * time.Millisecond)}
+	c := clocktest.New(tick.Add(200 * time.Millisecond))
 	ls := newLedgers(m, c, "i-a", "i-b")
 	look := func(opts ClaimOptions) Claim {
 		t.Helper()

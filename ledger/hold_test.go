@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/clock/clocktest"
 )
 
 func claimReal(t *testing.T, m *Memory, lease time.Duration) *Run {
@@ -21,7 +22,7 @@ func claimReal(t *testing.T, m *Memory, lease time.Duration) *Run {
 
 func TestEnvNamesTheRunForItsJob(t *testing.T) {
 	m := &Memory{}
-	c := &fakeClock{t: tick.Add(300 * time.Millisecond)}
+	c := clocktest.New(tick.Add(300 * time.Millisecond))
 	got, err := newLedgers(m, c, "i-a")[0].Claim(context.Background(), key(), ClaimOptions{})
 	if err != nil || got.Outcome != Won {
 		t.Fatal(got, err)
@@ -96,72 +97,28 @@ func TestHoldLetsGoWhenTheLedgerIsUnreachableUntilTheLeaseEnds(t *testing.T) {
 	}
 }
 
-// stepClock is a clock whose waits the test answers: every After is sent
-// on waits, and fires when the test sends the new time on its channel.
-type stepClock struct {
-	mu    sync.Mutex
-	t     time.Time
-	waits chan stepWait
-}
-
-type stepWait struct {
-	d    time.Duration
-	fire chan time.Time
-}
-
-func (c *stepClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *stepClock) After(d time.Duration) <-chan time.Time {
-	w := stepWait{d, make(chan time.Time, 1)}
-	c.waits <- w
-	return w.fire
-}
-
-// step moves the clock by w's duration and fires it.
-func (c *stepClock) step(w stepWait) {
-	c.mu.Lock()
-	c.t = c.t.Add(w.d)
-	now := c.t
-	c.mu.Unlock()
-	w.fire <- now
-}
-
 // TestHoldRenewsOnTheLedgersClock: the lease is renewed when the ledger's
 // clock says a renewal is due, not on a timer of its own, and the renewal
 // extends the lease from that clock's now.
 func TestHoldRenewsOnTheLedgersClock(t *testing.T) {
 	m := &Memory{}
-	c := &stepClock{t: tick, waits: make(chan stepWait)}
+	c := clocktest.New(tick)
 	l := &Ledger{Store: m, Owner: "i-a", Clock: c, Lease: time.Minute}
 	got, err := l.Claim(context.Background(), key(), ClaimOptions{})
 	if err != nil || got.Outcome != Won {
 		t.Fatal(got, err)
 	}
 	held, finish := got.Run.Hold(context.Background(), nil)
-	asked := func() stepWait {
-		t.Helper()
-		select {
-		case w := <-c.waits:
-			return w
-		case <-time.After(10 * time.Second):
-			t.Fatal("Hold asked the ledger's clock for no renewal wait within 10s")
-			return stepWait{}
-		}
-	}
-	w := asked()
-	if want := got.Run.RenewEvery(); w.d != want {
-		t.Errorf("first renewal after %s, want %s", w.d, want)
-	}
-	c.step(w)
-	next := asked() // asked for once the renewal is written
+	every := got.Run.RenewEvery()
+	c.Advance(t, tick.Add(every))   // fails unless Hold waits on c for its renewal
+	c.WaitFor(t, tick.Add(2*every)) // the next renewal's wait: the first is written
 	r, _, _ := m.Get(context.Background(), key())
-	if want := tick.Add(w.d).Add(time.Minute); !r.LeaseUntil.Equal(want) {
+	if want := tick.Add(every).Add(time.Minute); !r.LeaseUntil.Equal(want) {
 		t.Errorf("lease until %s after the renewal, want %s (the clock's now + the lease)", r.LeaseUntil, want)
 	}
 	if held.Err() != nil {
 		t.Errorf("the claim was let go after a good renewal: %v", context.Cause(held))
 	}
-	go c.step(next) // a renewal may be in flight when finish comes
 	if err := finish(0); err != nil {
 		t.Fatalf("finish = %v", err)
 	}

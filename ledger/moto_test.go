@@ -18,6 +18,7 @@ import (
 
 	"github.com/leadergate/leadergate/internal/awsfake"
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/clock/clocktest"
 	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
@@ -129,7 +130,7 @@ func TestMotoEnsureCreatesOnceAndRefusesAForeignTable(t *testing.T) {
 
 func TestMotoClaimRenewFinishAndTakeover(t *testing.T) {
 	m := startMoto(t)
-	c := &fakeClock{t: tick}
+	c := clocktest.New(tick)
 	d := m.table(t, c.Now)
 	ls := newLedgers(d, c, "i-leader", "i-follower", "i-third")
 	ctx := context.Background()
@@ -185,7 +186,7 @@ func TestMotoClaimRenewFinishAndTakeover(t *testing.T) {
 
 func TestMotoALostRunIsMarkedLost(t *testing.T) {
 	m := startMoto(t)
-	c := &fakeClock{t: tick}
+	c := clocktest.New(tick)
 	d := m.table(t, c.Now)
 	ls := newLedgers(d, c, "i-a", "i-b")
 	ls[0].Claim(context.Background(), key(), ClaimOptions{})
@@ -202,7 +203,7 @@ func TestMotoALostRunIsMarkedLost(t *testing.T) {
 
 func TestMotoRecentByJobAndByGroup(t *testing.T) {
 	m := startMoto(t)
-	c := &fakeClock{t: tick}
+	c := clocktest.New(tick)
 	d := m.table(t, c.Now)
 	l := &Ledger{Store: d, Owner: "i-a", Clock: clock.Func(c.Now)}
 	for i, job := range []string{"billing", "report", "billing", "report"} {
@@ -226,7 +227,7 @@ func TestMotoRecentByJobAndByGroup(t *testing.T) {
 
 func TestMotoFaultsRunNothingAndLeaveNothingClaimed(t *testing.T) {
 	m := startMoto(t)
-	c := &fakeClock{t: tick}
+	c := clocktest.New(tick)
 	d := m.table(t, c.Now)
 	l := newLedgers(d, c, "i-a")[0]
 	cases := []struct {

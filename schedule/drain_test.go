@@ -31,13 +31,13 @@ func TestDrainDeadlineStopsLeaderOnlyRunsGraceBeforeIt(t *testing.T) {
 		Drains: drains, LeaderJobs: func(n int) { counts <- n }})
 	t.Cleanup(func() { os.WriteFile(filepath.Join(dir, "release"), nil, 0o600); stop() })
 
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	logs.waitN(t, 2, "job started")
 	deadline := at03.Add(2 * time.Minute)
 	drains <- Drain{Reason: "spot interruption notice", Deadline: deadline}
 	logs.wait(t, "draining: no new leader-only run starts here")
 	// Until deadline - grace the run goes on.
-	clock.advance(t, deadline.Add(-grace))
+	clock.Advance(t, deadline.Add(-grace))
 	stopped := logs.wait(t, "job stopped by a drain", "job", "billing")
 	if stopped.Attrs["exit_code"] != "143" {
 		t.Errorf("billing stopped with %v, want exit 143 (SIGTERM)", stopped)
@@ -66,11 +66,11 @@ func TestDrainWithoutDeadlineLetsRunsFinish(t *testing.T) {
 	logs := newLogSink()
 	drains := make(chan Drain, 1)
 	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Drains: drains})
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	logs.wait(t, "job started")
 	drains <- Drain{Reason: "operator drain"}
 	logs.wait(t, "draining: no new leader-only run starts here")
-	clock.advance(t, at03.Add(time.Hour))
+	clock.Advance(t, at03.Add(time.Hour))
 	os.WriteFile(filepath.Join(dir, "release"), nil, 0o600)
 	logs.wait(t, "job finished")
 }

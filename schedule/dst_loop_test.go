@@ -38,7 +38,7 @@ func TestSchedulerAcrossFallBackWithReloadAndRestart(t *testing.T) {
 	}
 	step := func(c *fakeClock, from, to time.Time, at func(time.Time)) {
 		for m := from.Add(time.Minute); !m.After(to); m = m.Add(time.Minute) {
-			c.advance(t, m)
+			c.Advance(t, m)
 			if at != nil {
 				at(m)
 			}

@@ -13,95 +13,17 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/clock/clocktest"
 )
 
 // wait bounds every wait of these tests: long enough for a loaded machine,
 // short enough that a hang fails rather than stalls.
 const wait = 15 * time.Second
 
-// fakeClock is a Clock that moves only when told to.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []fakeWaiter
-	added   chan struct{} // poked when a waiter is added
-}
+// fakeClock is the tests' manual clock.
+type fakeClock = clocktest.Manual
 
-type fakeWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock(now time.Time) *fakeClock {
-	return &fakeClock{now: now, added: make(chan struct{}, 1)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
-	select {
-	case c.added <- struct{}{}:
-	default:
-	}
-	return ch
-}
-
-// set moves the clock to t and wakes the waiters due by then.
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(t) {
-			w.ch <- t
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	c.waiters = kept
-}
-
-// waitFor waits until some waiter is due at or before t: the scheduler is
-// asleep until then, so moving the clock to t wakes it.
-func (c *fakeClock) waitFor(t *testing.T, at time.Time) {
-	t.Helper()
-	deadline := time.After(wait)
-	for {
-		c.mu.Lock()
-		found := slices.ContainsFunc(c.waiters, func(w fakeWaiter) bool { return !w.at.After(at) })
-		c.mu.Unlock()
-		if found {
-			return
-		}
-		select {
-		case <-c.added:
-		case <-time.After(10 * time.Millisecond):
-		case <-deadline:
-			t.Fatalf("nothing waits for %v", at)
-		}
-	}
-}
-
-// advance waits until the scheduler sleeps until at most to, then moves
-// the clock there.
-func (c *fakeClock) advance(t *testing.T, to time.Time) {
-	t.Helper()
-	c.waitFor(t, to)
-	c.set(to)
-}
+func newFakeClock(now time.Time) *fakeClock { return clocktest.New(now) }
 
 // record is one captured log record, attributes flattened to strings.
 type record struct {

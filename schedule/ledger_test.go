@@ -178,11 +178,11 @@ func TestWithALedgerRetriesRunInsideTheOneClaim(t *testing.T) {
 	l := &fakeLedger{answer: func(time.Time) (bool, error) { return true, nil }}
 	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Ledger: l})
 	logs.wait(t, "schedule loaded")
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	logs.waitN(t, 1, "job will run again", "job", "flaky")
-	clock.advance(t, at03.Add(10*time.Second))
+	clock.Advance(t, at03.Add(10*time.Second))
 	logs.waitN(t, 2, "job will run again", "job", "flaky")
-	clock.advance(t, at03.Add(30*time.Second))
+	clock.Advance(t, at03.Add(30*time.Second))
 	logs.waitN(t, 3, "job failed", "job", "flaky")
 	stop()
 	for n := 1; n <= 3; n++ {
@@ -229,8 +229,8 @@ func TestCatchUpRunsAgainOnBecomingLeader(t *testing.T) {
 	}}
 	stop := startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: 10 * time.Second, Ledger: l, Clock: clock})
 	logs.wait(t, "this instance is a follower")
-	clock.waitFor(t, t0.Add(10*time.Second))                        // the refresh waits
-	clock.waitFor(t, time.Date(2025, 11, 25, 4, 0, 0, 0, time.UTC)) // the loop runs: the start's catch-up is done
+	clock.WaitFor(t, t0.Add(10*time.Second))                        // the refresh waits
+	clock.WaitFor(t, time.Date(2025, 11, 25, 4, 0, 0, 0, time.UTC)) // the loop runs: the start's catch-up is done
 	mu.Lock()
 	if asked != 1 {
 		t.Errorf("catch-up asked %d times at start, want 1", asked)
@@ -240,15 +240,15 @@ func TestCatchUpRunsAgainOnBecomingLeader(t *testing.T) {
 		t.Errorf("%d runs before becoming leader, want none", n)
 	}
 	leader.Store(true)
-	clock.advance(t, t0.Add(10*time.Second))
+	clock.Advance(t, t0.Add(10*time.Second))
 	logs.wait(t, "became leader")
 	started := logs.wait(t, "job started")
 	logs.wait(t, "job finished")
 	if started.Attrs["scheduled_at"] != missed.Format(time.RFC3339) {
 		t.Errorf("caught-up run scheduled at %s, want %s", started.Attrs["scheduled_at"], missed.Format(time.RFC3339))
 	}
-	clock.advance(t, t0.Add(20*time.Second))
-	clock.waitFor(t, t0.Add(30*time.Second)) // that refresh is done
+	clock.Advance(t, t0.Add(20*time.Second))
+	clock.WaitFor(t, t0.Add(30*time.Second)) // that refresh is done
 	stop()
 	mu.Lock()
 	defer mu.Unlock()
@@ -356,9 +356,9 @@ func TestATickItsPreviousRunKeepsFromClaimingIsNoClaim(t *testing.T) {
 	clock := newFakeClock(t0)
 	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Ledger: l, Clock: clock, Hooks: ev})
 	logs.wait(t, "schedule loaded")
-	clock.advance(t, t0.Truncate(time.Second).Add(time.Second))
+	clock.Advance(t, t0.Truncate(time.Second).Add(time.Second))
 	logs.wait(t, "job started")
-	clock.advance(t, t0.Truncate(time.Second).Add(2*time.Second))
+	clock.Advance(t, t0.Truncate(time.Second).Add(2*time.Second))
 	logs.wait(t, "job skipped: its previous run is still running")
 	if err := os.WriteFile(release, nil, 0o600); err != nil {
 		t.Fatal(err)

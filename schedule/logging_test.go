@@ -59,7 +59,7 @@ func TestJSONLogRecords(t *testing.T) {
 	clock := newFakeClock(t0)
 	out := &notifyBuffer{changed: make(chan struct{}, 1)}
 	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: NewLogger(out, "json", slog.LevelInfo), Refresh: -1, Clock: clock})
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	out.waitFor(t, `"msg":"job finished"`)
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -38,13 +38,13 @@ func TestJitterDelaysTheRunNotTheTick(t *testing.T) {
 	logs := newLogSink()
 	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock})
 	logs.wait(t, "schedule loaded")
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	// The run now waits for its jitter on the clock, due before 03:00:30.
-	clock.waitFor(t, at03.Add(30*time.Second))
+	clock.WaitFor(t, at03.Add(30*time.Second))
 	if got := logs.find("job started"); len(got) != 0 {
 		t.Fatalf("started at the tick despite the jitter: %v", got)
 	}
-	clock.set(at03.Add(30 * time.Second))
+	clock.Set(at03.Add(30 * time.Second))
 	started := logs.wait(t, "job started", "job", "spread")
 	if started.Attrs["scheduled_at"] != "2025-11-25T03:00:00Z" {
 		t.Errorf("scheduled_at %q, want the nominal tick", started.Attrs["scheduled_at"])
@@ -64,13 +64,13 @@ func TestRetryRunsAFailedJobAgain(t *testing.T) {
 	logs := newLogSink()
 	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock})
 	logs.wait(t, "schedule loaded")
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	logs.waitN(t, 1, "job failed", "job", "flaky")
 	logs.waitN(t, 1, "job will run again", "job", "flaky")
-	clock.advance(t, at03.Add(10*time.Second))
+	clock.Advance(t, at03.Add(10*time.Second))
 	logs.waitN(t, 2, "job failed", "job", "flaky")
 	logs.waitN(t, 2, "job will run again", "job", "flaky")
-	clock.advance(t, at03.Add(30*time.Second))
+	clock.Advance(t, at03.Add(30*time.Second))
 	logs.waitN(t, 3, "job failed", "job", "flaky")
 	for n := 1; n <= 3; n++ {
 		logs.wait(t, MsgJobOutput, "line", "attempt="+strconv.Itoa(n)+" at=2025-11-25T03:00:00Z")

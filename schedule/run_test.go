@@ -45,7 +45,7 @@ GREETING="hello   world"
 	logs := newLogSink()
 	stop := startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: -1, Clock: clock})
 
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	start := logs.wait(t, "job started", "job", "billing-run")
 	runID := start.Attrs["run_id"]
 	if start.Attrs["scheduled_at"] != "2025-11-25T03:00:00Z" || start.Attrs["lateness"] != "0s" || len(runID) != 16 {
@@ -70,7 +70,7 @@ GREETING="hello   world"
 		t.Errorf("authority asked %v, want %v", asked, want)
 	}
 
-	clock.advance(t, at03.Add(time.Hour))
+	clock.Advance(t, at03.Add(time.Hour))
 	logs.wait(t, MsgJobOutput, "line", "later", "stream", "stdout")
 	if err := stop(); err != nil {
 		t.Errorf("Run returned %v after cancel, want nil", err)
@@ -87,7 +87,7 @@ func TestFollowerRunsOnlyEveryInstanceJobs(t *testing.T) {
 	logs := newLogSink()
 	startRun(t, Options{File: path, Authority: gate.Assume(false), Logger: logs.logger(), Refresh: -1, Clock: clock})
 
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	logs.wait(t, "job finished", "job", "leader-jobs.cron:3")
 	skip := logs.wait(t, "job skipped: not the leader", "job", "leader-jobs.cron:2")
 	if skip.Level.String() != "DEBUG" || skip.Attrs["reason"] != "assumed follower (--assume)" || skip.Attrs["scheduled_at"] != "2025-11-25T03:00:00Z" {
@@ -117,7 +117,7 @@ func TestAuthorityErrorSkipsLeaderJobsWithAWarning(t *testing.T) {
 	}}
 	startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: -1, Clock: clock})
 
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	logs.wait(t, "job finished", "job", "leader-jobs.cron:3")
 	w := logs.wait(t, "job skipped: cannot tell whether this instance is the leader", "job", "leader-jobs.cron:2")
 	if w.Level.String() != "WARN" || w.Attrs["error"] != "describe instances: throttled" {
@@ -141,9 +141,9 @@ func TestJobStillRunningIsSkippedWithAWarning(t *testing.T) {
 	logs := newLogSink()
 	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock})
 
-	clock.advance(t, at03.Add(time.Second))
+	clock.Advance(t, at03.Add(time.Second))
 	logs.wait(t, "job started")
-	clock.advance(t, at03.Add(2*time.Second))
+	clock.Advance(t, at03.Add(2*time.Second))
 	w := logs.wait(t, "job skipped: its previous run is still running or waiting for its election")
 	if w.Level.String() != "WARN" || w.Attrs["scheduled_at"] != at03.Add(2*time.Second).Local().Format(time.RFC3339) {
 		t.Errorf("warning %v", w)
@@ -154,7 +154,7 @@ func TestJobStillRunningIsSkippedWithAWarning(t *testing.T) {
 		t.Errorf("%d runs started, want 1", n)
 	}
 	// The next tick after the run ended runs again.
-	clock.advance(t, at03.Add(3*time.Second))
+	clock.Advance(t, at03.Add(3*time.Second))
 	logs.waitN(t, 2, "job finished")
 }
 
@@ -165,8 +165,8 @@ func TestAllowOverlapRunsConcurrently(t *testing.T) {
 	logs := newLogSink()
 	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, AllowOverlap: true})
 
-	clock.advance(t, at03.Add(time.Second))
-	clock.advance(t, at03.Add(2*time.Second))
+	clock.Advance(t, at03.Add(time.Second))
+	clock.Advance(t, at03.Add(2*time.Second))
 	logs.waitN(t, 2, "job started")
 	os.WriteFile(filepath.Join(dir, "release"), nil, 0o600)
 	logs.waitN(t, 2, "job finished")
@@ -187,7 +187,7 @@ func TestReloadReplacesTheScheduleOrKeepsItWhenBroken(t *testing.T) {
 	writeCrontab(t, dir, fmt.Sprintf("CRON_TZ=UTC\n# name: long\n0 3 * * * echo v2; while [ ! -e %s/release ]; do sleep 0.02; done\n", dir))
 	reload <- syscall.SIGHUP
 	logs.wait(t, "schedule reloaded", "jobs", "1")
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	logs.wait(t, MsgJobOutput, "line", "v2", "job", "long")
 
 	// A broken file is reported line by line and changes nothing.
@@ -215,7 +215,7 @@ func TestReloadReplacesTheScheduleOrKeepsItWhenBroken(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "release"), nil, 0o600)
 	logs.wait(t, "job finished", "job", "long")
 
-	clock.advance(t, at03.Add(time.Hour))
+	clock.Advance(t, at03.Add(time.Hour))
 	logs.wait(t, MsgJobOutput, "line", "v3")
 	if got := logs.find(MsgJobOutput, "line", "v1"); len(got) != 0 {
 		t.Errorf("the replaced v1 job ran: %v", got)
@@ -265,7 +265,7 @@ func TestShutdownStopsRunningJobsAndTheirChildren(t *testing.T) {
 	opts := Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Grace: time.Second}
 	stop := startRun(t, opts)
 
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	child := readPid(t, filepath.Join(dir, "child"))
 	stubborn := readPid(t, filepath.Join(dir, "stubborn"))
 	t.Cleanup(func() {
@@ -311,7 +311,7 @@ func TestEveryOutputLineIsLoggedEvenOnAQuickExit(t *testing.T) {
 	clock := newFakeClock(t0)
 	logs := newLogSink()
 	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock})
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	logs.wait(t, "job finished")
 
 	var out []string
@@ -361,7 +361,7 @@ func TestRefreshLogsLeadershipTransitions(t *testing.T) {
 		}
 		if i < len(script) {
 			now = now.Add(time.Minute)
-			clock.advance(t, now)
+			clock.Advance(t, now)
 		}
 	}
 	logs.wait(t, "became leader")
@@ -398,13 +398,13 @@ func TestMissedTickIsSkippedNotRunLate(t *testing.T) {
 	logs := newLogSink()
 	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock})
 
-	clock.advance(t, at03.Add(2*time.Minute)) // as after a suspended VM
+	clock.Advance(t, at03.Add(2*time.Minute)) // as after a suspended VM
 	w := logs.wait(t, "job skipped: missed its time (the scheduler was stopped or the clock jumped)")
 	if w.Attrs["scheduled_at"] != "2025-11-25T03:00:00Z" || w.Attrs["lateness"] != "2m0s" {
 		t.Errorf("warning %v", w)
 	}
 	// The next day's tick runs normally.
-	clock.advance(t, at03.Add(24*time.Hour))
+	clock.Advance(t, at03.Add(24*time.Hour))
 	logs.wait(t, MsgJobOutput, "line", "ran")
 	if got := logs.find("job started"); len(got) != 1 || got[0].Attrs["scheduled_at"] != "2025-11-26T03:00:00Z" {
 		t.Errorf("runs: %v", got)
@@ -471,7 +471,7 @@ func TestTimeoutStopsAHungJob(t *testing.T) {
 	logs := newLogSink()
 	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Grace: time.Second})
 	logs.wait(t, "schedule loaded")
-	clock.advance(t, at03)
+	clock.Advance(t, at03)
 	const msg = "job stopped: it ran longer than its # timeout (SIGTERM to its process group, SIGKILL after the grace period)"
 	hung := logs.wait(t, msg, "job", "hung")
 	stubborn := logs.wait(t, msg, "job", "stubborn")
@@ -543,12 +543,12 @@ func TestConfigurationErrorAfterStartLogsOncePerChange(t *testing.T) {
 	now := t0.Truncate(time.Minute)
 	for i := 1; i <= 4; i++ {
 		now = now.Add(time.Minute)
-		clock.advance(t, now)
+		clock.Advance(t, now)
 		logs.waitN(t, i, "job skipped: cannot tell whether this instance is the leader")
 	}
 	set(configError{"describe instances: AccessDenied"})
 	now = now.Add(time.Minute)
-	clock.advance(t, now)
+	clock.Advance(t, now)
 	logs.waitN(t, 5, "job skipped: cannot tell whether this instance is the leader")
 	const msg = "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can; this is a configuration error: fix it, no retry will"
 	errs := logs.waitN(t, 2, msg)

@@ -348,7 +348,7 @@ func TestTerminatedInstancesStayListedForAnHour(t *testing.T) {
 	if len(all) != 1 || all[0].State.Name != types.InstanceStateNameTerminated || aws.ToInt32(all[0].State.Code) != 48 {
 		t.Fatalf("want the terminated instance listed as terminated/48, got %d instances", len(all))
 	}
-	clock.Advance(61 * time.Minute)
+	clock.Add(61 * time.Minute)
 	if all, _ := describeAll(t, c, &ec2.DescribeInstancesInput{Filters: []types.Filter{filter("tag:"+groupTag, "e-aaa")}}); len(all) != 0 {
 		t.Errorf("terminated instance still listed an hour later")
 	}
@@ -367,14 +367,14 @@ func TestConsistencyLagKeepsATerminatedLeaderRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	query := &ec2.DescribeInstancesInput{Filters: []types.Filter{filter("tag:"+groupTag, "e-aaa"), filter("instance-state-name", "running")}}
-	clock.Advance(29 * time.Second)
+	clock.Add(29 * time.Second)
 	if got, _ := describeAll(t, c, query); len(got) != 1 {
 		t.Errorf("within the lag, the terminated instance should still show as running; got %d", len(got))
 	}
 	if st, _ := e.Instance(in.ID); st.State != awsfake.StateTerminated {
 		t.Errorf("the state API shows %s, want the truth: terminated", st.State)
 	}
-	clock.Advance(2 * time.Second)
+	clock.Add(2 * time.Second)
 	if got, _ := describeAll(t, c, query); len(got) != 0 {
 		t.Errorf("after the lag, the terminated instance still shows as running")
 	}
@@ -385,12 +385,12 @@ func TestStopStartResetsLaunchTime(t *testing.T) {
 	e := newEC2(t, awsfake.WithClock(clock.Now))
 	c := newClient(e)
 	old := e.Launch(awsfake.LaunchSpec{Tags: map[string]string{groupTag: "e-aaa"}})
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	young := e.Launch(awsfake.LaunchSpec{Tags: map[string]string{groupTag: "e-aaa"}})
 	if err := e.Stop(old.ID); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(time.Minute)
+	clock.Add(time.Minute)
 	if err := e.Start(old.ID); err != nil {
 		t.Fatal(err)
 	}

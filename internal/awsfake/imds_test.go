@@ -125,7 +125,7 @@ func TestIMDSRefusesIMDSv1AndBadTokens(t *testing.T) {
 	if code, _ := raw(t, "GET", m.URL()+"/latest/meta-data/no-such-thing", withToken); code != 404 {
 		t.Errorf("unknown path: HTTP %d, want 404", code)
 	}
-	clock.Advance(61 * time.Second)
+	clock.Add(61 * time.Second)
 	if code, _ := raw(t, "GET", doc, withToken); code != 401 {
 		t.Errorf("expired token: HTTP %d, want 401", code)
 	}
