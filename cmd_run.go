@@ -54,7 +54,18 @@ func (c *runCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
-	code, err := gate.Run(context.Background(), auth, gate.Job{Name: strings.Join(argv, " ")}, gate.Options{
+	code, err := gate.Run(context.Background(), auth, gate.Job{Name: strings.Join(argv, " ")}, c.gateOptions(g, d, argv, obs))
+	wait()
+	if err != nil {
+		return err
+	}
+	return exitStatus(code)
+}
+
+// gateOptions are run's flags as the gate takes them, with the ledger or
+// without.
+func (c *runCmd) gateOptions(g *Globals, d *Deps, argv []string, obs gate.Observer) gate.Options {
+	return gate.Options{
 		Argv:         argv,
 		FollowerExit: c.FollowerExit,
 		NoOverlap:    c.NoOverlap,
@@ -67,10 +78,5 @@ func (c *runCmd) Run(g *Globals, d *Deps) error {
 		Stderr:       d.Stderr,
 		Clock:        d.Clock,
 		Observer:     obs,
-	})
-	wait()
-	if err != nil {
-		return err
 	}
-	return exitStatus(code)
 }

@@ -114,21 +114,9 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	}
 	signal.Stop(sigs)
 
-	code, err := gate.Run(context.Background(), ledgerTurn(who.reason(f.TakeoverAfter)), gate.Job{Name: job, Tick: tick}, gate.Options{
-		Argv:         argv,
-		FollowerExit: c.FollowerExit,
-		NoOverlap:    c.NoOverlap,
-		LockName:     c.LockName,
-		LockDir:      g.stateDir(),
-		MaxRuntime:   c.MaxRuntime,
-		Grace:        c.Grace,
-		DryRun:       c.DryRun,
-		Verbose:      g.Verbose,
-		Stderr:       d.Stderr,
-		Clock:        d.Clock,
-		Observer:     obs,
-		Ledger:       rc,
-	})
+	opts := c.gateOptions(g, d, argv, obs)
+	opts.Ledger = rc
+	code, err := gate.Run(context.Background(), ledgerTurn(who.reason(f.TakeoverAfter)), gate.Job{Name: job, Tick: tick}, opts)
 	waitObs()
 	if err != nil {
 		return err
