@@ -125,14 +125,7 @@ func TestConcurrentChecksShareOneElection(t *testing.T) {
 // order; moto.EC2 talks to moto directly, for the test's own checks.
 func motoFleet(t *testing.T) (moto *motoserver.Moto, proxy *awsfake.Proxy, launch func(n int, env string) []string) {
 	t.Helper()
-	moto, err := motoserver.Start(context.Background())
-	if motoserver.Skip(err) {
-		t.Skipf("skipping the moto_server test: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(moto.Close)
+	moto = motoserver.ForTest(t)
 	proxy = awsfake.NewProxy(moto.URL)
 	t.Cleanup(proxy.Close)
 	launch = func(n int, env string) []string {

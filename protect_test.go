@@ -19,26 +19,8 @@ import (
 // Scaling: the leader is protected from scale-in while its leader-only job
 // runs, unprotected when it ends, and the other instances never are.
 func TestScheduleProtectAgainstMoto(t *testing.T) {
-	ctx := context.Background()
-	m, err := motoserver.Start(ctx)
-	if motoserver.Skip(err) {
-		t.Skipf("skipping the moto_server test: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	read, err := m.CreateASG(ctx, "web-asg", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	protected := func() map[string]bool {
-		p, err := read()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	m := motoserver.ForTest(t)
+	protected := m.CreateASG(t, "web-asg", 2)
 	leader := oldestRunningIn(t, m.EC2)
 
 	dir := t.TempDir()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/motoserver"
 
 	"github.com/leadergate/leadergate/internal/clock"
 )
@@ -148,7 +149,7 @@ func TestADrainedInstanceFollowsWhileEC2DoesNotShowItsTagYet(t *testing.T) {
 // The same against moto_server, an independent emulator: the tags are set
 // and cleared with CreateTags / DeleteTags on the instance itself only.
 func TestMotoDrainTagsOnlySelf(t *testing.T) {
-	m := startMoto(t)
+	m := motoserver.ForTest(t)
 	ids := runInstances(t, m, 3, "e-moto")
 	ctx := context.Background()
 	// Launched in one second: the id breaks the tie. Drain the leader.

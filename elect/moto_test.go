@@ -24,21 +24,6 @@ import (
 	"github.com/leadergate/leadergate/internal/clock"
 )
 
-// startMoto starts moto_server for one test, or skips the test when it is
-// not installed (see motoserver.Skip).
-func startMoto(t testing.TB) *motoserver.Moto {
-	t.Helper()
-	m, err := motoserver.Start(context.Background())
-	if motoserver.Skip(err) {
-		t.Skipf("skipping the moto_server integration test: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	return m
-}
-
 var testCreds = []func(*config.LoadOptions) error{
 	config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", "")),
 	config.WithSharedConfigFiles([]string{}),
@@ -134,7 +119,7 @@ func taggedLeaders(t *testing.T, c *ec2.Client, env string) (tagged []string, ol
 }
 
 func TestMotoTwoEnvironments(t *testing.T) {
-	moto := startMoto(t)
+	moto := motoserver.ForTest(t)
 	proxy := awsfake.NewProxy(moto.URL)
 	t.Cleanup(proxy.Close)
 	direct := moto.EC2

@@ -27,25 +27,8 @@ var creds = []func(*config.LoadOptions) error{
 // protects and unprotects that instance only.
 func TestASGProtectsOnlySelfAgainstMoto(t *testing.T) {
 	ctx := context.Background()
-	m, err := motoserver.Start(ctx)
-	if motoserver.Skip(err) {
-		t.Skipf("skipping the moto_server test: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	protected, err := m.CreateASG(ctx, "web-asg", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	protection := func() map[string]bool {
-		p, err := protected()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	m := motoserver.ForTest(t)
+	protection := m.CreateASG(t, "web-asg", 3)
 	before := protection()
 	if len(before) != 3 {
 		t.Fatalf("moto's group has %d instances, want 3: %v", len(before), before)

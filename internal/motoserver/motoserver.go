@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,6 +40,22 @@ type Moto struct {
 	// set-up and checks.
 	EC2 *ec2.Client
 	cmd *exec.Cmd
+}
+
+// ForTest starts moto_server for one test and stops it after, or skips the
+// test when moto_server is not installed (unless LEADERGATE_REQUIRE_MOTO=1,
+// see Skip).
+func ForTest(tb testing.TB) *Moto {
+	tb.Helper()
+	m, err := Start(context.Background())
+	if Skip(err) {
+		tb.Skipf("skipping the moto_server test: %v", err)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(m.Close)
+	return m
 }
 
 // Start starts moto_server and waits until it answers.
@@ -126,18 +143,21 @@ func (m *Moto) client(ctx context.Context) (*ec2.Client, error) {
 
 // CreateASG creates the Auto Scaling group name of n instances in moto
 // (moto launches them at once, tagged aws:autoscaling:groupName) and
-// returns a reader of each instance's scale-in protection.
-func (m *Moto) CreateASG(ctx context.Context, name string, n int) (protected func() (map[string]bool, error), err error) {
+// returns a reader of each instance's scale-in protection; a failure fails
+// the test.
+func (m *Moto) CreateASG(tb testing.TB, name string, n int) (protected func() map[string]bool) {
+	tb.Helper()
+	ctx := context.Background()
 	cfg, err := m.Config(ctx)
 	if err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
 	asc := autoscaling.NewFromConfig(cfg)
 	if _, err := m.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(name),
 		LaunchTemplateData: &types.RequestLaunchTemplateData{ImageId: aws.String("ami-12c6146b"), InstanceType: types.InstanceTypeT3Micro},
 	}); err != nil {
-		return nil, fmt.Errorf("create the launch template %s in moto: %w", name, err)
+		tb.Fatalf("create the launch template %s in moto: %v", name, err)
 	}
 	if _, err := asc.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String(name),
@@ -145,12 +165,13 @@ func (m *Moto) CreateASG(ctx context.Context, name string, n int) (protected fun
 		MinSize:              aws.Int32(int32(n)), MaxSize: aws.Int32(int32(n)), DesiredCapacity: aws.Int32(int32(n)),
 		AvailabilityZones: []string{"us-east-1a"},
 	}); err != nil {
-		return nil, fmt.Errorf("create the Auto Scaling group %s in moto: %w", name, err)
+		tb.Fatalf("create the Auto Scaling group %s in moto: %v", name, err)
 	}
-	return func() (map[string]bool, error) {
+	return func() map[string]bool {
+		tb.Helper()
 		out, err := asc.DescribeAutoScalingInstances(ctx, &autoscaling.DescribeAutoScalingInstancesInput{})
 		if err != nil {
-			return nil, err
+			tb.Fatal(err)
 		}
 		p := map[string]bool{}
 		for _, i := range out.AutoScalingInstances {
@@ -158,8 +179,8 @@ func (m *Moto) CreateASG(ctx context.Context, name string, n int) (protected fun
 				p[aws.ToString(i.InstanceId)] = aws.ToBool(i.ProtectedFromScaleIn)
 			}
 		}
-		return p, nil
-	}, nil
+		return p
+	}
 }
 
 // Launch runs n instances tagged with tags in one reservation and returns
