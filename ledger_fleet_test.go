@@ -191,26 +191,59 @@ func TestScheduleWithLedgerAgainstMoto(t *testing.T) {
 		if t.Failed() {
 			b, _ := os.ReadFile(ranLog)
 			l, _ := os.ReadFile(longLog)
-			t.Logf("ran.log:\n%s\nlong.log:\n%s", b, l)
+			o, _ := os.ReadFile(onceLog)
+			t.Logf("ran.log:\n%s\nlong.log:\n%s\nonce.log:\n%s", b, l, o)
 			for id, s := range scheds {
 				t.Logf("stderr of %s:\n%s", id, s.stderr.String())
 			}
 		}
 	})
 	ran := func() []ranLine { return readRan(t, ranLog) }
-	if !waitFor(20*time.Second, func() bool { return len(ran()) >= 3 }) {
-		t.Fatalf("no 3 ticks within 20s (got %d)", len(ran()))
+	// runsOf is who ran tick of the job logging to path, and with which
+	// fence, in write order.
+	runsOf := func(path, tick string) []string {
+		var out []string
+		for _, l := range completeLines(t, path) {
+			if f := strings.Fields(l); len(f) == 3 && f[1] == tick {
+				out = append(out, f[0]+" "+f[2])
+			}
+		}
+		return out
 	}
-	leader := ran()[0].id
 
-	// Wait for the long job to be running on the leader, then SIGKILL the
-	// leader's scheduler and its jobs, between two ticks; EC2 still lists it.
-	if !waitFor(40*time.Second, func() bool { b, _ := os.ReadFile(longLog); return len(b) > 0 }) {
-		t.Fatal("the long job did not start within 40s")
+	// The leader is the election's, as every scheduler logs it at start,
+	// not whoever ran the first tick: a scheduler that starts after a tick
+	// (or decides it late) leaves it to a follower's takeover, so the first
+	// runs need not be the leader's.
+	leader := settledLeader(t, scheds, 20*time.Second)
+	if !waitFor(20*time.Second, func() bool { return len(ticksOf(ran(), leader)) >= 3 }) {
+		t.Fatalf("the leader %s ran no 3 ticks within 20s (got %d)", leader, len(ticksOf(ran(), leader)))
+	}
+
+	// Wait for the long job and the one without "# on-lost: rerun" to be
+	// running on the leader, for the same tick (an earlier one may have
+	// been taken over, as above), then SIGKILL the leader's scheduler and
+	// its jobs, between two ticks; EC2 still lists it.
+	var lostTick string
+	if !waitFor(70*time.Second, func() bool {
+		for _, l := range completeLines(t, longLog) {
+			if f := strings.Fields(l); len(f) == 3 && f[0] == leader && slices.Contains(runsOf(onceLog, f[1]), leader+" 1") {
+				lostTick = f[1]
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("the long job and the one without # on-lost: rerun did not start on the leader %s for one tick within 70s", leader)
 	}
 	sleepToHalfSecond()
 	if time.Now().Unix()%2 == 1 {
 		time.Sleep(time.Second) // kill at an even second + 0.5: 1.5s before the next tick
+	}
+	for id, s := range scheds {
+		if s.logged("became leader") || s.logged("lost leadership") {
+			t.Fatalf("leadership moved (%s) before the kill, with EC2 unchanged", id)
+		}
 	}
 	killed := time.Now()
 	syscall.Kill(-scheds[leader].cmd.Process.Pid, syscall.SIGKILL)
@@ -258,35 +291,31 @@ func TestScheduleWithLedgerAgainstMoto(t *testing.T) {
 
 	// The long job, killed mid-run with its scheduler, is rerun once
 	// elsewhere after its lease (fence 2).
-	if !waitFor(lease+15*time.Second, func() bool { b, _ := os.ReadFile(longLog); return strings.Count(string(b), "\n") >= 2 }) {
-		b, _ := os.ReadFile(longLog)
-		t.Fatalf("the lost long job was not rerun within lease + 15s: %q", b)
+	if !waitFor(lease+15*time.Second, func() bool { return len(runsOf(longLog, lostTick)) >= 2 }) {
+		t.Fatalf("the lost long job was not rerun within lease + 15s: %q", runsOf(longLog, lostTick))
 	}
-	b, _ := os.ReadFile(longLog)
-	long := strings.Split(strings.TrimSpace(string(b)), "\n")
-	first, second := strings.Fields(long[0]), strings.Fields(long[1])
-	if first[0] != leader || first[2] != "1" || second[0] == leader || second[1] != first[1] || second[2] != "2" {
-		t.Errorf("long job runs = %q; want the leader's fence 1, then the same tick elsewhere with fence 2", long)
-	}
-	for _, l := range long[2:] {
-		if strings.Fields(l)[1] == first[1] {
-			t.Errorf("the lost tick ran a third time: %q", long)
-		}
+	long := runsOf(longLog, lostTick)
+	if first, second := strings.Fields(long[0]), strings.Fields(long[1]); len(long) != 2 || first[0] != leader || first[1] != "1" || second[0] == leader || second[1] != "2" {
+		t.Errorf("long job runs of %s = %q; want the leader's fence 1, then once elsewhere with fence 2", lostTick, long)
 	}
 
 	// The job without "# on-lost: rerun", killed with it, is recorded lost
 	// and not rerun.
-	b, _ = os.ReadFile(onceLog)
-	once := strings.Split(strings.TrimSpace(string(b)), "\n")
-	lostTick := strings.Fields(once[0])[1]
 	// history shows it lost once its lease has run out, whether or not a
 	// survivor has written that yet: a survivor marks it only when it died
 	// within a lease of the survivor's one look (the kill's timing here
 	// does not control that), so the log line is reported, not required.
 	var rec string
 	if !waitFor(lease+10*time.Second, func() bool {
-		_, rec = nodes[1].leadergateOut("history", "--job", "once", "--json", "--since", "1h")
-		return strings.Contains(rec, `"state":"lost"`)
+		_, out := nodes[1].leadergateOut("history", "--job", "once", "--json", "--since", "1h")
+		for l := range strings.Lines(out) {
+			if strings.Contains(l, `"tick":"`+utc(lostTick)+`"`) && strings.Contains(l, `"state":"lost"`) {
+				rec = l
+				return true
+			}
+		}
+		rec = out
+		return false
 	}) {
 		t.Fatalf("the killed job without # on-lost: rerun was not shown lost: %s", rec)
 	}
@@ -295,11 +324,64 @@ func TestScheduleWithLedgerAgainstMoto(t *testing.T) {
 			t.Logf("%s recorded the lost run in the table", id)
 		}
 	}
-	b, _ = os.ReadFile(onceLog)
-	if n := strings.Count(string(b), lostTick); n != 1 {
-		t.Errorf("the lost run of the job without # on-lost: rerun ran %d times: %q", n, b)
+	if once := runsOf(onceLog, lostTick); len(once) != 1 {
+		t.Errorf("the lost run of the job without # on-lost: rerun ran %d times: %q", len(once), once)
 	}
 	t.Logf("recorded lost, not rerun: %s", strings.TrimSpace(rec))
+}
+
+// settledLeader waits up to d for every scheduler to log its first
+// verdict and returns the one leader they agree on: the election's answer,
+// which the pure choice makes the same everywhere for the same EC2 view.
+func settledLeader(t *testing.T, scheds map[string]*scheduler, d time.Duration) string {
+	t.Helper()
+	verdicts := map[string]string{} // id → reason of its first verdict, "" for the leader
+	settled := waitFor(d, func() bool {
+		for id, s := range scheds {
+			for l := range strings.Lines(s.stderr.String()) {
+				var rec struct{ Msg, Reason string }
+				if json.Unmarshal([]byte(l), &rec) != nil {
+					continue
+				}
+				if rec.Msg == "this instance is the leader" {
+					verdicts[id] = ""
+					break
+				}
+				if rec.Msg == "this instance is a follower" {
+					verdicts[id] = rec.Reason
+					break
+				}
+			}
+		}
+		return len(verdicts) == len(scheds)
+	})
+	if !settled {
+		t.Fatalf("not every scheduler logged its leadership within %s: %q", d, verdicts)
+	}
+	var leaders []string
+	for id, why := range verdicts {
+		if why == "" {
+			leaders = append(leaders, id)
+		}
+	}
+	if len(leaders) != 1 {
+		t.Fatalf("%d schedulers say they lead (%v), want 1: %q", len(leaders), leaders, verdicts)
+	}
+	for id, why := range verdicts {
+		if id != leaders[0] && !strings.Contains(why, leaders[0]+" is older") {
+			t.Fatalf("the follower %s names another leader than %s: %s", id, leaders[0], why)
+		}
+	}
+	return leaders[0]
+}
+
+// utc is an RFC 3339 time in UTC, as history prints ticks.
+func utc(rfc3339 string) string {
+	tm, err := time.Parse(time.RFC3339, rfc3339)
+	if err != nil {
+		return rfc3339
+	}
+	return tm.UTC().Format(time.RFC3339)
 }
 
 // leadergateOut runs the binary as this node and returns its exit code and stdout.
