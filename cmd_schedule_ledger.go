@@ -91,18 +91,21 @@ func (s *scheduleLedger) Claim(ctx context.Context, j schedule.Job, tick time.Ti
 	look, watched := !leader, false
 	var seen string // ClaimTakenElsewhere once a claim found the tick someone else's
 	for {
-		if !slot.Take() {
+		// The watch of a run that may not be rerun only records it lost:
+		// it never runs here, so it needs no slot (the job's next tick may
+		// hold it by then) and never creates a record.
+		markOnly := watched && !j.RerunLost
+		if !markOnly && !slot.Take() {
 			return schedule.Claim{Result: seen}, nil
 		}
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
-		cl, err := s.l.Claim(cctx, k, ledger.ClaimOptions{Look: look, Rerun: j.RerunLost})
+		cl, err := s.l.Claim(cctx, k, ledger.ClaimOptions{Look: look, Rerun: j.RerunLost, Watch: markOnly})
 		cancel()
-		if err != nil {
+		if !markOnly && (err != nil || cl.Outcome != ledger.Won) {
 			slot.Release()
-			return schedule.Claim{}, err
 		}
-		if cl.Outcome != ledger.Won {
-			slot.Release()
+		if err != nil {
+			return schedule.Claim{}, err
 		}
 		switch cl.Outcome {
 		case ledger.Won:

@@ -78,6 +78,10 @@ type ClaimOptions struct {
 	Look bool
 	// Rerun lets a run lost with its instance run again (fence + 1).
 	Rerun bool
+	// Watch, with Look, acts on the record only: a missing one is not
+	// created (a watch at the end of another's lease, to record it lost,
+	// which must never start a run).
+	Watch bool
 }
 
 // Claim tries to take the tick k for this instance. Exactly one caller
@@ -97,6 +101,9 @@ func (l *Ledger) Claim(ctx context.Context, k Key, opts ClaimOptions) (Claim, er
 		}
 		if found {
 			return l.decide(ctx, r, opts)
+		}
+		if opts.Watch {
+			return Claim{Outcome: Taken}, nil
 		}
 	}
 	now := l.Now()

@@ -368,3 +368,18 @@ func TestLookSaysWhatAClaimWouldDoAndWritesNothing(t *testing.T) {
 		t.Error("Look accepted a key without a job")
 	}
 }
+
+// TestAWatchNeverCreatesARecord: a watch at the end of another's lease acts
+// on the record only; finding none (the item expired, or was never
+// written) it claims nothing, so it can never start a run.
+func TestAWatchNeverCreatesARecord(t *testing.T) {
+	m := &Memory{}
+	l := newLedgers(m, clocktest.New(tick), "i-a")[0]
+	got, err := l.Claim(context.Background(), key(), ClaimOptions{Look: true, Watch: true})
+	if err != nil || got.Outcome != Taken || got.Run != nil {
+		t.Fatalf("watch of a missing record = %+v, %v; want taken, nothing to run", got, err)
+	}
+	if _, found, _ := m.Get(context.Background(), key()); found {
+		t.Error("the watch created a record")
+	}
+}
