@@ -329,6 +329,10 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger
 	// The tick as written in the crontab: in the job's zone.
 	at := tick.In(j.TZ).Format(time.RFC3339)
 	var held Held
+	// free gives the overlap slot back, once: when the last attempt's
+	// process has ended (before its end is logged, so that a tick right
+	// after "job finished" finds the job free), or when runOnce returns.
+	var free func()
 	if !j.EveryInstance && r.opts.Ledger != nil {
 		// With the ledger, waiting for the takeover delay is not running:
 		// the overlap slot is taken just before the claim is written.
@@ -346,6 +350,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger
 				slot = false
 			}
 		}
+		free = release
 		defer func() { release() }()
 		if held = r.claimTick(ctx, j, tick, err == nil && p.Run, err, Slot{Take: take, Release: release}); held == nil {
 			return
@@ -357,7 +362,8 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger
 		log.Warn("job skipped: its previous run is still running or waiting for its election", "scheduled_at", at)
 		return
 	} else {
-		defer r.release(j.Name)
+		free = sync.OnceFunc(func() { r.release(j.Name) })
+		defer free()
 	}
 	if !j.EveryInstance && r.opts.Ledger == nil {
 		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: j.Name, Tick: tick})
@@ -418,6 +424,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger
 				return nil
 			}
 			finished = true
+			free()
 			return finish(res.Code)
 		})
 		if !ok || !again(res, n) {
