@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -515,15 +511,7 @@ func TestScheduleWithLedgerCatchesUpOnceThroughTheBinary(t *testing.T) {
 func TestRunLedgerPingsAndFailureHook(t *testing.T) {
 	nodes, _, _, _, _ := ledgerNodes(t, 1)
 	n := nodes[0]
-	var mu sync.Mutex
-	var pings []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		pings = append(pings, r.Method+" "+r.URL.Path+" "+string(b))
-		mu.Unlock()
-	}))
-	defer srv.Close()
+	srv := newPingServer(t, false)
 	hookOut := filepath.Join(t.TempDir(), "hook")
 	hook := "env | grep -E '^LEADERGATE_(JOB|EXIT_CODE)=' > " + hookOut
 	args := []string{"run", "--max-age", "0s", "--job", "billing", "--tick", "2026-03-14T03:00:00Z", "--ping-url", srv.URL + "/hc", "--on-failure", hook,
@@ -534,9 +522,7 @@ func TestRunLedgerPingsAndFailureHook(t *testing.T) {
 	if code, stderr := n.leadergate(args...); code != 0 || stderr != "" {
 		t.Fatalf("the same tick again: exit %d, stderr %q; want 0, silence", code, stderr)
 	}
-	mu.Lock()
-	got := slices.Clone(pings)
-	mu.Unlock()
+	got := srv.lines()
 	slices.Sort(got)
 	if want := []string{"GET /hc/start ", "POST /hc/4 boom\n"}; !slices.Equal(got, want) {
 		t.Errorf("pings %q, want %q (once, for the claimed run)", got, want)
@@ -558,15 +544,7 @@ func TestRunLedgerPingsAndFailureHook(t *testing.T) {
 func TestRunLedgerReportsALostRunItFinds(t *testing.T) {
 	nodes, _, _, _, _ := ledgerNodes(t, 1)
 	n := nodes[0]
-	var mu sync.Mutex
-	var pings []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		pings = append(pings, r.Method+" "+r.URL.Path+" "+string(b))
-		mu.Unlock()
-	}))
-	defer srv.Close()
+	srv := newPingServer(t, false)
 
 	// lose starts the job of tick, SIGKILLs it mid-job and waits for
 	// history to show it lost.
@@ -602,15 +580,11 @@ func TestRunLedgerReportsALostRunItFinds(t *testing.T) {
 		t.Helper()
 		work := t.TempDir()
 		ranFile, hookOut := filepath.Join(work, "ran"), filepath.Join(work, "hook")
-		mu.Lock()
-		pings = nil
-		mu.Unlock()
+		srv.reset()
 		args := append([]string{"run", "--max-age", "0s", "--job", "billing", "--tick", tick, "--ping-url", srv.URL + "/hc",
 			"--on-failure", "env | grep -E '^LEADERGATE_(JOB|RUN_ID|EXIT_CODE|OUTCOME)=' | sort > " + hookOut}, extra...)
 		code, stderr = n.leadergate(append(args, "--", "touch", ranFile)...)
-		mu.Lock()
-		got = slices.Clone(pings)
-		mu.Unlock()
+		got = srv.lines()
 		slices.Sort(got)
 		b, err := os.ReadFile(hookOut)
 		if err != nil {

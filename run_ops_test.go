@@ -1,13 +1,9 @@
 package main
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -18,18 +14,7 @@ import (
 // environment; a ping server answering 500 changes nothing but one
 // warning line.
 func TestRunPingURLAndOnFailure(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got = append(got, r.Method+" "+r.URL.Path+" "+string(b))
-		mu.Unlock()
-		if strings.HasPrefix(r.URL.Path, "/broken") {
-			w.WriteHeader(500)
-		}
-	}))
-	defer srv.Close()
+	srv := newPingServer(t, false)
 	dir := t.TempDir()
 
 	code, stdout, stderr := runLeadergate(t, dir, "--assume", "leader", "run", "--ping-url", srv.URL+"/ok", "--", "echo", "hello")
@@ -41,9 +26,7 @@ func TestRunPingURLAndOnFailure(t *testing.T) {
 	if code != 4 || stdout != "boom\n" {
 		t.Errorf("failure: exit %d, stdout %q; want 4 and the output unchanged", code, stdout)
 	}
-	mu.Lock()
-	all := strings.Join(got, "\n")
-	mu.Unlock()
+	all := strings.Join(srv.lines(), "\n")
 	for _, want := range []string{"GET /ok/start ", "GET /ok ", "GET /bad/start ", "POST /bad/4 boom\n"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no %q among the pings:\n%s", want, all)

@@ -51,7 +51,8 @@ type request struct {
 }
 
 // pingServer records every request; with hang set it never answers one
-// until release is called (or the client gives up).
+// until release is called (or the client gives up); its /broken paths
+// answer 500.
 type pingServer struct {
 	*httptest.Server
 	mu       sync.Mutex
@@ -67,6 +68,9 @@ func newPingServer(t *testing.T, hang bool) *pingServer {
 		s.mu.Lock()
 		s.got = append(s.got, request{r.Method, r.URL.Path, r.URL.Query().Get("rid"), string(b)})
 		s.mu.Unlock()
+		if strings.HasPrefix(r.URL.Path, "/broken") {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
 		if hang {
 			select {
 			case <-s.release:
@@ -79,6 +83,25 @@ func newPingServer(t *testing.T, hang bool) *pingServer {
 		s.Close()
 	})
 	return s
+}
+
+// lines returns every request so far as "METHOD PATH BODY", in order of
+// arrival.
+func (s *pingServer) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.got))
+	for _, r := range s.got {
+		out = append(out, r.method+" "+r.path+" "+r.body)
+	}
+	return out
+}
+
+// reset forgets the requests so far.
+func (s *pingServer) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = nil
 }
 
 // unhang answers the requests held and those to come.
