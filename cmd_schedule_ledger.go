@@ -39,12 +39,10 @@ func (c *scheduleCmd) withLedger(g *Globals, d *Deps, log *slog.Logger, opts *sc
 	}
 	opts.Ledger = &scheduleLedger{
 		l:        &ledger.Ledger{Store: store, Owner: who.self, Clock: d.Clock, Lease: f.Lease},
-		store:    store,
 		group:    who.group,
 		takeover: f.TakeoverAfter,
 		timeout:  g.Timeout,
 		log:      log,
-		clock:    d.Clock,
 	}
 	opts.CatchUp = f.CatchUp
 	log.Info("tick ledger on", "table", g.Ledger, "group", who.group, "instance", who.self, "takeover_after", f.TakeoverAfter, "lease", f.Lease)
@@ -53,23 +51,21 @@ func (c *scheduleCmd) withLedger(g *Globals, d *Deps, log *slog.Logger, opts *sc
 
 // scheduleLedger is schedule.Ledger on the DynamoDB ledger.
 type scheduleLedger struct {
-	l        *ledger.Ledger
-	store    ledger.Store
+	l        *ledger.Ledger // its Clock is the scheduler's: the takeover delay and lease watches wait on it
 	group    string
 	takeover time.Duration
 	timeout  time.Duration
 	log      *slog.Logger
-	clock    clock.Clock // the scheduler's: the takeover delay and lease watches wait on it
 }
 
 var _ schedule.Ledger = (*scheduleLedger)(nil)
 
 func (s *scheduleLedger) sleepUntil(ctx context.Context, at time.Time) error {
-	if d := at.Sub(s.clock.Now()); d > 0 {
+	if d := at.Sub(s.l.Now()); d > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-s.clock.After(d):
+		case <-clock.Or(s.l.Clock).After(d):
 		}
 	}
 	return nil
@@ -144,7 +140,7 @@ func (s *scheduleLedger) Claim(ctx context.Context, j schedule.Job, tick time.Ti
 func (s *scheduleLedger) CatchUp(ctx context.Context, j schedule.Job, now time.Time) (time.Time, bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	recs, err := s.store.Recent(cctx, s.group, j.Name, now.Add(-j.CatchUp), 1)
+	recs, err := s.l.Store.Recent(cctx, s.group, j.Name, now.Add(-j.CatchUp), 1)
 	if err != nil {
 		return time.Time{}, false, err
 	}

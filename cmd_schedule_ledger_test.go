@@ -164,7 +164,7 @@ func TestScheduleLedgerCountsClaimsLostRunsAndCatchUps(t *testing.T) {
 					Hooks: schedule.MultiHooks{m, ev},
 					Ledger: &scheduleLedger{
 						l:     &ledger.Ledger{Store: store, Owner: "i-self", Clock: clk, Lease: lease},
-						store: store, group: key.Group, takeover: takeover, timeout: cliWait, log: log, clock: clk,
+						group: key.Group, takeover: takeover, timeout: cliWait, log: log,
 					},
 				})
 			}()
@@ -240,7 +240,7 @@ func TestLostRunIsRecordedWhileTheNextTickHoldsTheSlot(t *testing.T) {
 	}
 	s := &scheduleLedger{
 		l:     &ledger.Ledger{Store: store, Owner: "i-self", Clock: clk, Lease: time.Minute},
-		store: store, group: key.Group, takeover: 15 * time.Second, timeout: cliWait, log: slog.New(slog.DiscardHandler), clock: clk,
+		group: key.Group, takeover: 15 * time.Second, timeout: cliWait, log: slog.New(slog.DiscardHandler),
 	}
 	var takes, busy int
 	slot := schedule.Slot{
