@@ -14,6 +14,10 @@ import (
 	"github.com/leadergate/leadergate/schedule"
 )
 
+// withMetrics: this is the metrics build (leadergate-metrics-linux-*);
+// leadergate version says so.
+const withMetrics = true
+
 // serveMetrics serves /metrics and /healthz on addr; stop makes /healthz
 // answer 503 and closes the server.
 func serveMetrics(addr string, stale time.Duration, log *slog.Logger) (h schedule.Hooks, stop func(), err error) {

@@ -10,9 +10,12 @@ import (
 	"github.com/leadergate/leadergate/schedule"
 )
 
-// serveMetrics: client_golang (with protobuf) adds 2.6 MB, which takes the
-// release binary over its 16 MiB limit, so metrics are built in only with
-// -tags metrics (see docs/operations.md).
+// withMetrics: the default build has no metrics. client_golang's package
+// init costs every process about 4.5 ms before main, which every cron line
+// would pay (docs/performance.md), so metrics are built in only with
+// -tags metrics: the leadergate-metrics-linux-* release binaries.
+const withMetrics = false
+
 func serveMetrics(string, time.Duration, *slog.Logger) (schedule.Hooks, func(), error) {
-	return nil, nil, configError{errors.New("--metrics-addr: this binary was built without metrics: use a release binary, or build with go build -tags metrics -gcflags=all=-l (make dist does)")}
+	return nil, nil, configError{errors.New("--metrics-addr: this binary was built without metrics: install the metrics build (leadergate-metrics-linux-* of the release), or build with go build -tags metrics")}
 }

@@ -37,16 +37,21 @@ func (c *versionCmd) Run(d *Deps) error {
 	if c2 == "" {
 		c2 = "unknown"
 	}
-	fmt.Fprintln(d.Stdout, versionLine(v, c2))
+	fmt.Fprintln(d.Stdout, versionLine(v, c2, withMetrics))
 	return nil
 }
 
 // versionLine names the commit only when the version does not already:
 // git describe --always gives the bare commit when there is no tag, and
-// v1.2.3-4-gabc1234 after one.
-func versionLine(v, commit string) string {
-	if strings.Contains(v, commit) {
-		return fmt.Sprintf("leadergate %s (%s %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+// v1.2.3-4-gabc1234 after one. It ends with the build, metrics or not,
+// since the release has both.
+func versionLine(v, commit string, metrics bool) string {
+	build := "no metrics"
+	if metrics {
+		build = "metrics"
 	}
-	return fmt.Sprintf("leadergate %s (commit %s, %s %s/%s)", v, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if strings.Contains(v, commit) {
+		return fmt.Sprintf("leadergate %s (%s %s/%s, %s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH, build)
+	}
+	return fmt.Sprintf("leadergate %s (commit %s, %s %s/%s, %s)", v, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, build)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -67,6 +68,13 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:   "testdata/script",
 		Setup: setupFixture,
+		// [metrics]: the test binary was built with -tags metrics.
+		Condition: func(cond string) (bool, error) {
+			if cond == "metrics" {
+				return withMetrics, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"code":      cmdCode,
 			"fault":     cmdFault,
@@ -192,14 +200,18 @@ func cmdTag(ts *testscript.TestScript, neg bool, args []string) {
 // The version line names the commit once: not again when git describe
 // already gave it as the version.
 func TestVersionLineNamesTheCommitOnce(t *testing.T) {
-	for _, tc := range []struct{ version, commit, want string }{
-		{"v1.2.3", "abc1234", "leadergate v1.2.3 (commit abc1234, "},
-		{"abc1234", "abc1234", "leadergate abc1234 (go"},
-		{"v1.2.3-4-gabc1234-dirty", "abc1234", "leadergate v1.2.3-4-gabc1234-dirty (go"},
+	for _, tc := range []struct {
+		version, commit string
+		metrics         bool
+		want, wantEnd   string
+	}{
+		{"v1.2.3", "abc1234", false, "leadergate v1.2.3 (commit abc1234, ", ", no metrics)"},
+		{"abc1234", "abc1234", true, "leadergate abc1234 (go", ", metrics)"},
+		{"v1.2.3-4-gabc1234-dirty", "abc1234", true, "leadergate v1.2.3-4-gabc1234-dirty (go", ", metrics)"},
 	} {
-		got := versionLine(tc.version, tc.commit)
-		if !strings.HasPrefix(got, tc.want) || strings.Count(got, tc.commit) != 1 {
-			t.Errorf("versionLine(%q, %q) = %q, want it to start %q and name %s once", tc.version, tc.commit, got, tc.want, tc.commit)
+		got := versionLine(tc.version, tc.commit, tc.metrics)
+		if !strings.HasPrefix(got, tc.want) || !strings.HasSuffix(got, tc.wantEnd) || strings.Count(got, tc.commit) != 1 {
+			t.Errorf("versionLine(%q, %q, %v) = %q, want it to start %q, end %q and name %s once", tc.version, tc.commit, tc.metrics, got, tc.want, tc.wantEnd, tc.commit)
 		}
 	}
 }

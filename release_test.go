@@ -12,7 +12,8 @@ import (
 
 // TestReleaseWorkflow reads .github/workflows/release.yml back: it runs on
 // v* tags, runs .ci/run (the CI test command), then make dist, checks the
-// sums, and only then attaches every binary make dist builds plus
+// sums, and only then attaches every binary make dist builds (each
+// architecture without and with metrics) plus
 // SHA256SUMS to the release.
 func TestReleaseWorkflow(t *testing.T) {
 	b, err := os.ReadFile(".github/workflows/release.yml")
@@ -66,15 +67,25 @@ func TestReleaseWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^ARCHES\s*:=\s*(.+)$`).FindSubmatch(mk)
-	if m == nil {
-		t.Fatal("no ARCHES in the Makefile")
+	field := func(name string) []string {
+		m := regexp.MustCompile(`(?m)^` + name + `\s*:=\s*(.+)$`).FindSubmatch(mk)
+		if m == nil {
+			t.Fatalf("no %s in the Makefile", name)
+		}
+		return strings.Fields(string(m[1]))
+	}
+	arches, variants := field("ARCHES"), field("VARIANTS")
+	if len(variants) != 2 {
+		t.Errorf("VARIANTS = %q, want the default and the metrics binary", variants)
 	}
 	if publish >= 0 {
 		run := job.Steps[publish].Run
-		for _, arch := range strings.Fields(string(m[1])) {
-			if !strings.Contains(run, "dist/leadergate-linux-"+arch) {
-				t.Errorf("the release does not attach dist/leadergate-linux-%s: %s", arch, run)
+		for _, arch := range arches {
+			for _, v := range variants {
+				name, _, _ := strings.Cut(v, ":")
+				if !strings.Contains(run, "dist/"+name+"-linux-"+arch) {
+					t.Errorf("the release does not attach dist/%s-linux-%s: %s", name, arch, run)
+				}
 			}
 		}
 		if !strings.Contains(run, "dist/SHA256SUMS") {

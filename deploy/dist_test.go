@@ -18,13 +18,15 @@ import (
 )
 
 // TestMakeDist builds the release binaries the way a release is made and
-// checks what a user of them relies on: one static, stripped binary per
-// architecture, stamped with the version, no build paths, and checksums
-// that sha256sum -c accepts, and a size of at most maxBinarySize each (Elastic
-// Beanstalk bundles carry both). It compiles the whole module twice (about a
-// minute on 2 cores with a warm cache, several on a cold one), so -short
-// skips it; it is also the binary-size test, so the size is checked by the
-// same build a release makes.
+// checks what a user of them relies on: per architecture a static, stripped
+// default binary without metrics and one with them, stamped with the
+// version, no build paths, and checksums that sha256sum -c accepts, and a
+// size of at most maxBinarySize each (Elastic Beanstalk bundles carry two).
+// It compiles the whole module for two architectures (about a minute on 2
+// cores with a warm cache, several on a cold one; the metrics builds
+// recompile only what the tag changes), so -short skips it; it is also the
+// binary-size test, so the size is checked by the same build a release
+// makes.
 // maxBinarySize is the most a release binary may weigh. Holding SDK clients
 // as method values (see elect/aws.go) keeps it near 14 MB; one *ec2.Client
 // reaching an interface through kong's reflection puts it back over 40 MB.
@@ -63,19 +65,28 @@ func TestMakeDist(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if want := "SHA256SUMS leadergate-linux-amd64 leadergate-linux-arm64"; strings.Join(names, " ") != want {
+	if want := "SHA256SUMS leadergate-linux-amd64 leadergate-linux-arm64 leadergate-metrics-linux-amd64 leadergate-metrics-linux-arm64"; strings.Join(names, " ") != want {
 		t.Errorf("dist holds %q, want exactly %q (no temporary files)", names, want)
 	}
 
+	var binaries []string
 	for _, tc := range []struct {
 		arch    string
 		machine elf.Machine
+		metrics bool
 	}{
-		{"amd64", elf.EM_X86_64},
-		{"arm64", elf.EM_AARCH64},
+		{"amd64", elf.EM_X86_64, false},
+		{"arm64", elf.EM_AARCH64, false},
+		{"amd64", elf.EM_X86_64, true},
+		{"arm64", elf.EM_AARCH64, true},
 	} {
-		t.Run(tc.arch, func(t *testing.T) {
-			path := filepath.Join(dist, "leadergate-linux-"+tc.arch)
+		name := "leadergate-linux-" + tc.arch
+		if tc.metrics {
+			name = "leadergate-metrics-linux-" + tc.arch
+		}
+		binaries = append(binaries, name)
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dist, name)
 			f, err := elf.Open(path)
 			if err != nil {
 				t.Fatalf("%s is not an ELF binary: %v", path, err)
@@ -109,10 +120,11 @@ func TestMakeDist(t *testing.T) {
 			if !bytes.Contains(data, []byte(version)) {
 				t.Errorf("the binary does not carry the version %s: does package main declare var version?", version)
 			}
-			// Release binaries are the ones Elastic Beanstalk installs from a
-			// release URL: they must serve --metrics-addr.
-			if !bytes.Contains(data, []byte("leadergate_job_runs_total")) {
-				t.Error("the release binary has no Prometheus metrics: is make dist built without -tags metrics?")
+			// The metrics binary serves --metrics-addr; the default one
+			// must not link client_golang, whose init every cron line
+			// would pay (docs/performance.md).
+			if has := bytes.Contains(data, []byte("leadergate_job_runs_total")); has != tc.metrics {
+				t.Errorf("%s has Prometheus metrics: %v, want %v: is make dist's VARIANTS right (the default without tags, -metrics with -tags metrics)?", name, has, tc.metrics)
 			}
 			if bytes.Contains(data, []byte(repo+"/")) {
 				t.Errorf("the binary contains the build path %s: not built with -trimpath", repo)
@@ -154,8 +166,13 @@ func TestMakeDist(t *testing.T) {
 		}
 		seen[name] = true
 	}
-	if !seen["leadergate-linux-amd64"] || !seen["leadergate-linux-arm64"] || len(seen) != 2 {
-		t.Errorf("SHA256SUMS covers %v, want both binaries and nothing else", seen)
+	for _, name := range binaries {
+		if !seen[name] {
+			t.Errorf("SHA256SUMS has no line for %s", name)
+		}
+	}
+	if len(seen) != len(binaries) {
+		t.Errorf("SHA256SUMS covers %v, want the binaries %v and nothing else", seen, binaries)
 	}
 	if sha, err := exec.LookPath("sha256sum"); err == nil {
 		c := exec.Command(sha, "-c", "SHA256SUMS")
