@@ -27,10 +27,15 @@
 #                       it set, systemd is only told to enable the unit
 #                       offline (systemctl --root) and nothing is restarted
 #   LEADERGATE_ARCH     overrides `uname -m` (tests)
+#   LEADERGATE_VARIANT  unset or empty: the default binary,
+#                       leadergate-linux-*, without metrics; metrics: the
+#                       binary with Prometheus metrics,
+#                       leadergate-metrics-linux-*, which
+#                       LEADERGATE_METRICS_ADDR needs
 #   LEADERGATE_VERSION  download the binary of this GitHub release (e.g.
 #                       v1.2.3) instead of taking it from the bundle
 #   LEADERGATE_URL      download from this base URL instead (its
-#                       leadergate-linux-* and SHA256SUMS)
+#                       SHA256SUMS and the binary LEADERGATE_VARIANT names)
 #   LEADERGATE_SHA256   with either: the SHA-256 of that release's
 #                       SHA256SUMS, pinned; a mismatch fails the deployment
 set -eu
@@ -43,6 +48,7 @@ grace=${LEADERGATE_GRACE_SECONDS:-30}
 bundle=${LEADERGATE_BUNDLE:-$PWD}
 env_file=${LEADERGATE_ENV_FILE-/opt/elasticbeanstalk/deployment/env}
 arch=${LEADERGATE_ARCH:-$(uname -m)}
+variant=${LEADERGATE_VARIANT:-}
 
 # Paths on the instance; $root is prepended only where files are written.
 bin=/usr/local/bin/leadergate
@@ -74,15 +80,25 @@ service | cron) ;;
 *) die "LEADERGATE_MODE=$mode is not a mode: use service or cron" ;;
 esac
 
-# The bundle carries both release binaries; pick the one for this CPU.
+# make dist builds two variants of each binary: leadergate-linux-*
+# without metrics, which starts faster (it counts for cron lines), and
+# leadergate-metrics-linux-* with them, for schedule --metrics-addr.
+case $variant in
+'') prefix=leadergate ;;
+metrics) prefix=leadergate-metrics ;;
+*) die "LEADERGATE_VARIANT=$variant is not a variant: use metrics, or leave it unset for the default binary" ;;
+esac
+
+# The bundle carries a binary per CPU architecture; pick this CPU's.
 case $arch in
 x86_64 | amd64) goarch=amd64 ;;
 aarch64 | arm64) goarch=arm64 ;;
 *) die "no leadergate binary for CPU architecture $arch: use an x86_64 or arm64 (Graviton) instance type" ;;
 esac
 
+name=$prefix-linux-$goarch
 src_dir=$bundle/.leadergate
-src=$src_dir/leadergate-linux-$goarch
+src=$src_dir/$name
 dl=
 trap 'rm -rf "$dl"' EXIT
 # This script moves the binaries and crontabs out of the bundle and leaves
@@ -94,41 +110,66 @@ again=
 if [ ! -e "$src_dir" ] && [ -f "$stamp" ] && [ -x "$root$bin" ]; then
     again=1
 fi
-# From a release URL: the pinned SHA-256 vouches for SHA256SUMS, which
-# vouches for the binary (checked below as for a bundle's).
+# A release to download the binary from, instead of the bundle.
 url=${LEADERGATE_URL:-}
 [ -n "$url" ] || [ -z "${LEADERGATE_VERSION:-}" ] || url=https://github.com/leadergate/leadergate/releases/download/$LEADERGATE_VERSION
-if [ -n "$url" ] && [ -z "$again" ]; then
-    pin=${LEADERGATE_SHA256:-}
-    [ -n "$pin" ] || die "LEADERGATE_SHA256 is not set: pin the SHA-256 of $url/SHA256SUMS (sha256sum SHA256SUMS)"
-    dl=$(mktemp -d)
-    for f in SHA256SUMS "leadergate-linux-$goarch"; do
-        curl -fsSL --retry 2 --connect-timeout 10 --max-time 300 -o "$dl/$f" "$url/$f" 2>/dev/null ||
-            die "cannot download $url/$f: check LEADERGATE_VERSION or LEADERGATE_URL and the instance's outbound access"
-    done
-    got=$(sha256sum "$dl/SHA256SUMS" | cut -d' ' -f1)
-    [ "$got" = "$pin" ] || die "checksum mismatch: $url/SHA256SUMS has SHA-256 $got, LEADERGATE_SHA256 pins $pin; nothing installed"
-    src_dir=$dl
-    src=$dl/leadergate-linux-$goarch
-fi
-[ -n "$again" ] || [ -f "$src" ] || die "$src not found: run 'make dist' and copy dist/leadergate-linux-* into .leadergate/ of the application bundle"
-
-id -u "$user" >/dev/null 2>&1 || die "user $user does not exist: set LEADERGATE_USER to the user that runs the application"
-group=$(id -gn "$user")
 
 # Without the environment properties, jobs would run without their
 # database credentials and fail in ways far from the cause.
 if [ "$mode" = service ] && [ -n "$env_file" ] && [ ! -f "$root$env_file" ]; then
     die "$env_file not found: jobs would run without the environment properties; on Elastic Beanstalk use an Amazon Linux 2 or 2023 platform, elsewhere set LEADERGATE_ENV_FILE to your file, or empty for none"
 fi
+# A scheduler asked for metrics by a binary without them exits 78 at every
+# start: fail the deployment instead, before anything is installed. Read
+# the environment file as the unit's systemd does: the last assignment
+# wins; quotes and blanks alone are an empty value, which turns metrics
+# off.
+if [ "$mode" = service ] && [ -n "$env_file" ]; then
+    metrics_addr=$(sed -n 's/^[[:space:]]*LEADERGATE_METRICS_ADDR[[:space:]]*=//p' "$root$env_file" | tail -n 1 | tr -d "\"'[:space:]")
+    # A release URL brings the variant's binary by itself.
+    ship="dist/leadergate-metrics-linux-* in .leadergate/"
+    [ -z "$url" ] || ship=
+    if [ -n "$metrics_addr" ] && [ -n "$again" ]; then
+        # The installed binary stays: ask it. One from before its version
+        # line named the build is taken on trust (those releases all had
+        # metrics).
+        case $("$root$bin" version 2>/dev/null || true) in
+        *", no metrics)") die "LEADERGATE_METRICS_ADDR is set in $env_file but $bin, installed from this application version before, has no metrics: deploy the application again with LEADERGATE_VARIANT=metrics${ship:+ and $ship} (or remove LEADERGATE_METRICS_ADDR)" ;;
+        esac
+    elif [ -n "$metrics_addr" ] && [ "$prefix" = leadergate ]; then
+        die "LEADERGATE_METRICS_ADDR is set in $env_file but the default binary, $name, has no metrics: set LEADERGATE_VARIANT=metrics${ship:+ and put $ship} (or remove LEADERGATE_METRICS_ADDR)"
+    fi
+fi
+
+# From a release URL: the pinned SHA-256 vouches for SHA256SUMS, which
+# vouches for the binary (checked below as for a bundle's).
+if [ -n "$url" ] && [ -z "$again" ]; then
+    pin=${LEADERGATE_SHA256:-}
+    [ -n "$pin" ] || die "LEADERGATE_SHA256 is not set: pin the SHA-256 of $url/SHA256SUMS (sha256sum SHA256SUMS)"
+    dl=$(mktemp -d)
+    for f in SHA256SUMS "$name"; do
+        curl -fsSL --retry 2 --connect-timeout 10 --max-time 300 -o "$dl/$f" "$url/$f" 2>/dev/null ||
+            die "cannot download $url/$f: check LEADERGATE_VERSION or LEADERGATE_URL and the instance's outbound access"
+    done
+    got=$(sha256sum "$dl/SHA256SUMS" | cut -d' ' -f1)
+    [ "$got" = "$pin" ] || die "checksum mismatch: $url/SHA256SUMS has SHA-256 $got, LEADERGATE_SHA256 pins $pin; nothing installed"
+    src_dir=$dl
+    src=$dl/$name
+fi
+[ -n "$again" ] || [ -f "$src" ] || die "$src not found: run 'make dist' and copy dist/$prefix-linux-* into .leadergate/ of the application bundle"
+
+id -u "$user" >/dev/null 2>&1 || die "user $user does not exist: set LEADERGATE_USER to the user that runs the application"
+group=$(id -gn "$user")
 
 if [ -z "$again" ]; then
 
 # Verify the binary against SHA256SUMS when the bundle has it (make dist
 # writes it next to the binaries): a truncated upload must not be installed.
 if [ -f "$src_dir/SHA256SUMS" ]; then
-    sums=$(grep "[ *]leadergate-linux-$goarch\$" "$src_dir/SHA256SUMS" || true)
-    [ -n "$sums" ] || die "$src_dir/SHA256SUMS has no line for leadergate-linux-$goarch: copy the SHA256SUMS written by the same 'make dist'"
+    # Anchored: leadergate-linux-amd64 must not match the line of
+    # leadergate-metrics-linux-amd64, nor the other way round.
+    sums=$(grep "[ *]$name\$" "$src_dir/SHA256SUMS" || true)
+    [ -n "$sums" ] || die "$src_dir/SHA256SUMS has no line for $name: copy the SHA256SUMS written by the same 'make dist'"
     (cd "$src_dir" && printf '%s\n' "$sums" | sha256sum -c --status) ||
         die "$src does not match $src_dir/SHA256SUMS: copy both again from the same 'make dist'"
 fi
@@ -141,7 +182,18 @@ trap 'rm -f "$tmp"; rm -rf "$dl"' EXIT
 install -m 0755 "$src" "$tmp"
 # Run the new binary before it replaces the old one: a wrong or corrupt
 # binary fails here ("exec format error") and the old one stays.
-"$tmp" version >/dev/null || die "$src does not run on this instance ($arch): rebuild it with 'make dist'"
+build=$("$tmp" version) || die "$src does not run on this instance ($arch): rebuild it with 'make dist'"
+# Its version line names the build: a default binary under the metrics
+# variant's name would refuse --metrics-addr at every start.
+if [ "$prefix" = leadergate-metrics ]; then
+    case $build in
+    *", metrics)") ;;
+    *)
+        [ -z "$url" ] || die "$url/$name is not the build with metrics (its version: $build): check LEADERGATE_VERSION or LEADERGATE_URL"
+        die "$src is not the build with metrics (its version: $build): copy dist/leadergate-metrics-linux-* and SHA256SUMS of one 'make dist' into .leadergate/"
+        ;;
+    esac
+fi
 
 if [ "$mode" = service ]; then
     crontab=$bundle/$crontab_name
@@ -180,6 +232,7 @@ install -d -m 0700 -o "$user" -g "$group" "$root$state_dir"
 rm -rf "$bundle/.leadergate"
 echo "leadergate install: .leadergate/ and the crontabs were moved out of this directory (see /etc/leadergate)" >"$stamp"
 installed="installed $bin ($goarch)"
+[ "$prefix" = leadergate ] || installed="installed $bin ($goarch, with metrics)"
 [ -z "$again" ] || installed="kept $bin (this bundle was installed before)"
 
 # systemctl, or a no-op when there is none (a test root without systemd).

@@ -29,15 +29,30 @@ type fixture struct {
 	installScript, crontabPath string
 }
 
+// fakeBinary is a fake leadergate release binary: it records its name
+// and arguments, and its version line names the build as a real one does.
 const fakeBinary = `#!/bin/sh
-# A fake leadergate release binary: records its arguments.
-echo "leadergate-linux-%s $*" >>"$FAKE_LOG"
+# A fake leadergate release binary: records its name and arguments.
+echo "%s $*" >>"$FAKE_LOG"
+if [ "$1" = version ]; then
+    echo "leadergate v0.0.0-test (go1 linux/amd64, %s)"
+fi
 if [ "$1" = schedule ] && [ "$2" = --check ] && [ -n "${FAKE_CHECK_FAIL:-}" ]; then
     echo "$4:2: bad minute field \"61\"" >&2
     exit 65
 fi
 exit 0
 `
+
+// fakeRelease is the fake release binary called name: the build with
+// metrics when the name says so.
+func fakeRelease(name string) []byte {
+	build := "no metrics"
+	if strings.HasPrefix(name, "leadergate-metrics-") {
+		build = "metrics"
+	}
+	return []byte(fmt.Sprintf(fakeBinary, name, build))
+}
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
@@ -48,8 +63,8 @@ func newFixture(t *testing.T) *fixture {
 		bundle: filepath.Join(dir, "staging"),
 		stubs:  filepath.Join(dir, "stubs"),
 		log:    filepath.Join(dir, "calls.log"),
-		amd64:  []byte(fmt.Sprintf(fakeBinary, "amd64")),
-		arm64:  []byte(fmt.Sprintf(fakeBinary, "arm64")),
+		amd64:  fakeRelease("leadergate-linux-amd64"),
+		arm64:  fakeRelease("leadergate-linux-arm64"),
 	}
 	var err error
 	if f.installScript, err = filepath.Abs(installScript); err != nil {

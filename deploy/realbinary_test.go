@@ -3,9 +3,11 @@ package deploy
 import (
 	"bufio"
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
@@ -13,8 +15,9 @@ import (
 	"time"
 )
 
-// buildHostBinary builds leadergate for this machine, as make dist does.
-func buildHostBinary(t *testing.T) string {
+// buildHostBinary builds leadergate for this machine, as make dist does:
+// the default build, or with tags "metrics" the metrics one.
+func buildHostBinary(t *testing.T, tags string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the leadergate binary; skipped with -short")
@@ -25,7 +28,7 @@ func buildHostBinary(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "leadergate-linux-"+runtime.GOARCH)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, ".")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", tags, "-o", bin, ".")
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -35,14 +38,19 @@ func buildHostBinary(t *testing.T) string {
 }
 
 // withRealBinary puts the real binary in the fixture's bundle in place of
-// the fake one for this CPU.
-func withRealBinary(t *testing.T, f *fixture, bin string) (arch string) {
+// the fake one for this CPU: leadergate-linux-*, or with prefix
+// "leadergate-metrics" the metrics variant's.
+func withRealBinary(t *testing.T, f *fixture, bin string, prefix ...string) (arch string) {
 	t.Helper()
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.write(f.bundle+"/.leadergate/leadergate-linux-"+runtime.GOARCH, data, 0o755)
+	name := "leadergate"
+	if len(prefix) > 0 {
+		name = prefix[0]
+	}
+	f.write(f.bundle+"/.leadergate/"+name+"-linux-"+runtime.GOARCH, data, 0o755)
 	if err := os.Remove(f.bundle + "/.leadergate/SHA256SUMS"); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +63,7 @@ func withRealBinary(t *testing.T, f *fixture, bin string) (arch string) {
 // TestInstallWithRealBinary runs install.sh with the real leadergate: the
 // commands the script and the unit give it must be ones it accepts.
 func TestInstallWithRealBinary(t *testing.T) {
-	bin := buildHostBinary(t)
+	bin := buildHostBinary(t, "")
 
 	t.Run("a crontab with an error fails the deployment", func(t *testing.T) {
 		f := newFixture(t)
@@ -119,67 +127,135 @@ func TestInstallWithRealBinary(t *testing.T) {
 		f := newFixture(t)
 		arch := withRealBinary(t, f, bin)
 		f.mustRun("LEADERGATE_ARCH=" + arch)
-		unit, err := os.ReadFile(f.root + "/etc/systemd/system/leadergate.service")
-		if err != nil {
-			t.Fatal(err)
+		runUnit(t, f, nil, func(string) bool { return true })
+	})
+
+	t.Run("the default build cannot pass for the metrics binary", func(t *testing.T) {
+		f := newFixture(t)
+		arch := withRealBinary(t, f, bin, "leadergate-metrics")
+		_, stderr, err := f.run("LEADERGATE_ARCH="+arch, "LEADERGATE_VARIANT=metrics")
+		if err == nil || !strings.Contains(stderr, "leadergate-metrics-linux-"+runtime.GOARCH+" is not the build with metrics") || !strings.Contains(stderr, ", no metrics)") {
+			t.Errorf("install.sh with the default build as the metrics binary: err %v, stderr:\n%s", err, stderr)
 		}
-		s := unitSettings(t, unit)
-		if len(s["Service.ExecStart"]) != 1 {
-			t.Fatalf("ExecStart = %q", s["Service.ExecStart"])
+		if _, err := os.Stat(f.root + "/usr/local/bin/leadergate"); err == nil {
+			t.Error("the binary was installed although the deployment failed")
 		}
-		// Run ExecStart as systemd would, against the scratch root: its
-		// binary and crontab, a scratch state dir, and no AWS (a
-		// follower runs no job).
-		argv := strings.Fields(s["Service.ExecStart"][0])
-		argv[0] = f.root + argv[0]
-		argv[len(argv)-1] = f.root + argv[len(argv)-1] + ".next" // staged until the postdeploy hook
-		state := filepath.Join(t.TempDir(), "state")
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Dir = f.bundle
-		cmd.Env = []string{
-			"PATH=/usr/bin:/bin",
-			"LEADERGATE_STATE_DIR=" + state,
-			"LEADERGATE_MARKER=" + filepath.Join(t.TempDir(), "leader-manager-is-leader"),
-			"LEADERGATE_ASSUME=follower",
+	})
+
+	t.Run("a configuration deployment asking the installed default build for metrics fails", func(t *testing.T) {
+		f := newFixture(t)
+		arch := withRealBinary(t, f, bin)
+		f.mustRun("LEADERGATE_ARCH=" + arch)
+		f.write(f.root+ebEnvFile, []byte("LEADERGATE_METRICS_ADDR=127.0.0.1:9746\n"), 0o600)
+		_, stderr, err := f.run("LEADERGATE_ARCH="+arch, "LEADERGATE_VARIANT=metrics")
+		if err == nil || !strings.Contains(stderr, "/usr/local/bin/leadergate, installed from this application version before, has no metrics") {
+			t.Errorf("err %v, stderr:\n%s", err, stderr)
 		}
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
+	})
+}
+
+// TestInstallMetricsVariantWithRealBinary installs the real metrics build
+// with LEADERGATE_VARIANT=metrics and an environment file asking for
+// metrics, and runs the unit's command: it serves them.
+func TestInstallMetricsVariantWithRealBinary(t *testing.T) {
+	bin := buildHostBinary(t, "metrics")
+	f := newFixture(t)
+	arch := withRealBinary(t, f, bin, "leadergate-metrics")
+	f.write(f.root+ebEnvFile, []byte("LEADERGATE_METRICS_ADDR=127.0.0.1:0\n"), 0o600)
+	if out := f.mustRun("LEADERGATE_ARCH="+arch, "LEADERGATE_VARIANT=metrics"); !strings.Contains(out, "with metrics") {
+		t.Errorf("stdout:\n%s", out)
+	}
+	addr := regexp.MustCompile(`serving metrics.* addr=(127\.0\.0\.1:[0-9]+)`)
+	served := false
+	runUnit(t, f, []string{"LEADERGATE_METRICS_ADDR=127.0.0.1:0"}, func(l string) bool {
+		m := addr.FindStringSubmatch(l)
+		if m == nil {
+			return false
 		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		code, body := get(t, "http://"+m[1]+"/metrics")
+		if code != http.StatusOK || !strings.Contains(body, "leadergate_leader ") {
+			t.Errorf("GET /metrics = %d:\n%s", code, body)
 		}
-		// The first log line comes after the signal handlers are set:
-		// from then on SIGTERM is a clean stop, not a kill.
-		lines := make(chan string, 100)
-		go func() {
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-		}()
-		var log []string
+		served = true
+		return true
+	})
+	if !served {
+		t.Error("the scheduler did not serve metrics")
+	}
+	// A configuration deployment keeps it: it has metrics.
+	if out := f.mustRun("LEADERGATE_ARCH=" + arch); !strings.Contains(out, "kept /usr/local/bin/leadergate") {
+		t.Errorf("stdout:\n%s", out)
+	}
+}
+
+// runUnit runs the installed unit's ExecStart as systemd would, against the
+// scratch root: its binary and crontab, a scratch state dir, env added, and
+// no AWS (a follower runs no job). It reads its log until ready returns true
+// for a line, then stops it with SIGTERM, which must exit 0, and returns
+// the log.
+func runUnit(t *testing.T, f *fixture, env []string, ready func(line string) bool) []string {
+	t.Helper()
+	unit, err := os.ReadFile(f.root + "/etc/systemd/system/leadergate.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := unitSettings(t, unit)
+	if len(s["Service.ExecStart"]) != 1 {
+		t.Fatalf("ExecStart = %q", s["Service.ExecStart"])
+	}
+	argv := strings.Fields(s["Service.ExecStart"][0])
+	argv[0] = f.root + argv[0]
+	argv[len(argv)-1] = f.root + argv[len(argv)-1] + ".next" // staged until the postdeploy hook
+	state := filepath.Join(t.TempDir(), "state")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = f.bundle
+	cmd.Env = append([]string{
+		"PATH=/usr/bin:/bin",
+		"LEADERGATE_STATE_DIR=" + state,
+		"LEADERGATE_MARKER=" + filepath.Join(t.TempDir(), "leader-manager-is-leader"),
+		"LEADERGATE_ASSUME=follower",
+	}, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The first log line comes after the signal handlers are set:
+	// from then on SIGTERM is a clean stop, not a kill.
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var log []string
+	for done := false; !done; {
 		select {
 		case l, ok := <-lines:
 			if !ok {
 				err := cmd.Wait()
-				t.Fatalf("%q exited before logging anything: %v", argv, err)
+				t.Fatalf("%q exited before it was ready: %v\n%s", argv, err, strings.Join(log, "\n"))
 			}
 			log = append(log, l)
+			done = ready(l)
 		case <-ctx.Done():
-			t.Fatalf("%q logged nothing in 2 minutes", argv)
+			t.Fatalf("%q was not ready in 2 minutes:\n%s", argv, strings.Join(log, "\n"))
 		}
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		for l := range lines {
-			log = append(log, l)
-		}
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("%q after SIGTERM: %v, want exit 0 (systemd would count a failure)\n%s", argv, err, strings.Join(log, "\n"))
-		}
-	})
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for l := range lines {
+		log = append(log, l)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("%q after SIGTERM: %v, want exit 0 (systemd would count a failure)\n%s", argv, err, strings.Join(log, "\n"))
+	}
+	return log
 }
