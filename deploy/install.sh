@@ -311,8 +311,8 @@ $log_dir/*.log {
 }
 EOF
 
-# write_unit FILE USER GROUP CRONTAB STATE_DIR EXTRA_ENV HARDENING writes a
-# scheduler unit.
+# write_unit FILE USER GROUP CRONTAB STATE_DIR EXTRA_ENV NAME HARDENING
+# [FLAGS] writes a scheduler unit.
 # The service runs as the application user: jobs must create files the
 # application can read, as the cron lines they replace did. Electing needs
 # only IMDS and the instance profile, which any user can reach.
@@ -355,7 +355,7 @@ WorkingDirectory=$app
 Environment=LEADERGATE_STATE_DIR=$5
 $6
 $env_line
-ExecStart=$bin schedule --grace ${grace}s $4
+ExecStart=$bin schedule --grace ${grace}s ${9:+$9 }$4
 ExecReload=/bin/kill -HUP \$MAINPID
 Restart=always
 RestartSec=10s
@@ -462,12 +462,14 @@ write_unit "$unit" "$user" "$group" "$conf_dir/leader-jobs.cron" "$state_dir" \
 
 # Jobs that ran as root (leader-jobs.root.cron in the bundle): a second
 # scheduler, as root, with its own state, no marker and no tagging (the
-# first one keeps both current; the election is the same).
+# first one keeps both current; the election is the same), and no metrics:
+# it reads the same environment file, and two schedulers cannot both listen
+# on its LEADERGATE_METRICS_ADDR (the flag overrides the file).
 units=leadergate.service
 if [ -f "$root$conf_dir/$root_crontab_name.next" ] || [ -f "$root$conf_dir/$root_crontab_name" ]; then
     install -d -m 0700 -o 0 -g 0 "$root$state_dir-root"
     write_unit "$root_unit" root root "$conf_dir/$root_crontab_name" "$state_dir-root" \
-        "Environment=LEADERGATE_MARKER= LEADERGATE_NO_TAG=true" leadergate-root "$root_hardening"
+        "Environment=LEADERGATE_MARKER= LEADERGATE_NO_TAG=true" leadergate-root "$root_hardening" --metrics-addr=
     units="$units leadergate-root.service"
 else
     remove_unit leadergate-root.service
