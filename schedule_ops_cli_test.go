@@ -23,14 +23,14 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// buildReleaseBinary builds leadergate for this machine as make dist does
-// (static, -tags metrics -gcflags=all=-l): the test binary that stands in
-// for leadergate elsewhere has no metrics. About 7 s with a warm build
+// buildMetricsBinary builds leadergate for this machine as make dist builds
+// leadergate-metrics-linux-* (static, -tags metrics -gcflags=all=-l): the
+// test binary that stands in for leadergate elsewhere has no metrics. About 7 s with a warm build
 // cache; -short skips it.
-func buildReleaseBinary(t *testing.T) string {
+func buildMetricsBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("builds the release binary; skipped with -short")
+		t.Skip("builds the metrics binary; skipped with -short")
 	}
 	bin := filepath.Join(t.TempDir(), "leadergate")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -41,7 +41,7 @@ func buildReleaseBinary(t *testing.T) string {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build -tags metrics: %v\n%s", err, out)
 	}
-	t.Logf("built the release binary (%s/%s, -tags metrics) in %s", runtime.GOOS, runtime.GOARCH, time.Since(start).Round(time.Millisecond))
+	t.Logf("built the metrics binary (%s/%s, -tags metrics) in %s", runtime.GOOS, runtime.GOARCH, time.Since(start).Round(time.Millisecond))
 	return bin
 }
 
@@ -172,7 +172,7 @@ func series(fams map[string]*dto.MetricFamily, name string, labels ...string) (f
 	return 0, false
 }
 
-// TestScheduleBinaryPingsFailureHookAndMetrics runs the release binary's
+// TestScheduleBinaryPingsFailureHookAndMetrics runs the metrics binary's
 // scheduler with three every-second jobs against ping servers on
 // 127.0.0.1: "good" succeeds, "bad" fails with exit 3 and has an
 // # on-failure: hook, "slow" pings a server that never answers. It checks
@@ -187,7 +187,7 @@ func series(fams map[string]*dto.MetricFamily, name string, labels ...string) (f
 //     each job made, by result, once a reload has stopped new ones (the
 //     counters survive it), and /healthz answers 200.
 func TestScheduleBinaryPingsFailureHookAndMetrics(t *testing.T) {
-	bin := buildReleaseBinary(t)
+	bin := buildMetricsBinary(t)
 	dir := t.TempDir()
 	hooks := filepath.Join(dir, "hooks")
 	if err := os.Mkdir(hooks, 0o700); err != nil {
