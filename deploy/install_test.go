@@ -206,6 +206,21 @@ func (f *fixture) expectFile(path string, mode os.FileMode, dir bool) []byte {
 }
 
 // expectOwner checks the owner of root+path.
+// expectNothingInstalled: a failed install kept the binary installed
+// before it (old), left no temporary file and wrote no unit.
+func (f *fixture) expectNothingInstalled(old string) {
+	f.t.Helper()
+	if bin, _ := os.ReadFile(f.root + "/usr/local/bin/leadergate"); string(bin) != old {
+		f.t.Errorf("a failed install replaced the installed binary with:\n%s", bin)
+	}
+	if m, _ := filepath.Glob(f.root + "/usr/local/bin/*.new.*"); len(m) > 0 {
+		f.t.Errorf("temporary files left behind: %v", m)
+	}
+	if _, err := os.Stat(f.root + "/etc/systemd/system/leadergate.service"); err == nil {
+		f.t.Error("a failed install wrote the unit")
+	}
+}
+
 func (f *fixture) expectOwner(path string, uid, gid int) {
 	f.t.Helper()
 	fi, err := os.Stat(f.root + path)
@@ -556,15 +571,7 @@ func TestInstallFailures(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", s, stderr)
 				}
 			}
-			if bin, _ := os.ReadFile(f.root + "/usr/local/bin/leadergate"); string(bin) != oldBinary {
-				t.Errorf("a failed install replaced the installed binary with:\n%s", bin)
-			}
-			if m, _ := filepath.Glob(f.root + "/usr/local/bin/*.new.*"); len(m) > 0 {
-				t.Errorf("temporary files left behind: %v", m)
-			}
-			if _, err := os.Stat(f.root + "/etc/systemd/system/leadergate.service"); err == nil {
-				t.Error("a failed install wrote the unit")
-			}
+			f.expectNothingInstalled(oldBinary)
 		})
 	}
 }
