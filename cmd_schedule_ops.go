@@ -13,7 +13,7 @@ import (
 
 // opsFlags are schedule's flags for metrics, health and alerts.
 type opsFlags struct {
-	MetricsAddr string        `env:"LEADERGATE_METRICS_ADDR" placeholder:"HOST:PORT" help:"Serve Prometheus metrics on /metrics and the loop's health on /healthz, e.g. 127.0.0.1:9746."`
+	MetricsAddr string        `env:"LEADERGATE_METRICS_ADDR" placeholder:"HOST:PORT" help:"Serve Prometheus metrics on /metrics and the loop's health on /healthz, e.g. 127.0.0.1:9746 (the metrics build only: leadergate-metrics-linux-*)."`
 	OnFailure   string        `env:"LEADERGATE_ON_FAILURE" placeholder:"COMMAND" help:"Shell command run after a failed run of a job without its own # on-failure: (LEADERGATE_JOB, _SCHEDULED_AT, _EXIT_CODE, _OUTPUT_TAIL, _OUTPUT_FILE in its environment)."`
 	HookTimeout time.Duration `env:"LEADERGATE_HOOK_TIMEOUT" default:"1m" help:"Stop a failure hook after this long."`
 }
