@@ -5,14 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/leadergate/leadergate/gate"
 	"github.com/leadergate/leadergate/internal/clock/clocktest"
@@ -37,15 +33,9 @@ func (e claimEvents) Finished(_ schedule.RunInfo, res schedule.Result) {
 // parsed with Prometheus' own text parser, by name and result label.
 func ledgerCounters(t *testing.T, url string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
+	fams, err := scrapeMetrics(t, url)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("the metrics do not parse as Prometheus text: %v", err)
+		t.Fatalf("scraping the metrics: %v", err)
 	}
 	got := map[string]float64{}
 	for _, name := range []string{"leadergate_ticks_claimed_total", "leadergate_lost_runs_total", "leadergate_catchups_total"} {

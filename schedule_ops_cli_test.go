@@ -132,9 +132,11 @@ func (s *pingServer) rids(path string) []string {
 	return out
 }
 
-func scrapeBinary(t *testing.T, addr string) (map[string]*dto.MetricFamily, error) {
+// scrapeMetrics gets base/metrics and parses it with Prometheus' own text
+// parser.
+func scrapeMetrics(t *testing.T, base string) (map[string]*dto.MetricFamily, error) {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +295,7 @@ func TestScheduleBinaryPingsFailureHookAndMetrics(t *testing.T) {
 	want := map[string]string{"good": "succeeded", "bad": "failed", "slow": "succeeded"}
 	var fams map[string]*dto.MetricFamily
 	if !waitFor(cliWait, func() bool {
-		fams, err = scrapeBinary(t, addr)
+		fams, err = scrapeMetrics(t, "http://"+addr)
 		if err != nil {
 			t.Fatalf("/metrics does not parse as Prometheus text: %v", err)
 		}
