@@ -206,6 +206,22 @@ func (f *fixture) expectFile(path string, mode os.FileMode, dir bool) []byte {
 }
 
 // expectOwner checks the owner of root+path.
+// mustFail runs install.sh with settings, which must fail the deployment
+// with a stderr naming each of wants, and returns that stderr.
+func (f *fixture) mustFail(settings []string, wants ...string) string {
+	f.t.Helper()
+	_, stderr, err := f.run(settings...)
+	if err == nil {
+		f.t.Fatal("install.sh succeeded, want a failed deployment")
+	}
+	for _, want := range wants {
+		if !strings.Contains(stderr, want) {
+			f.t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	return stderr
+}
+
 // expectNothingInstalled: a failed install kept the binary installed
 // before it (old), left no temporary file and wrote no unit.
 func (f *fixture) expectNothingInstalled(old string) {
@@ -562,15 +578,7 @@ func TestInstallFailures(t *testing.T) {
 			if tc.prepare != nil {
 				tc.prepare(f)
 			}
-			_, stderr, err := f.run(tc.settings...)
-			if err == nil {
-				t.Fatal("install.sh succeeded, want a failed deployment")
-			}
-			for _, s := range tc.stderr {
-				if !strings.Contains(stderr, s) {
-					t.Errorf("stderr lacks %q:\n%s", s, stderr)
-				}
-			}
+			f.mustFail(tc.settings, tc.stderr...)
 			f.expectNothingInstalled(oldBinary)
 		})
 	}
