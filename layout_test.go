@@ -34,7 +34,7 @@ func TestDefaultBinaryLinksNoMetrics(t *testing.T) {
 	for _, pkg := range strings.Fields(string(out)) {
 		for _, heavy := range []string{"github.com/prometheus/", "google.golang.org/protobuf/", "expvar"} {
 			if strings.HasPrefix(pkg, heavy) {
-				t.Errorf("the default leadergate binary links %s: its init slows every cached check and run; keep it behind the metrics build tag (cmd_schedule_metrics.go)", pkg)
+				t.Errorf("the default leadergate binary links %s: its init slows every cached check and run; keep it behind the metrics build tag (internal/cli/schedule_metrics.go)", pkg)
 			}
 		}
 	}
