@@ -86,6 +86,11 @@ type Options struct {
 	// Heartbeat, when positive, makes the loop go round (and call
 	// Hooks.Alive) at least this often, in real time.
 	Heartbeat time.Duration
+	// Dir is the directory every job starts in, by path, looked up again
+	// at each start: a deploy that replaces it (Elastic Beanstalk moves a
+	// new /var/app/current into place) gives the next run the new one.
+	// Empty means the path the scheduler was started in (see [JobDir]).
+	Dir string
 }
 
 // Drain is one step-down of this instance, as the scheduler sees it.
@@ -122,6 +127,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	opts.Dir = JobDir(opts.Dir, opts.Logger)
 	r := &runner{
 		opts:    opts,
 		log:     opts.Logger,
@@ -447,6 +453,7 @@ func (r *runner) attempt(ctx, jobCtx context.Context, log *slog.Logger, j Job, t
 	runID := newRunID()
 	log = log.With("run_id", runID)
 	cmd := exec.Command(j.Shell, "-c", j.Command)
+	cmd.Dir = r.opts.Dir
 	cmd.Env = append(append(append(make([]string, 0, len(r.environ)+len(j.Env)+3), r.environ...), j.Env...),
 		"LEADERGATE_JOB="+j.Name,
 		"LEADERGATE_SCHEDULED_AT="+at,

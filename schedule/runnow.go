@@ -93,6 +93,7 @@ func RunNow(ctx context.Context, opts Options, name string) (int, error) {
 	}
 	got := &captureHooks{Hooks: opts.Hooks}
 	opts.Hooks = got
+	opts.Dir = JobDir(opts.Dir, opts.Logger)
 	r := &runner{
 		opts:    opts,
 		log:     opts.Logger,
