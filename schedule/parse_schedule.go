@@ -1,0 +1,265 @@
+package schedule
+
+// Job lines: markers, the time zone prefix, the schedule field by field,
+// and the command.
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/robfig/cron/v3"
+)
+
+// job parses a job line: [all]? (CRON_TZ=Zone|TZ=Zone)? schedule command.
+func (p *parser) job(n int, s string) (Job, bool) {
+	j := p.next // the fields set by the directives above
+	p.pending, p.next = nil, Job{}
+	name := j.Name
+	j.File, j.Line, j.Shell, j.TZ = p.file, n, p.shell, p.tz
+	j.Env = append([]string(nil), p.env...)
+	bad := len(p.errs)
+	rest := s
+	sawTZ := false
+	for {
+		tok, after := nextToken(rest)
+		switch {
+		case tok == "[all]":
+			if j.EveryInstance {
+				p.errorf(n, "marker", tok, "given twice: write it once, at the start of the line")
+			}
+			j.EveryInstance = true
+			rest = after
+			continue
+		case strings.HasPrefix(tok, "[") && strings.HasSuffix(tok, "]"):
+			p.errorf(n, "marker", tok, "unknown: the only marker is [all] (run on every instance)")
+			rest = after
+			continue
+		case strings.HasPrefix(tok, "CRON_TZ=") || strings.HasPrefix(tok, "TZ="):
+			zone := tok[strings.IndexByte(tok, '=')+1:]
+			if sawTZ {
+				p.errorf(n, "time zone", zone, "given twice: write one CRON_TZ= per line")
+			}
+			sawTZ = true
+			if loc, msg := loadZone(zone); msg != "" {
+				p.errorf(n, "time zone", zone, "%s", msg)
+			} else {
+				j.TZ = loc
+			}
+			rest = after
+			continue
+		}
+		break
+	}
+	spec, cmd := p.schedule(n, rest)
+	j.Spec = spec
+	j.Command = cmd
+	if spec != "" && cmd == "" {
+		p.errorf(n, "command", "", "missing after the schedule %q: a job line is the schedule, then the command", spec)
+	}
+	if len(p.errs) > bad {
+		return Job{}, false
+	}
+	sched, err := buildSchedule(spec, j.TZ)
+	if err != nil {
+		p.errorf(n, "schedule", spec, "%v", err)
+		return Job{}, false
+	}
+	if _, ok := sched.(*cronSpec); ok && sched.Next(neverRef).IsZero() {
+		p.errorf(n, "schedule", spec, "never fires: no such date; check the day-of-month and month fields")
+		return Job{}, false
+	}
+	j.Schedule = sched
+	j.Name = fmt.Sprintf("%s:%d", p.base, n)
+	if name != "" {
+		j.Name = name
+	}
+	if prev, dup := p.names[j.Name]; dup {
+		p.errorf(n, "name", j.Name, "already used by line %d: give each job its own name", prev)
+		return Job{}, false
+	}
+	p.names[j.Name] = n
+	return j, true
+}
+
+// neverRef is a fixed start for the "never fires" check, so Parse reads no
+// clock; a day that exists at all exists within robfig's 5-year search.
+var neverRef = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// nextToken splits off the first whitespace-separated token of s.
+func nextToken(s string) (tok, rest string) {
+	s = strings.TrimLeft(s, " \t")
+	i := strings.IndexAny(s, " \t")
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimLeft(s[i:], " \t")
+}
+
+var descriptors = map[string]bool{
+	"@yearly": true, "@annually": true, "@monthly": true, "@weekly": true,
+	"@daily": true, "@midnight": true, "@hourly": true,
+}
+
+// schedule splits s into the schedule spec and the command, validating the
+// schedule field by field so that errors name the field. spec is "" when
+// the schedule was bad (the error is recorded).
+func (p *parser) schedule(n int, s string) (spec, cmd string) {
+	tok, rest := nextToken(s)
+	if tok == "" {
+		p.errorf(n, "schedule", "", "missing: a job line is the schedule (5 fields, 6 with seconds, or @daily, @every 5m, ...), then the command")
+		return "", ""
+	}
+	if strings.HasPrefix(tok, "@") {
+		switch {
+		case descriptors[tok]:
+			return tok, rest
+		case tok == "@every":
+			d, after := nextToken(rest)
+			if msg := checkEvery(d); msg != "" {
+				p.errorf(n, "@every duration", d, "%s", msg)
+				return "", ""
+			}
+			return "@every " + d, after
+		case tok == "@reboot":
+			p.errorf(n, "schedule", tok, "not supported: leadergate runs jobs on a schedule only; start such a command from systemd or a deploy hook")
+		default:
+			p.errorf(n, "schedule", tok, "unknown descriptor: use @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @every DURATION")
+		}
+		return "", ""
+	}
+	// Five fields, or six with a leading seconds field: the sixth token is
+	// a seconds-form day-of-week only if it reads as one.
+	var fields []string
+	r := s
+	for i := 0; i < 6; i++ {
+		var t string
+		t, r = nextToken(r)
+		if t == "" {
+			break
+		}
+		fields = append(fields, t)
+	}
+	names := fieldNames5
+	if len(fields) == 6 && looksLikeField(fields[5]) && checkField(fields[5], fieldBounds["day-of-week"]) == "" {
+		names = fieldNames6
+		if strings.ContainsFunc(fields[5], unicode.IsLetter) && checkField(fields[0], fieldBounds["second"]) == "" {
+			// "*/5 * * * * mon -f /etc/mon.cf": a five-field job running
+			// mon, or a six-field one on Mondays?
+			five := strings.Join(fields[:5], " ")
+			p.warnf(n, "schedule", strings.Join(fields, " "),
+				"read as six fields, seconds first (%s seconds, ..., on %s); if %q is the command, this is the five-field schedule %q: write the command's full path, or a six-field schedule such as \"0 %s\"",
+				fields[0], fields[5], fields[5], five, five)
+		}
+	} else if len(fields) > 5 {
+		fields = fields[:5]
+	}
+	if len(fields) < 5 {
+		p.errorf(n, "schedule", strings.Join(fields, " "), "%d fields, a schedule needs 5 (minute hour day-of-month month day-of-week), or 6 with a leading seconds field, then the command", len(fields))
+		return "", ""
+	}
+	ok := true
+	for i, f := range fields {
+		if msg := checkField(f, fieldBounds[names[i]]); msg != "" {
+			if i == len(fields)-1 && !looksLikeField(f) {
+				msg += "; is a schedule field missing before the command?"
+			}
+			p.errorf(n, names[i]+" field", f, "%s", msg)
+			ok = false
+		}
+	}
+	if !ok {
+		return "", ""
+	}
+	cmd = s
+	for range fields {
+		_, cmd = nextToken(cmd)
+	}
+	return strings.Join(fields, " "), cmd
+}
+
+func checkEvery(d string) string {
+	if d == "" {
+		return "missing: write e.g. @every 5m or @every 1h30m"
+	}
+	dur, err := time.ParseDuration(d)
+	switch {
+	case err != nil:
+		return "not a duration: write e.g. 90s, 5m or 1h30m"
+	case dur < time.Second:
+		return "shorter than 1s: the scheduler fires at most once a second"
+	case dur%time.Second != 0:
+		return "not a whole number of seconds: the scheduler fires on whole seconds"
+	}
+	return ""
+}
+
+var (
+	fieldNames5 = []string{"minute", "hour", "day-of-month", "month", "day-of-week"}
+	fieldNames6 = []string{"second", "minute", "hour", "day-of-month", "month", "day-of-week"}
+)
+
+type bounds struct {
+	min, max int
+	names    map[string]int
+	hint     string
+}
+
+var fieldBounds = map[string]bounds{
+	"second":       {min: 0, max: 59},
+	"minute":       {min: 0, max: 59},
+	"hour":         {min: 0, max: 23},
+	"day-of-month": {min: 1, max: 31},
+	"month": {min: 1, max: 12, names: map[string]int{
+		"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+		"jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+	}, hint: "jan-dec"},
+	"day-of-week": {min: 0, max: 6, names: map[string]int{
+		"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6,
+	}, hint: "sun-sat"},
+}
+
+// looksLikeField reports whether s is made only of characters a schedule
+// field can hold and holds a digit, '*', '?' or a day name: a command
+// rarely does.
+func looksLikeField(s string) bool {
+	if strings.Trim(s, "0123456789*?,-/") == "" {
+		return true
+	}
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '-' || r == '/' }) {
+		if _, ok := fieldBounds["day-of-week"].names[strings.ToLower(part)]; !ok {
+			if _, ok := fieldBounds["month"].names[strings.ToLower(part)]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkField validates one schedule field (see parseField); it returns
+// what is wrong, or "".
+func checkField(f string, b bounds) string {
+	_, msg := parseField(f, b)
+	return msg
+}
+
+// buildSchedule turns a validated spec into its schedule read in loc.
+func buildSchedule(spec string, loc *time.Location) (Schedule, error) {
+	if d, ok := strings.CutPrefix(spec, "@every "); ok {
+		dur, err := time.ParseDuration(d)
+		if err != nil {
+			return nil, err
+		}
+		return cron.Every(dur), nil
+	}
+	return newCronSpec(spec, loc)
+}
+
+func truncate(s string) string {
+	const max = 60
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
