@@ -15,28 +15,6 @@ import (
 	"time"
 )
 
-// buildHostBinary builds leadergate for this machine, as make dist does:
-// the default build, or with tags "metrics" the metrics one.
-func buildHostBinary(t *testing.T, tags string) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the leadergate binary; skipped with -short")
-	}
-	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
-		t.Skipf("install.sh targets linux/amd64 and linux/arm64, not %s/%s", runtime.GOOS, runtime.GOARCH)
-	}
-	bin := filepath.Join(t.TempDir(), "leadergate-linux-"+runtime.GOARCH)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", tags, "-o", bin, ".")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // withRealBinary puts the real binary in the fixture's bundle in place of
 // the fake one for this CPU: leadergate-linux-*, or with prefix
 // "leadergate-metrics" the metrics variant's.
