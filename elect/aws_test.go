@@ -12,6 +12,7 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/exitcode"
 
 	"github.com/leadergate/leadergate/internal/clock"
 )
@@ -35,7 +36,7 @@ func TestAWSRecoversFromAFailedFirstIdentityAndReadsItOnce(t *testing.T) {
 	}
 
 	m.Inject(awsfake.Fault{Kind: awsfake.InternalError})
-	if _, err := e.Decide(context.Background(), elect.Request{Force: true}); elect.ExitCodeOf(err) != elect.ExitTempFail {
+	if _, err := e.Decide(context.Background(), elect.Request{Force: true}); elect.CannotTell(err) != exitcode.TempFail {
 		t.Fatalf("IMDS answering 500: %v, want exit 75", err)
 	}
 	m.ClearFaults()

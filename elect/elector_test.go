@@ -14,6 +14,7 @@ import (
 
 	"github.com/leadergate/leadergate/internal/clock"
 	"github.com/leadergate/leadergate/internal/clock/clocktest"
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
 // fakeFleet is a strict in-memory Fleet: it counts calls and fails the test
@@ -267,8 +268,8 @@ func TestElectorFailsClosed(t *testing.T) {
 	clk.Add(time.Minute)
 
 	_, err := e.Decide(context.Background(), Request{})
-	if ExitCodeOf(err) != ExitTempFail || !strings.Contains(err.Error(), "throttled") {
-		t.Fatalf("throttled election: err %v (exit %d), want exit 75 naming the throttling", err, ExitCodeOf(err))
+	if CannotTell(err) != exitcode.TempFail || !strings.Contains(err.Error(), "throttled") {
+		t.Fatalf("throttled election: err %v (exit %d), want exit 75 naming the throttling", err, CannotTell(err))
 	}
 	if _, serr := os.Stat(e.Config.Marker.Path); !os.IsNotExist(serr) {
 		t.Error("marker kept after a failed election")
@@ -282,7 +283,7 @@ func TestElectorFailsClosed(t *testing.T) {
 	}
 	// Too old for --stale-ok: fail again.
 	clk.Add(10 * time.Minute)
-	if _, err := e.Decide(context.Background(), Request{}); ExitCodeOf(err) != ExitTempFail {
+	if _, err := e.Decide(context.Background(), Request{}); CannotTell(err) != exitcode.TempFail {
 		t.Fatalf("verdict older than --stale-ok used: %v", err)
 	}
 }
@@ -298,7 +299,7 @@ func TestElectorWaitersShareAFailure(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, err := newElector(t, fixedSelf("i-old"), fleet, dir, clk).Decide(context.Background(), Request{})
-			if ExitCodeOf(err) != ExitTempFail {
+			if CannotTell(err) != exitcode.TempFail {
 				t.Errorf("err = %v, want exit 75", err)
 			}
 		}()
@@ -312,7 +313,7 @@ func TestElectorWaitersShareAFailure(t *testing.T) {
 func TestElectorNoIMDS(t *testing.T) {
 	e := newElector(t, failingSelf{}, newFleet(t), t.TempDir(), clocktest.New(t0))
 	_, err := e.Decide(context.Background(), Request{})
-	if ExitCodeOf(err) != ExitTempFail || !strings.Contains(err.Error(), "--assume") {
+	if CannotTell(err) != exitcode.TempFail || !strings.Contains(err.Error(), "--assume") {
 		t.Fatalf("err = %v, want exit 75 with a hint about --assume", err)
 	}
 }
@@ -322,7 +323,7 @@ func TestElectorNoGroupTagIsAConfigError(t *testing.T) {
 	fleet.instances = append(fleet.instances, Instance{ID: "i-lone", LaunchTime: t0, State: "running", Tags: map[string]string{}})
 	e := newElector(t, fixedSelf("i-lone"), fleet, t.TempDir(), clocktest.New(t0))
 	_, err := e.Decide(context.Background(), Request{})
-	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "--group-tag") {
+	if CannotTell(err) != exitcode.Config || !strings.Contains(err.Error(), "--group-tag") {
 		t.Fatalf("err = %v, want exit 78 naming --group-tag", err)
 	}
 }
@@ -359,7 +360,7 @@ func TestStoreIgnoresCorruptAndUntrustedState(t *testing.T) {
 	if _, ok := s.Load(); ok {
 		t.Error("verdict trusted in a world-writable state dir")
 	}
-	if err := s.Ensure(); ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "chmod go-w") {
+	if err := s.Ensure(); CannotTell(err) != exitcode.Config || !strings.Contains(err.Error(), "chmod go-w") {
 		t.Errorf("Ensure on a world-writable dir: %v, want exit 78 with the chmod fix", err)
 	}
 }
@@ -396,7 +397,7 @@ func TestOptionalMarkerWithoutItsDirectory(t *testing.T) {
 		t.Errorf("optional marker in a missing dir: %v", err)
 	}
 	m.Optional = false
-	if err := m.Set(true, "x"); ExitCodeOf(err) != ExitConfig {
+	if err := m.Set(true, "x"); CannotTell(err) != exitcode.Config {
 		t.Errorf("explicit marker in a missing dir: %v, want exit 78", err)
 	}
 }
@@ -423,7 +424,7 @@ func TestElectorGroupFlag(t *testing.T) {
 	// an answer, and this instance is not in e-2.
 	e.Config.Group = "e-2"
 	_, err = e.Decide(context.Background(), Request{})
-	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "this instance i-mid has "+TagEnvironmentID+"=e-1, not e-2") {
+	if CannotTell(err) != exitcode.Config || !strings.Contains(err.Error(), "this instance i-mid has "+TagEnvironmentID+"=e-1, not e-2") {
 		t.Fatalf("err = %v, want exit 78 saying this instance has %s=e-1, not e-2", err, TagEnvironmentID)
 	}
 	if !strings.Contains(err.Error(), "--group e-1") {
@@ -446,7 +447,7 @@ func TestRootInTheServiceUsersStateDir(t *testing.T) {
 		t.Skipf("cannot chown: %v", err)
 	}
 	err := (&Store{Dir: dir}).Check()
-	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "owned by uid 65534") || !strings.Contains(err.Error(), "not root") ||
+	if CannotTell(err) != exitcode.Config || !strings.Contains(err.Error(), "owned by uid 65534") || !strings.Contains(err.Error(), "not root") ||
 		!strings.Contains(err.Error(), "sudo -u") || !strings.Contains(err.Error(), "do not chown it") {
 		t.Fatalf("err = %v; want exit 78 saying whose it is, sudo -u, and not to chown it", err)
 	}
@@ -478,10 +479,10 @@ func TestRootReadsTheServiceUsersStateDir(t *testing.T) {
 	if got, ok := ro.Load(); !ok || got.Self != "i-1" || !got.Leader {
 		t.Errorf("read-only Load = %+v, %t; want the stored verdict", got, ok)
 	}
-	if _, err := ro.Lock(context.Background()); ExitCodeOf(err) != ExitConfig {
+	if _, err := ro.Lock(context.Background()); CannotTell(err) != exitcode.Config {
 		t.Errorf("read-only Lock err = %v, want exit 78", err)
 	}
-	if err := ro.Save(v); ExitCodeOf(err) != ExitConfig {
+	if err := ro.Save(v); CannotTell(err) != exitcode.Config {
 		t.Errorf("read-only Save err = %v, want exit 78", err)
 	}
 	if _, ok := (&Store{Dir: dir}).Load(); ok {

@@ -1,16 +1,11 @@
 package elect
 
-import "errors"
+import "github.com/leadergate/leadergate/internal/exitcode"
 
-// Exit codes (sysexits) carried by election errors.
-const (
-	// ExitTempFail means the election could not be made now (IMDS or EC2
-	// unreachable, throttled, timed out): try again later.
-	ExitTempFail = 75
-	// ExitConfig means retrying will not help until an operator acts (no
-	// group tag on this instance, AccessDenied, unusable state dir or marker).
-	ExitConfig = 78
-)
+// Election errors carry exitcode.TempFail (the election could not be made
+// now: IMDS or EC2 unreachable, throttled, timed out) or exitcode.Config
+// (no group tag on this instance, AccessDenied, unusable state dir or
+// marker: retrying will not help until an operator acts).
 
 // Error is an election failure that knows its exit code. Its message names
 // the problem and, where one is known, the fix.
@@ -32,15 +27,17 @@ func (e *Error) Unwrap() error { return e.Err }
 // ExitCode implements the CLI's exit-code convention.
 func (e *Error) ExitCode() int { return e.Code }
 
-func tempFail(err error, fix string) error  { return &Error{Code: ExitTempFail, Err: err, Fix: fix} }
-func configErr(err error, fix string) error { return &Error{Code: ExitConfig, Err: err, Fix: fix} }
+func tempFail(err error, fix string) error {
+	return &Error{Code: exitcode.TempFail, Err: err, Fix: fix}
+}
+func configErr(err error, fix string) error { return &Error{Code: exitcode.Config, Err: err, Fix: fix} }
 
-// ExitCodeOf returns the exit code an error carries, or ExitTempFail: an
-// election error that says nothing else means "cannot tell".
-func ExitCodeOf(err error) int {
-	var c interface{ ExitCode() int }
-	if errors.As(err, &c) {
-		return c.ExitCode()
+// CannotTell is the exit code of an election or ledger error: the one it
+// carries, or exitcode.TempFail for one that says nothing else ("cannot
+// tell whether to run": fail closed, try again later).
+func CannotTell(err error) int {
+	if code := exitcode.Of(err); code != exitcode.Failure {
+		return code
 	}
-	return ExitTempFail
+	return exitcode.TempFail
 }

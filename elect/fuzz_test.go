@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
 // knownBug skips an input that hits a product bug reported outside the
@@ -248,7 +249,7 @@ func FuzzVerdictFile(f *testing.F) {
 			}
 		}
 		if err != nil {
-			if c := ExitCodeOf(err); c != ExitTempFail && c != ExitConfig {
+			if c := CannotTell(err); c != exitcode.TempFail && c != exitcode.Config {
 				t.Fatalf("Decide error %v has exit code %d, want 75 or 78", err, c)
 			}
 			if strings.Contains(err.Error(), "\n") {
@@ -575,7 +576,7 @@ func FuzzDescribeInstancesResponse(f *testing.F) {
 			if structured && len(ops) == 0 && code == http.StatusOK {
 				t.Fatalf("an undamaged page was refused: %v", r.err)
 			}
-			if c := ExitCodeOf(r.err); c != ExitTempFail && c != ExitConfig {
+			if c := CannotTell(r.err); c != exitcode.TempFail && c != exitcode.Config {
 				t.Fatalf("error %v has exit code %d, want 75 or 78", r.err, c)
 			}
 			if strings.ContainsAny(r.err.Error(), "\r\n") {

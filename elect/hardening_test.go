@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/exitcode"
 
 	"github.com/leadergate/leadergate/internal/clock"
 )
@@ -259,7 +260,7 @@ func TestHardenStateDirOwnedByAnotherUserIsRefused(t *testing.T) {
 		t.Error("verdict trusted from a state dir of another user")
 	}
 	v, err := e.Decide(context.Background(), Request{})
-	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), fmt.Sprintf("owned by uid %d", uid)) || !strings.Contains(err.Error(), "do not chown it") {
+	if CannotTell(err) != exitcode.Config || !strings.Contains(err.Error(), fmt.Sprintf("owned by uid %d", uid)) || !strings.Contains(err.Error(), "do not chown it") {
 		t.Fatalf("Decide = %+v, %v; want exit 78 naming the owner and the fix", v, err)
 	}
 	if fleet.calls != 0 {
@@ -285,7 +286,7 @@ func TestHardenSymlinkedStateDirIsRefused(t *testing.T) {
 		t.Error("verdict trusted through a symlinked state dir")
 	}
 	_, err := e.Decide(context.Background(), Request{})
-	if ExitCodeOf(err) != ExitConfig || !strings.Contains(err.Error(), "--state-dir") {
+	if CannotTell(err) != exitcode.Config || !strings.Contains(err.Error(), "--state-dir") {
 		t.Fatalf("Decide: %v; want exit 78 pointing at --state-dir", err)
 	}
 	if fleet.calls != 0 {
@@ -425,7 +426,7 @@ func TestHardenReadOnlyStateDirFailsClosed(t *testing.T) {
 	e, fleet := hardElector(t, dir)
 	e.Config.Marker.Set(true, "stale\n")
 	_, err := e.Decide(context.Background(), Request{})
-	if ExitCodeOf(err) != ExitConfig || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "state dir") {
+	if CannotTell(err) != exitcode.Config || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "state dir") {
 		t.Fatalf("Decide in a read-only state dir: %v; want exit 78, one line naming the state dir", err)
 	}
 	if fleet.calls != 0 {
@@ -557,7 +558,7 @@ func TestHardenEndlessPaginationEnds(t *testing.T) {
 			if ctx.Err() != nil || n > c.max {
 				t.Fatalf("Instances paged %d times, until %v; want an error after at most %d", n, err, c.max)
 			}
-			if ExitCodeOf(err) != ExitTempFail || strings.Contains(err.Error(), "\n") {
+			if CannotTell(err) != exitcode.TempFail || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q: want one line, exit 75", err)
 			}
 		})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/exitcode"
 	"github.com/leadergate/leadergate/internal/motoserver"
 
 	"github.com/leadergate/leadergate/internal/clock"
@@ -82,7 +83,7 @@ func round(instances []*instance) roundResult {
 			defer mu.Unlock()
 			switch {
 			case err != nil:
-				r.failed[elect.ExitCodeOf(err)]++
+				r.failed[elect.CannotTell(err)]++
 			case v.Leader:
 				r.leaders = append(r.leaders, in.id)
 			}
@@ -188,7 +189,7 @@ func TestMotoTwoEnvironments(t *testing.T) {
 	// Throttling: nobody leads, everybody fails closed with exit 75 and the marker goes.
 	proxy.Inject(awsfake.Fault{Kind: awsfake.Throttle})
 	r := round(fleet)
-	if len(r.leaders) != 0 || r.failed[elect.ExitTempFail] != len(fleet) {
+	if len(r.leaders) != 0 || r.failed[exitcode.TempFail] != len(fleet) {
 		t.Errorf("throttled round: leaders %v, failures %v; want none and %d exit 75", r.leaders, r.failed, len(fleet))
 	}
 	for _, in := range fleet {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/exitcode"
 	"github.com/leadergate/leadergate/internal/flock"
 )
 
@@ -140,12 +141,12 @@ func (s *Store) lastFailure() (storedFailure, bool) {
 	// Its code becomes this process's exit code: anything but "cannot tell"
 	// or "configuration error" (a 0 would read as "leader") is not ours.
 	ok := s.read(failureFile, &f) && f.Format == stateFormat && !f.At.IsZero() &&
-		(f.Code == ExitTempFail || f.Code == ExitConfig) && !strings.ContainsAny(f.Message, "\r\n")
+		(f.Code == exitcode.TempFail || f.Code == exitcode.Config) && !strings.ContainsAny(f.Message, "\r\n")
 	return f, ok
 }
 
 func (s *Store) saveFailure(at time.Time, err error) error {
-	return s.write(failureFile, storedFailure{Format: stateFormat, At: at, Code: ExitCodeOf(err), Message: err.Error()})
+	return s.write(failureFile, storedFailure{Format: stateFormat, At: at, Code: CannotTell(err), Message: err.Error()})
 }
 
 func (s *Store) clearFailure() {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
 type codedErr struct{ code int }
@@ -78,8 +80,8 @@ func TestDecide(t *testing.T) {
 			if d.err == nil || d.err.Error() != c.errWant {
 				t.Fatalf("err = %v, want %q", d.err, c.errWant)
 			}
-			if ExitCode(d.err) != c.code {
-				t.Errorf("ExitCode(err) = %d, want %d", ExitCode(d.err), c.code)
+			if exitcode.Of(d.err) != c.code {
+				t.Errorf("exitcode.Of(err) = %d, want %d", exitcode.Of(d.err), c.code)
 			}
 			if !errors.Is(d.err, c.err) {
 				t.Errorf("err does not wrap the Authority's error")
@@ -104,8 +106,8 @@ func TestOptionsCheck(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := c.opts.check()
-			if err == nil || ExitCode(err) != c.code || !strings.Contains(err.Error(), c.msg) {
-				t.Errorf("check() = %v (exit %d), want exit %d mentioning %q", err, ExitCode(err), c.code, c.msg)
+			if err == nil || exitcode.Of(err) != c.code || !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("check() = %v (exit %d), want exit %d mentioning %q", err, exitcode.Of(err), c.code, c.msg)
 			}
 		})
 	}

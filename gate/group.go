@@ -13,15 +13,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/leadergate/leadergate/internal/exitcode"
 	"golang.org/x/sys/unix"
 )
 
-// Exit codes of the command runner, as a shell reports them.
-const (
-	ExitNotExecutable = 126 // found, but execve refused it
-	ExitNotFound      = 127 // no such command
-	exitSignalBase    = 128 // death by signal N is 128+N
-)
+// exitSignalBase: death by signal N is 128+N, as a shell reports it.
+const exitSignalBase = 128
 
 // StartError says why a command could not be started. Its ExitCode is what a
 // shell would have said: 127 when it does not exist, 126 when it cannot be
@@ -29,7 +26,7 @@ const (
 type StartError struct {
 	Name    string // the command as the user wrote it
 	Problem string // what is wrong and how to fix it
-	Code    int    // ExitNotFound or ExitNotExecutable
+	Code    int    // exitcode.NotFound or exitcode.NotExecutable
 	Err     error  // the underlying error
 }
 
@@ -43,23 +40,23 @@ func (e *StartError) Unwrap() error { return e.Err }
 // startError turns an error of exec.LookPath, Cmd.Start or execve into a
 // StartError that reads like a shell's.
 func startError(name string, err error) *StartError {
-	se := &StartError{Name: name, Err: err, Code: ExitNotExecutable}
+	se := &StartError{Name: name, Err: err, Code: exitcode.NotExecutable}
 	var lookup *exec.Error
 	isLookup := errors.As(err, &lookup)
 	switch {
 	case errors.Is(err, exec.ErrDot):
-		se.Code = ExitNotFound
+		se.Code = exitcode.NotFound
 		se.Problem = "found only in a relative PATH entry, which is not searched; give its path, e.g. ./" + name
 	case errors.Is(err, exec.ErrNotFound):
-		se.Code = ExitNotFound
+		se.Code = exitcode.NotFound
 		se.Problem = "command not found in PATH; check the name or give an absolute path"
 	case errors.Is(err, fs.ErrNotExist) && isLookup:
-		se.Code = ExitNotFound
+		se.Code = exitcode.NotFound
 		se.Problem = "no such file; check the path"
 	case errors.Is(err, fs.ErrNotExist):
 		// The file was there when looked up: execve's ENOENT then means a
 		// missing #! interpreter (or the file vanished).
-		se.Code = ExitNotFound
+		se.Code = exitcode.NotFound
 		se.Problem = "no such file or #! interpreter; check the path and the script's first line"
 	case errors.Is(err, syscall.EISDIR) || isDir(name):
 		se.Problem = "is a directory; give the path of a program"

@@ -21,15 +21,9 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/exitcode"
 	"github.com/leadergate/leadergate/internal/flock"
-)
-
-// Exit codes Run uses besides the command's own.
-const (
-	ExitUsage      = 64                 // EX_USAGE: the options make no sense
-	ExitTempFail   = elect.ExitTempFail // EX_TEMPFAIL: cannot tell whether to run; try again later
-	ExitConfig     = elect.ExitConfig   // EX_CONFIG: retrying will not help
-	ExitMaxRuntime = 124                // the command ran longer than MaxRuntime, as timeout(1)
+	"github.com/leadergate/leadergate/internal/voice"
 )
 
 // DefaultGrace is the time between SIGTERM and SIGKILL when Options.Grace is
@@ -106,21 +100,8 @@ func (e *codedError) Unwrap() error { return e.err }
 // ExitCode is the process exit code this error calls for.
 func (e *codedError) ExitCode() int { return e.code }
 
-// ExitCode returns the exit code err calls for: the ExitCode() of the first
-// error in its chain that has one, 0 for nil, 1 otherwise.
-func ExitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var c interface{ ExitCode() int }
-	if errors.As(err, &c) {
-		return c.ExitCode()
-	}
-	return 1
-}
-
 func usageError(format string, args ...any) error {
-	return &codedError{ExitUsage, fmt.Errorf(format, args...)}
+	return &codedError{exitcode.Usage, fmt.Errorf(format, args...)}
 }
 
 // check validates opts and fills in defaults.
@@ -144,7 +125,7 @@ func (o Options) check() (Options, error) {
 		return o, usageError("run: --lock-name %q: use only letters, digits, '.', '_' and '-'", o.LockName)
 	}
 	if o.NoOverlap && o.LockDir == "" {
-		return o, &codedError{ExitConfig, errors.New("run: --no-overlap needs a directory for its lock; set --state-dir")}
+		return o, &codedError{exitcode.Config, errors.New("run: --no-overlap needs a directory for its lock; set --state-dir")}
 	}
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
@@ -190,7 +171,7 @@ func decide(p Permit, authErr error, o Options) decision {
 	what := display(o.Argv)
 	if authErr != nil {
 		// An answer that says nothing else means "cannot tell".
-		code := elect.ExitCodeOf(authErr)
+		code := elect.CannotTell(authErr)
 		return decision{act: actFail, code: code, err: &codedError{code, fmt.Errorf("run: %s not run: %w", what, authErr)}}
 	}
 	var d decision
@@ -227,7 +208,7 @@ func decide(p Permit, authErr error, o Options) decision {
 // auth cannot tell, nothing runs and the error says why (ExitCode 75 or 78).
 //
 // code is the exit code to end with; when err is non-nil, code equals
-// ExitCode(err) and err is one line for "leadergate: error: ". Warnings and
+// exitcode.Of(err) and err is one line for "leadergate: error: ". Warnings and
 // notes are written to opts.Stderr by Run itself.
 //
 // ctx bounds the question to auth. Once the command runs, it ends by itself,
@@ -236,12 +217,12 @@ func decide(p Permit, authErr error, o Options) decision {
 func Run(ctx context.Context, auth Authority, job Job, opts Options) (code int, err error) {
 	o, err := opts.check()
 	if err != nil {
-		return ExitCode(err), err
+		return exitcode.Of(err), err
 	}
 	p, authErr := auth.MayRun(ctx, job)
 	d := decide(p, authErr, o)
 	for _, l := range d.lines {
-		fmt.Fprintf(o.Stderr, "leadergate: %s\n", l)
+		voice.Say(o.Stderr, voice.Info, l)
 	}
 	switch d.act {
 	case actSkip:
@@ -261,7 +242,7 @@ func Run(ctx context.Context, auth Authority, job Job, opts Options) (code int, 
 // follower's.
 func warnUnresolved(o Options) {
 	if _, err := Resolve(o.Argv[0]); err != nil {
-		fmt.Fprintf(o.Stderr, "leadergate: warning: %s (a leader would exit %d)\n", err, err.Code)
+		voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("%s (a leader would exit %d)", err, err.Code))
 	}
 }
 
@@ -291,13 +272,13 @@ func runLeader(ctx context.Context, o Options, reason string) (int, error) {
 		var err error
 		lock, held, err = takeLock(lp)
 		if err != nil {
-			return ExitCode(err), err
+			return exitcode.Of(err), err
 		}
 		if held {
 			if o.DryRun {
-				fmt.Fprintf(o.Stderr, "leadergate: dry run: would skip %s: previous run still running (--no-overlap)\n", what)
+				voice.Say(o.Stderr, voice.Info, fmt.Sprintf("dry run: would skip %s: previous run still running (--no-overlap)", what))
 			} else {
-				fmt.Fprintf(o.Stderr, "leadergate: warning: skipped: previous run of %s still running (--no-overlap)\n", what)
+				voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("skipped: previous run of %s still running (--no-overlap)", what))
 			}
 			return 0, nil
 		}
@@ -314,12 +295,12 @@ func runLeader(ctx context.Context, o Options, reason string) (int, error) {
 				return notRun(what, err)
 			}
 			if !free {
-				fmt.Fprintf(o.Stderr, "leadergate: dry run: would skip %s: %s\n", what, why)
+				voice.Say(o.Stderr, voice.Info, fmt.Sprintf("dry run: would skip %s: %s", what, why))
 				return o.FollowerExit, nil
 			}
 			reason += "; " + why
 		}
-		fmt.Fprintf(o.Stderr, "leadergate: dry run: would run %s (%s): %s\n", what, path, reason)
+		voice.Say(o.Stderr, voice.Info, fmt.Sprintf("dry run: would run %s (%s): %s", what, path, reason))
 		return o.FollowerExit, nil
 	}
 	var claim Held
@@ -330,12 +311,12 @@ func runLeader(ctx context.Context, o Options, reason string) (int, error) {
 		}
 		if h == nil {
 			if o.Verbose {
-				fmt.Fprintf(o.Stderr, "leadergate: skipped %s: %s\n", what, why)
+				voice.Say(o.Stderr, voice.Info, fmt.Sprintf("skipped %s: %s", what, why))
 			}
 			return o.FollowerExit, nil
 		}
 		if o.Verbose {
-			fmt.Fprintf(o.Stderr, "leadergate: running %s: %s; %s\n", what, reason, why)
+			voice.Say(o.Stderr, voice.Info, fmt.Sprintf("running %s: %s; %s", what, reason, why))
 		}
 		claim = h
 	}
@@ -348,7 +329,7 @@ func runLeader(ctx context.Context, o Options, reason string) (int, error) {
 // notRun is the failure of a ledger that could not be asked: as with an
 // Authority that cannot tell, nothing runs.
 func notRun(what string, err error) (int, error) {
-	code := elect.ExitCodeOf(err)
+	code := elect.CannotTell(err)
 	return code, &codedError{code, fmt.Errorf("run: %s not run: %w", what, err)}
 }
 
@@ -359,7 +340,7 @@ func notRun(what string, err error) (int, error) {
 func execve(o Options, path string, lock *os.File) (int, error) {
 	if lock != nil {
 		if _, err := unix.FcntlInt(lock.Fd(), unix.F_SETFD, 0); err != nil {
-			return ExitTempFail, &codedError{ExitTempFail, fmt.Errorf("run: pass the overlap lock to %s: %w", display(o.Argv), err)}
+			return exitcode.TempFail, &codedError{exitcode.TempFail, fmt.Errorf("run: pass the overlap lock to %s: %w", display(o.Argv), err)}
 		}
 	}
 	err := syscall.Exec(path, o.Argv, os.Environ())
@@ -399,12 +380,12 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 
 	g, err := StartGroup(cmd)
 	if err != nil {
-		code := ExitCode(err)
+		code := exitcode.Of(err)
 		if claim != nil {
 			// Nothing ran: record the failure to start, so history says so.
 			_, finish := claim.Hold(ctx)
 			if ferr := finish(code); ferr != nil {
-				fmt.Fprintf(o.Stderr, "leadergate: warning: run: %v\n", ferr)
+				voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("run: %v", ferr))
 			}
 		}
 		return code, fmt.Errorf("run: %w", err)
@@ -443,7 +424,7 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 	if finish != nil {
 		recorded := code
 		if timedOut {
-			recorded = ExitMaxRuntime
+			recorded = exitcode.MaxRuntime
 		}
 		ferr = finish(recorded)
 	}
@@ -453,9 +434,9 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 	switch {
 	case timedOut:
 		if ferr != nil {
-			fmt.Fprintf(o.Stderr, "leadergate: warning: run: %v\n", ferr)
+			voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("run: %v", ferr))
 		}
-		return ExitMaxRuntime, &codedError{ExitMaxRuntime, fmt.Errorf(
+		return exitcode.MaxRuntime, &codedError{exitcode.MaxRuntime, fmt.Errorf(
 			"run: %s ran longer than --max-runtime %s and was stopped; raise --max-runtime or find out why it runs long",
 			display(o.Argv), o.MaxRuntime)}
 	case ferr != nil && cancelled:
@@ -463,7 +444,7 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 		// command's own exit code.
 		return code, &codedError{code, fmt.Errorf("run: %s: %w", display(o.Argv), ferr)}
 	case ferr != nil:
-		fmt.Fprintf(o.Stderr, "leadergate: warning: run: %v\n", ferr)
+		voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("run: %v", ferr))
 	}
 	return code, nil
 }
@@ -498,7 +479,7 @@ func takeLock(path string) (f *os.File, held bool, err error) {
 	}
 	f, err = flock.Open(path)
 	if err != nil {
-		return nil, false, &codedError{ExitConfig, fmt.Errorf("run: open overlap lock: %w; check the owner and permissions of --state-dir", err)}
+		return nil, false, &codedError{exitcode.Config, fmt.Errorf("run: open overlap lock: %w; check the owner and permissions of --state-dir", err)}
 	}
 	held, err = flock.TryLock(f)
 	if err != nil || held {
@@ -506,7 +487,7 @@ func takeLock(path string) (f *os.File, held bool, err error) {
 		f = nil
 	}
 	if err != nil {
-		return nil, false, &codedError{ExitTempFail, fmt.Errorf("run: %w; try again, or drop --no-overlap", err)}
+		return nil, false, &codedError{exitcode.TempFail, fmt.Errorf("run: %w; try again, or drop --no-overlap", err)}
 	}
 	return f, held, nil
 }

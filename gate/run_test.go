@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadergate/leadergate/internal/exitcode"
 	"golang.org/x/sys/unix"
 )
 
@@ -107,8 +108,8 @@ func testCLI() int {
 	code, err := Run(context.Background(), testAuth(os.Getenv("GATE_TEST_AUTH")), Job{Name: "test"}, opts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "leadergate: error: %v\n", err)
-		if code != ExitCode(err) {
-			fmt.Fprintf(os.Stderr, "test: code %d != ExitCode(err) %d\n", code, ExitCode(err))
+		if code != exitcode.Of(err) {
+			fmt.Fprintf(os.Stderr, "test: code %d != exitcode.Of(err) %d\n", code, exitcode.Of(err))
 			return 2
 		}
 	}

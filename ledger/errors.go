@@ -5,21 +5,21 @@ import (
 	"strings"
 
 	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
-// Exit codes (sysexits) carried by ledger errors: the election's, so the CLI
-// reads both the same way.
-const (
-	ExitTempFail = elect.ExitTempFail // the ledger could not be reached now: throttled, 5xx, timed out
-	ExitConfig   = elect.ExitConfig   // retrying will not help: no table, wrong schema, AccessDenied
-)
+// Ledger errors carry exitcode.TempFail (the ledger could not be reached
+// now: throttled, 5xx, timed out) or exitcode.Config (retrying will not
+// help: no table, wrong schema, AccessDenied), as the election's do.
 
 // Error is a ledger failure that knows its exit code and, where known, the
 // fix: the same type as the election's errors rather than a second copy.
 type Error = elect.Error
 
-func tempFail(err error, fix string) error  { return &Error{Code: ExitTempFail, Err: err, Fix: fix} }
-func configErr(err error, fix string) error { return &Error{Code: ExitConfig, Err: err, Fix: fix} }
+func tempFail(err error, fix string) error {
+	return &Error{Code: exitcode.TempFail, Err: err, Fix: fix}
+}
+func configErr(err error, fix string) error { return &Error{Code: exitcode.Config, Err: err, Fix: fix} }
 
 // CheckTable reports a table name real DynamoDB would reject (moto accepts
 // more): 3 to 255 of letters, digits, '_', '-' and '.'.

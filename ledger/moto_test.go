@@ -19,6 +19,7 @@ import (
 	"github.com/leadergate/leadergate/internal/awsfake"
 	"github.com/leadergate/leadergate/internal/clock"
 	"github.com/leadergate/leadergate/internal/clock/clocktest"
+	"github.com/leadergate/leadergate/internal/exitcode"
 	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
@@ -122,7 +123,7 @@ func TestMotoEnsureCreatesOnceAndRefusesAForeignTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = m.store(t, "someone-elses", nil).Ensure(context.Background(), 10*time.Millisecond)
-	if exitCode(err) != ExitConfig {
+	if exitCode(err) != exitcode.Config {
 		t.Errorf("ensure on a table with other keys = %v, want exit 78", err)
 	}
 	t.Logf("wrong schema: %v", err)
@@ -235,11 +236,11 @@ func TestMotoFaultsRunNothingAndLeaveNothingClaimed(t *testing.T) {
 		fault awsfake.Fault
 		want  int
 	}{
-		{"throttled (ProvisionedThroughputExceededException)", awsfake.Fault{Kind: awsfake.Throttle}, ExitTempFail},
-		{"throttled (ThrottlingException)", awsfake.Fault{Kind: awsfake.Throttle, Code: "ThrottlingException"}, ExitTempFail},
-		{"500s", awsfake.Fault{Kind: awsfake.InternalError}, ExitTempFail},
-		{"hanging", awsfake.Fault{Kind: awsfake.Hang}, ExitTempFail},
-		{"access denied", awsfake.Fault{Kind: awsfake.Unauthorized}, ExitConfig},
+		{"throttled (ProvisionedThroughputExceededException)", awsfake.Fault{Kind: awsfake.Throttle}, exitcode.TempFail},
+		{"throttled (ThrottlingException)", awsfake.Fault{Kind: awsfake.Throttle, Code: "ThrottlingException"}, exitcode.TempFail},
+		{"500s", awsfake.Fault{Kind: awsfake.InternalError}, exitcode.TempFail},
+		{"hanging", awsfake.Fault{Kind: awsfake.Hang}, exitcode.TempFail},
+		{"access denied", awsfake.Fault{Kind: awsfake.Unauthorized}, exitcode.Config},
 	}
 	for _, tc := range cases {
 		for _, look := range []bool{false, true} {
@@ -264,7 +265,7 @@ func TestMotoNoTableIsExit78WithTheFix(t *testing.T) {
 	m := startMoto(t)
 	d := m.store(t, "no-such-table", time.Now)
 	_, err := (&Ledger{Store: d, Owner: "i-a"}).Claim(context.Background(), key(), ClaimOptions{Look: true})
-	if exitCode(err) != ExitConfig {
+	if exitCode(err) != exitcode.Config {
 		t.Fatalf("claim on a missing table = %v, want exit 78", err)
 	}
 	t.Logf("%v", err)

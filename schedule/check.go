@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leadergate/leadergate/internal/voice"
 	"github.com/robfig/cron/v3"
 )
 
@@ -36,7 +37,7 @@ func Check(w, warn io.Writer, c *Crontab, o CheckOptions) (warnings int, err err
 	all := append(append([]LineError(nil), c.Warnings...), MigrationWarnings(c, o.Lookups)...)
 	all = append(all, DSTWarnings(c, now)...)
 	for _, l := range all {
-		fmt.Fprintf(warn, "leadergate: warning: %s\n", l.Error())
+		voice.Say(warn, voice.Warning, fmt.Sprintf("%s", l.Error()))
 	}
 	bw := bufio.NewWriter(w)
 	for i, j := range c.Jobs {

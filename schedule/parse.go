@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
 // DefaultShell runs the commands of a crontab without a SHELL= line.
@@ -126,10 +126,7 @@ func (e *ParseError) Error() string {
 }
 
 // ExitCode is 65, EX_DATAERR: the crontab is bad.
-func (e *ParseError) ExitCode() int { return ExitBadCrontab }
-
-// ExitBadCrontab is sysexits' EX_DATAERR: the crontab has bad lines.
-const ExitBadCrontab = 65
+func (e *ParseError) ExitCode() int { return exitcode.Crontab }
 
 // FileError is a crontab that cannot be used whatever its content: missing,
 // unreadable, not a regular file, or unsafe. Its exit code is 78
@@ -144,7 +141,7 @@ func (e *FileError) Error() string { return e.Msg }
 func (e *FileError) Unwrap() error { return e.Err }
 
 // ExitCode is 78, EX_CONFIG.
-func (e *FileError) ExitCode() int { return gate.ExitConfig }
+func (e *FileError) ExitCode() int { return exitcode.Config }
 
 // Compiled on first use, not at start-up: every leadergate process pays
 // for package initialisation, and `check` and `run` parse no crontab.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/leadergate/leadergate/gate"
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
 // Defaults of Options.
@@ -142,7 +143,7 @@ func Run(ctx context.Context, opts Options) error {
 	// scheduler now, so systemd shows it failed rather than active and
 	// useless; a temporary failure is retried by the refresh and each job.
 	first, err := opts.Authority.MayRun(ctx, gate.Job{Name: "(start)", Tick: r.clock.Now()})
-	if err != nil && ctx.Err() == nil && gate.ExitCode(err) == gate.ExitConfig {
+	if err != nil && ctx.Err() == nil && exitcode.Of(err) == exitcode.Config {
 		r.stopLeader(nil)
 		return err
 	}
@@ -379,7 +380,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger
 			return
 		case err != nil:
 			// Fail closed: a job that cannot be cleared does not run.
-			if gate.ExitCode(err) == gate.ExitConfig {
+			if exitcode.Of(err) == exitcode.Config {
 				log.Debug("job skipped: cannot tell whether this instance is the leader", "scheduled_at", at, "error", err)
 				r.authError(err, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can")
 			} else {
@@ -633,7 +634,7 @@ func (r *runner) authError(err error, msg string) {
 		r.lastAuthErr = ""
 		return
 	}
-	if gate.ExitCode(err) != gate.ExitConfig {
+	if exitcode.Of(err) != exitcode.Config {
 		r.log.Warn(msg, "error", err)
 		return
 	}

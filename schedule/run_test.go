@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
 // Times sit far from any boundary but the one a test crosses.
@@ -490,7 +491,7 @@ func TestTimeoutStopsAHungJob(t *testing.T) {
 type configError struct{ msg string }
 
 func (e configError) Error() string { return e.msg }
-func (configError) ExitCode() int   { return gate.ExitConfig }
+func (configError) ExitCode() int   { return exitcode.Config }
 
 // TestStartFailsOnAConfigurationError: the first election is made at
 // start; a configuration error (78) stops the scheduler with that error,
@@ -501,8 +502,8 @@ func TestStartFailsOnAConfigurationError(t *testing.T) {
 	denied := configError{"describe instances: AccessDenied: add ec2:DescribeInstances to the instance role"}
 	auth := &fakeAuthority{t: t, limited: 1, answer: func(gate.Job) (gate.Permit, error) { return gate.Permit{}, denied }}
 	err := Run(context.Background(), Options{File: path, Authority: auth, Clock: newFakeClock(t0)})
-	if !errors.Is(err, denied) || gate.ExitCode(err) != gate.ExitConfig {
-		t.Fatalf("Run returned %v (exit %d), want the configuration error (78)", err, gate.ExitCode(err))
+	if !errors.Is(err, denied) || exitcode.Of(err) != exitcode.Config {
+		t.Fatalf("Run returned %v (exit %d), want the configuration error (78)", err, exitcode.Of(err))
 	}
 	if j := auth.jobs(); len(j) != 1 || j[0].Name != "(start)" {
 		t.Errorf("asked %v, want one election at start", j)

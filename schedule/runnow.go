@@ -11,6 +11,7 @@ import (
 
 	"github.com/leadergate/leadergate/gate"
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
 // NoJobError is a --run-now name that no job of the file has: exit 64.
@@ -27,7 +28,7 @@ func (e *NoJobError) Error() string {
 }
 
 // ExitCode is 64, EX_USAGE.
-func (e *NoJobError) ExitCode() int { return gate.ExitUsage }
+func (e *NoJobError) ExitCode() int { return exitcode.Usage }
 
 // NotLeaderError is a leader-only job asked to run now on a follower: exit 1,
 // as check says "not the leader".

@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/voice"
 )
 
 // drainCmd is an operator's planned step-down: maintenance, debugging.
@@ -28,7 +28,7 @@ func (c *drainCmd) Run(g *Globals, d *Deps) error {
 		return err
 	}
 	if g.Verbose {
-		fmt.Fprintf(d.Stderr, "leadergate: drained: every election now passes over this instance; undo with leadergate undrain\n")
+		voice.Say(d.Stderr, voice.Info, "drained: every election now passes over this instance; undo with leadergate undrain")
 	}
 	return nil
 }

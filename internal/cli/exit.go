@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
 // Exit codes travel on errors as an ExitCode() int method (see the table in
-// README.md); gate.ExitCode is the one reader of them, and exitCode below the
+// README.md, package exitcode); exitcode.Of is the one reader of them, and exitCode below the
 // one place that turns an error into leadergate's exit.
-const exitUsage = gate.ExitUsage // sysexits EX_USAGE; kong's own default is 80
 
 // exitCode says err on stderr in the CLI voice, unless it is an exitStatus
 // (a code with nothing to say), and returns the code it carries.
@@ -22,7 +21,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if !errors.As(err, new(exitStatus)) {
 		say(stderr, levelError, err.Error())
 	}
-	return gate.ExitCode(err)
+	return exitcode.Of(err)
 }
 
 // exitStatus ends a command with a code and nothing to say: a follower's
@@ -36,4 +35,4 @@ func (e exitStatus) ExitCode() int { return int(e) }
 type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
-func (usageError) ExitCode() int   { return exitUsage }
+func (usageError) ExitCode() int   { return exitcode.Usage }

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/internal/exitcode"
+	"github.com/leadergate/leadergate/internal/voice"
 	"github.com/leadergate/leadergate/ledger"
 )
 
@@ -111,7 +113,7 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 		return nil
 	}
 	if len(recs) == 0 {
-		fmt.Fprintf(d.Stderr, "leadergate: no runs of %s in the last %s\n", orAll(c.Job, group), c.Since)
+		voice.Say(d.Stderr, voice.Info, fmt.Sprintf("no runs of %s in the last %s", orAll(c.Job, group), c.Since))
 		return nil
 	}
 	w := tabwriter.NewWriter(d.Stdout, 0, 0, 2, ' ', 0)
@@ -189,7 +191,7 @@ func ledgerStore(ctx context.Context, table, region string, d *Deps, log *slog.L
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, &ledger.Error{Code: ledger.ExitConfig, Err: fmt.Errorf("ledger: load AWS configuration: %w", err), Fix: "check AWS_* variables and ~/.aws/config"}
+		return nil, &ledger.Error{Code: exitcode.Config, Err: fmt.Errorf("ledger: load AWS configuration: %w", err), Fix: "check AWS_* variables and ~/.aws/config"}
 	}
 	return ledger.NewDynamoDB(cfg, table, d.Now)
 }

@@ -1,17 +1,8 @@
 package cli
 
-// The CLI voice. One-shot commands (check, run, elect, status, schedule
-// --check) speak on stderr, lower case, one prefix on every line:
-//
-//	leadergate: error: PROBLEM; FIX
-//	leadergate: warning: …
-//	leadergate: …            (-v: why, step by step)
-//
-// An error is one line that names the problem and, where one is known, the
-// fix after "; " (elect.Error's Fix): cron mails and journald show the
-// first line, so the fix is never on a line of its own.
-// never as bare slog lines. The scheduler is a daemon and logs with slog
-// (text or json), which journald and log shippers read.
+// The CLI voice is package voice; this file keeps the CLI's loggers: the
+// one place loggers are made (newLogger), for one-shot commands (warnings in
+// the voice) and for the scheduler daemon (slog text or json).
 
 import (
 	"context"
@@ -22,28 +13,19 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/leadergate/leadergate/internal/voice"
 	"github.com/leadergate/leadergate/schedule"
 )
 
-// Kinds of CLI lines, by the prefix after "leadergate: ".
+// Kinds of CLI lines (package voice).
 const (
-	levelError   = "error"
-	levelWarning = "warning"
-	levelInfo    = "" // a -v line
+	levelError   = voice.Error
+	levelWarning = voice.Warning
+	levelInfo    = voice.Info // a -v line
 )
 
-// say writes msg on w in the CLI voice, prefixing every one of its lines.
-func say(w io.Writer, kind, msg string) {
-	prefix := "leadergate: "
-	if kind != "" {
-		prefix += kind + ": "
-	}
-	var b strings.Builder
-	for _, line := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
-		b.WriteString(prefix + line + "\n")
-	}
-	io.WriteString(w, b.String()) // one write: lines of concurrent writers do not interleave
-}
+// say writes msg on w in the CLI voice.
+func say(w io.Writer, kind, msg string) { voice.Say(w, kind, msg) }
 
 // newLogger is the one place loggers are made. format "" is the CLI voice of
 // a one-shot command (warnings and errors; everything with verbose); "text"

@@ -3,13 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"github.com/leadergate/leadergate/internal/clock"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/clock"
 
 	"github.com/rogpeppe/go-internal/testscript"
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/exitcode"
 	"github.com/leadergate/leadergate/ledger"
 )
 
@@ -86,7 +87,7 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	}
 	key := ledger.Key{Group: who.group, Job: job, Tick: tick}
 	if err := key.Check(); err != nil {
-		return &ledger.Error{Code: ledger.ExitConfig, Err: err}
+		return &ledger.Error{Code: exitcode.Config, Err: err}
 	}
 	store, err := ledgerStore(context.Background(), g.Ledger, "", d, log, who.region)
 	if err != nil {
@@ -254,7 +255,7 @@ func (g *Globals) whoLeads(d *Deps, log *slog.Logger, tick time.Time) (leadershi
 	if err == nil {
 		return leadership{leader: v.Leader, self: v.Self, group: v.Group}, nil
 	}
-	if elect.ExitCodeOf(err) == elect.ExitConfig {
+	if elect.CannotTell(err) == exitcode.Config {
 		return leadership{}, err // no group tag, AccessDenied: an operator must act
 	}
 	who := leadership{electionErr: err, group: g.Group}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/exitcode"
 	"github.com/leadergate/leadergate/schedule"
 )
 
@@ -75,7 +76,7 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	// lifecycle watchers start (they would drain an instance that never
 	// ran). schedule.Run makes the same check for other callers; a good
 	// verdict made here is cached for it.
-	if _, err := auth.MayRun(ctx, gate.Job{Name: "(start)", Tick: d.Now()}); err != nil && gate.ExitCode(err) == gate.ExitConfig {
+	if _, err := auth.MayRun(ctx, gate.Job{Name: "(start)", Tick: d.Now()}); err != nil && exitcode.Of(err) == exitcode.Config {
 		return err
 	}
 	if err := c.withLedger(g, d, log, &opts); err != nil {
@@ -133,4 +134,4 @@ func (e strictError) Error() string {
 	}
 	return fmt.Sprintf("%d warnings, and --strict makes warnings errors", e.n)
 }
-func (strictError) ExitCode() int { return schedule.ExitBadCrontab }
+func (strictError) ExitCode() int { return exitcode.Crontab }

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/exitcode"
 	"github.com/leadergate/leadergate/internal/notify"
 	"github.com/leadergate/leadergate/internal/sdnotify"
 	"github.com/leadergate/leadergate/schedule"
@@ -64,4 +64,4 @@ func (f *opsFlags) withOps(ctx context.Context, log *slog.Logger, opts *schedule
 type configError struct{ error }
 
 func (e configError) Unwrap() error { return e.error }
-func (configError) ExitCode() int   { return gate.ExitConfig }
+func (configError) ExitCode() int   { return exitcode.Config }
