@@ -31,8 +31,17 @@ const (
 	attrStarted  = "started"  // unix milliseconds
 	attrFinished = "finished" // unix milliseconds, absent until finished
 	attrTTL      = "ttl"      // unix seconds: DynamoDB's TTL attribute
+	attrReason   = "reason"   // why skipped or missed, why a control
+	attrActor    = "actor"    // who gave a control (a caller ARN)
+	attrAction   = "action"   // which control
+	attrDetail   = "detail"   // its arguments
+	attrRequest  = "req"      // the request a rerun or backfill run answers
 	// GroupIndex is the global secondary index that lists a group's runs,
-	// all jobs, by tick: history without --job is one Query too.
+	// all jobs, by tick: history without --job is one Query too, and a
+	// follower reads which jobs of a tick are taken with one Query. It
+	// projects the keys only: an index item then changes only when a
+	// record is created, so a tick's finish (and every lease renewal)
+	// writes the table alone, 1 write unit instead of 2.
 	GroupIndex = "by-group"
 )
 
@@ -47,6 +56,7 @@ type dynamoAPI struct {
 	putItem            func(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	updateItem         func(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	query              func(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	batchGetItem       func(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	createTable        func(context.Context, *dynamodb.CreateTableInput, ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 	describeTable      func(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 	updateTimeToLive   func(context.Context, *dynamodb.UpdateTimeToLiveInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
@@ -72,7 +82,7 @@ func NewDynamoDB(cfg aws.Config, table string, now func() time.Time) (*DynamoDB,
 	}
 	c := dynamodb.NewFromConfig(cfg)
 	return &DynamoDB{Table: table, now: now, api: dynamoAPI{
-		getItem: c.GetItem, putItem: c.PutItem, updateItem: c.UpdateItem, query: c.Query,
+		getItem: c.GetItem, putItem: c.PutItem, updateItem: c.UpdateItem, query: c.Query, batchGetItem: c.BatchGetItem,
 		createTable: c.CreateTable, describeTable: c.DescribeTable,
 		updateTimeToLive: c.UpdateTimeToLive, describeTimeToLive: c.DescribeTimeToLive,
 	}}, nil
@@ -102,7 +112,22 @@ func toItem(r Record) map[string]types.AttributeValue {
 	if !r.Expires.IsZero() {
 		it[attrTTL] = n(r.Expires.Unix())
 	}
+	for name, v := range r.notes() {
+		it[name] = s(v)
+	}
 	return it
+}
+
+// notes are a record's optional text attributes, present only when set so
+// that an ordinary tick's item stays as small as before.
+func (r Record) notes() map[string]string {
+	m := map[string]string{}
+	for name, v := range map[string]string{attrReason: r.Reason, attrActor: r.Actor, attrAction: r.Action, attrDetail: r.Detail, attrRequest: r.Request} {
+		if v != "" {
+			m[name] = v
+		}
+	}
+	return m
 }
 
 func fromItem(it map[string]types.AttributeValue) (Record, error) {
@@ -126,11 +151,12 @@ func fromItem(it map[string]types.AttributeValue) (Record, error) {
 		}
 		return time.Time{}
 	}
-	tick, err := time.Parse(TickFormat, str(attrTick))
+	tick, ref, err := parseSortKey(str(attrTick))
 	if err != nil {
 		return r, fmt.Errorf("ledger: item %q has a malformed tick: %w", str(attrPK), err)
 	}
-	r.Key = Key{Group: str(attrGroup), Job: str(attrJob), Tick: tick}
+	r.Key = Key{Group: str(attrGroup), Job: str(attrJob), Tick: tick, Ref: ref}
+	r.Reason, r.Actor, r.Action, r.Detail, r.Request = str(attrReason), str(attrActor), str(attrAction), str(attrDetail), str(attrRequest)
 	r.Owner, r.State = str(attrOwner), State(str(attrState))
 	r.Fence, r.Attempt = num(attrFence), int(num(attrAttempt))
 	r.LeaseUntil, r.ExitCode, r.Started, r.Finished = at(attrLease), int(num(attrExit)), at(attrStarted), at(attrFinished)
@@ -183,12 +209,26 @@ func (d *DynamoDB) Swap(ctx context.Context, prev, r Record) error {
 		":lease": it[attrLease], ":exit": it[attrExit], ":started": it[attrStarted], ":ttl": n(r.Expires.Unix()),
 		":prev_owner": s(prev.Owner), ":prev_fence": n(prev.Fence), ":prev_state": s(string(prev.State)),
 	}
-	update := "SET " + strings.Join(set, ", ")
+	var remove []string
 	if r.Finished.IsZero() {
-		update += " REMOVE #finished"
+		remove = append(remove, "#finished")
 	} else {
-		update = "SET #finished = :finished, " + strings.Join(set, ", ")
+		set = append(set, "#finished = :finished")
 		values[":finished"] = it[attrFinished]
+	}
+	notes := r.notes()
+	for _, name := range []string{attrReason, attrActor, attrAction, attrDetail, attrRequest} {
+		names["#"+name] = name
+		if v, ok := notes[name]; ok {
+			set = append(set, "#"+name+" = :"+name)
+			values[":"+name] = s(v)
+		} else {
+			remove = append(remove, "#"+name)
+		}
+	}
+	update := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		update += " REMOVE " + strings.Join(remove, ", ")
 	}
 	_, err := d.api.updateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(d.Table),
@@ -235,7 +275,14 @@ func (d *DynamoDB) Recent(ctx context.Context, group, job string, since time.Tim
 		if err != nil {
 			return nil, d.classify(ctx, "Query", err)
 		}
-		for _, it := range page.Items {
+		items := page.Items
+		if in.IndexName != nil {
+			// The index holds keys only: read the items themselves.
+			if items, err = d.items(ctx, items); err != nil {
+				return nil, err
+			}
+		}
+		for _, it := range items {
 			r, err := fromItem(it)
 			if err != nil {
 				return nil, err
@@ -254,6 +301,89 @@ func (d *DynamoDB) Recent(ctx context.Context, group, job string, since time.Tim
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
 	return out, nil
+}
+
+// items returns the full items of index items, in their order: one
+// eventually consistent BatchGetItem per 100 (history may lag a second).
+// Index items that already hold a record (an index made before it
+// projected keys only) are used as they are.
+func (d *DynamoDB) items(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+	full := map[string]map[string]types.AttributeValue{}
+	id := func(it map[string]types.AttributeValue) string {
+		pk, _ := it[attrPK].(*types.AttributeValueMemberS)
+		sk, _ := it[attrTick].(*types.AttributeValueMemberS)
+		if pk == nil || sk == nil {
+			return ""
+		}
+		return pk.Value + "\x00" + sk.Value
+	}
+	var want []map[string]types.AttributeValue
+	for _, it := range keys {
+		if _, ok := it[attrState]; ok {
+			full[id(it)] = it
+		} else {
+			want = append(want, map[string]types.AttributeValue{attrPK: it[attrPK], attrTick: it[attrTick]})
+		}
+	}
+	for len(want) > 0 {
+		batch := want[:min(len(want), 100)]
+		want = want[len(batch):]
+		req := map[string]types.KeysAndAttributes{d.Table: {Keys: batch}}
+		for tries := 0; len(req) > 0; tries++ {
+			if tries == 10 {
+				return nil, tempFail(fmt.Errorf("ledger: DynamoDB BatchGetItem on %s left keys unread after %d tries", quote(d.Table), tries), "retry later")
+			}
+			out, err := d.api.batchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, d.classify(ctx, "BatchGetItem", err)
+			}
+			for _, it := range out.Responses[d.Table] {
+				full[id(it)] = it
+			}
+			req = out.UnprocessedKeys
+		}
+	}
+	out := make([]map[string]types.AttributeValue, 0, len(keys))
+	for _, it := range keys {
+		if f, ok := full[id(it)]; ok {
+			out = append(out, f) // an item deleted meanwhile (TTL) is left out
+		}
+	}
+	return out, nil
+}
+
+// TakenAt implements Store with one Query of GroupIndex: the jobs of group
+// that have a record at tick. The index is eventually consistent: a record
+// written a moment ago may be missing (a claim then finds it with its
+// conditional write, at the cost of a refused write), never the reverse.
+func (d *DynamoDB) TakenAt(ctx context.Context, group string, tick time.Time) (map[string]bool, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(d.Table),
+		IndexName:                aws.String(GroupIndex),
+		KeyConditionExpression:   aws.String("#grp = :grp AND #tick = :tick"),
+		ExpressionAttributeNames: map[string]string{"#grp": attrGroup, "#tick": attrTick},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":grp": s(group), ":tick": s(Key{Tick: tick}.TickString()),
+		},
+	}
+	taken := map[string]bool{}
+	prefix := group + "#"
+	for range maxQueryPages {
+		page, err := d.api.query(ctx, in)
+		if err != nil {
+			return nil, d.classify(ctx, "Query", err)
+		}
+		for _, it := range page.Items {
+			if pk, ok := it[attrPK].(*types.AttributeValueMemberS); ok && strings.HasPrefix(pk.Value, prefix) {
+				taken[pk.Value[len(prefix):]] = true
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	return taken, nil
 }
 
 func (d *DynamoDB) writeErr(ctx context.Context, op string, k Key, err error) error {
@@ -387,7 +517,7 @@ func tableSpec(name string) *dynamodb.CreateTableInput {
 				{AttributeName: aws.String(attrGroup), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String(attrTick), KeyType: types.KeyTypeRange},
 			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 		}},
 	}
 }

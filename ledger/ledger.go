@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -17,7 +18,19 @@ const (
 	Succeeded State = "succeeded"
 	Failed    State = "failed"
 	Lost      State = "lost" // its lease ran out while running: the instance died mid-job
+	// Skipped: the tick was not run, on purpose; Reason says why (a pause,
+	// an operator's skip). Nobody claims it afterwards.
+	Skipped State = "skipped"
+	// Missed: nobody ran the tick and nobody recorded why (every scheduler
+	// was down across it); the next scheduler found it and reported it.
+	Missed State = "missed"
+	// ControlRecord: not a run but an operator's control (pause, trigger, ...)
+	// kept for the audit: Action, Actor, Reason say what, who and why.
+	ControlRecord State = "control"
 )
+
+// Final reports a state nobody changes except by a rerun.
+func (s State) Final() bool { return s != Running && s != ControlRecord }
 
 // Limits of a key. DynamoDB allows 2,048 bytes in a partition key; an EC2 tag
 // value is at most 256 characters, and a job name this long is a mistake.
@@ -31,14 +44,31 @@ type Key struct {
 	Group string
 	Job   string
 	Tick  time.Time // the schedule's time, not the clock's; stored to the second, UTC
+	// Ref is empty for a scheduled tick. A triggered run ("trigger#ID")
+	// and an audit entry ("control#ID") add it to the sort key after the
+	// time: it can never equal a tick's, and it sorts with the ticks of
+	// its second, so history lists them in time order with one Query.
+	Ref string
 }
 
 // TickFormat is how a tick is written in the table and in history: sorting
 // the strings sorts the times.
 const TickFormat = "2006-01-02T15:04:05Z"
 
-// TickString is the sort key.
-func (k Key) TickString() string { return k.Tick.UTC().Format(TickFormat) }
+// TickString is the sort key: the tick, then "#" and Ref if any.
+func (k Key) TickString() string {
+	if k.Ref != "" {
+		return k.Tick.UTC().Format(TickFormat) + "#" + k.Ref
+	}
+	return k.Tick.UTC().Format(TickFormat)
+}
+
+// parseSortKey is TickString's inverse.
+func parseSortKey(sk string) (tick time.Time, ref string, err error) {
+	t, ref, _ := strings.Cut(sk, "#")
+	tick, err = time.Parse(TickFormat, t)
+	return tick, ref, err
+}
 
 // Partition is the partition key: the group and the job, so that one Query
 // reads a job's history.
@@ -61,6 +91,10 @@ func (k Key) Check() error {
 		return errors.New("ledger: the group or job name is not valid UTF-8")
 	case k.Tick.IsZero():
 		return errors.New("ledger: the tick is zero")
+	case strings.HasSuffix(k.Job, "#"):
+		// The group's own partition ("group#") holds its controls, which
+		// the instance policy keeps instances from writing by that suffix.
+		return fmt.Errorf("ledger: job name %.40q ends with '#'; give the job another name (--job, or # name:)", k.Job)
 	}
 	return nil
 }
@@ -77,6 +111,14 @@ type Record struct {
 	Started    time.Time
 	Finished   time.Time // zero while Running or when Lost
 	Expires    time.Time // the TTL: the store may delete the record after this
+	// Reason says why a tick was Skipped or Missed, or why a control was
+	// given; Actor who gave it (the caller's ARN, from STS); Action which
+	// control (pause, resume, trigger, skip, backfill, rerun) and Detail
+	// its arguments, for a Control record.
+	Reason, Actor, Action, Detail string
+	// Request is the operator's request this run answers (a rerun's or a
+	// backfill's id), so that a request is served once.
+	Request string
 }
 
 // RunID names this attempt of the run, for logs and LEADERGATE_RUN_ID.

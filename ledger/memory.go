@@ -24,9 +24,10 @@ type Memory struct {
 	// DynamoDB-compatible servers do.
 	HideHolder bool
 
-	mu    sync.Mutex
-	items map[string]Record
-	calls map[string]int
+	mu       sync.Mutex
+	items    map[string]Record
+	calls    map[string]int
+	controls map[string]Control // by group + "\x00" + sort key
 }
 
 var _ Store = (*Memory)(nil)
@@ -38,6 +39,7 @@ func (m *Memory) enter(op string) error {
 	if m.calls == nil {
 		m.calls = map[string]int{}
 		m.items = map[string]Record{}
+		m.controls = map[string]Control{}
 	}
 	m.calls[op]++
 	f := m.Err
@@ -121,7 +123,7 @@ func (m *Memory) Recent(ctx context.Context, group, job string, since time.Time,
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b Record) int {
-		if c := b.Tick.Compare(a.Tick); c != 0 {
+		if c := strings.Compare(b.TickString(), a.TickString()); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Job, b.Job)
@@ -130,4 +132,68 @@ func (m *Memory) Recent(ctx context.Context, group, job string, since time.Time,
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+var _ ControlStore = (*Memory)(nil)
+
+// Controls implements ControlStore.
+func (m *Memory) Controls(ctx context.Context, group string) ([]Control, error) {
+	if err := m.enter("Controls"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Control
+	for _, c := range m.controls {
+		if c.Group == group && (m.Now == nil || c.Expires.IsZero() || !m.Now().After(c.Expires)) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b Control) int { return strings.Compare(a.sortKey(), b.sortKey()) })
+	return out, nil
+}
+
+// PutControl implements ControlStore.
+func (m *Memory) PutControl(ctx context.Context, c Control) error {
+	if err := m.enter("PutControl"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.controls[c.Group+"\x00"+c.sortKey()] = c
+	return nil
+}
+
+// EndPause implements ControlStore.
+func (m *Memory) EndPause(ctx context.Context, group, job string, ended time.Time, by, reason string) (bool, error) {
+	if err := m.enter("EndPause"); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := group + "\x00" + Control{Kind: PauseControl, Job: job}.sortKey()
+	c, ok := m.controls[k]
+	if !ok || !c.Ended.IsZero() {
+		return false, nil
+	}
+	c.Ended, c.EndedBy, c.EndReason = ended, orUnknown(by), reason
+	m.controls[k] = c
+	return true, nil
+}
+
+// TakenAt implements ControlStore.
+func (m *Memory) TakenAt(ctx context.Context, group string, tick time.Time) (map[string]bool, error) {
+	if err := m.enter("TakenAt"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	taken := map[string]bool{}
+	at := Key{Tick: tick}.TickString()
+	for _, r := range m.items {
+		if r.Group == group && r.TickString() == at {
+			taken[r.Job] = true
+		}
+	}
+	return taken, nil
 }

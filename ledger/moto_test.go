@@ -329,7 +329,7 @@ func TestTheEbextensionsVariantMakesTheSameTable(t *testing.T) {
 	s := string(b)
 	for _, want := range []string{
 		"{AttributeName: " + attrPK + ", KeyType: HASH}", "{AttributeName: " + attrTick + ", KeyType: RANGE}",
-		"IndexName: " + GroupIndex, "{AttributeName: " + attrGroup + ", KeyType: HASH}",
+		"IndexName: " + GroupIndex, "{AttributeName: " + attrGroup + ", KeyType: HASH}", "Projection: {ProjectionType: KEYS_ONLY}",
 		"TimeToLiveSpecification: {AttributeName: " + attrTTL + ", Enabled: true}", "BillingMode: PAY_PER_REQUEST",
 		"dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:Query", "LEADERGATE_LEDGER:",
 	} {
