@@ -106,8 +106,8 @@ func (a *AWS) Self(ctx context.Context) (Self, error) {
 	defer cancel()
 	doc, err := a.imdsClient().GetInstanceIdentityDocument(ctx, nil)
 	if err != nil {
-		return Self{}, tempFail(fmt.Errorf("read the instance identity from IMDS: %w", oneLine{err}),
-			"not on EC2, or IMDS unreachable (in a container, raise the hop limit to 2); off EC2 use --assume leader|follower")
+		return Self{}, tempFail(fmt.Errorf("%w: %w", ErrNoIdentity, oneLine{err}),
+			"not on EC2, or IMDS unreachable (in a container, raise the hop limit to 2)")
 	}
 	if doc.InstanceID == "" || doc.Region == "" {
 		return Self{}, tempFail(errors.New("IMDS identity document has no instance id or region"), "")
@@ -135,14 +135,19 @@ func (a *AWS) client(ctx context.Context) (*ec2API, error) {
 
 // Config loads the SDK config once, in the region of this instance, with
 // the instance role's credentials read through the token-only IMDS client.
-// Other adapters (Auto Scaling for --protect) build their calls from it.
-func (a *AWS) Config(ctx context.Context) (aws.Config, error) {
-	a.cfgMu.Lock()
-	defer a.cfgMu.Unlock()
-	if a.cfg != nil {
-		return *a.cfg, nil
+// Other adapters (Auto Scaling for --protect, the ledger's DynamoDB) build
+// their calls from it, so that every client of the process shares one
+// hardened configuration: no IMDSv1 fallback, the SDK's log lines at debug
+// level instead of on stderr (where cron would mail them), bounded retries.
+func (a *AWS) Config(ctx context.Context) (aws.Config, error) { return a.ConfigIn(ctx, "") }
+
+// ConfigIn is Config in region; "" means this instance's, read from IMDS.
+// Off EC2 (history and ledger create from a laptop) a region given here
+// spares the IMDS lookup that would fail.
+func (a *AWS) ConfigIn(ctx context.Context, region string) (aws.Config, error) {
+	if region == "" {
+		region = a.region
 	}
-	region := a.region
 	if region == "" {
 		self, err := a.Self(ctx)
 		if err != nil {
@@ -150,24 +155,29 @@ func (a *AWS) Config(ctx context.Context) (aws.Config, error) {
 		}
 		region = self.Region
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{
-		config.WithRegion(region),
-		// The instance role's credentials come from IMDS too: the same
-		// token-only client, never the SDK's IMDSv1 fallback.
-		config.WithEC2RoleCredentialOptions(func(o *ec2rolecreds.Options) { o.Client = a.imdsClient() }),
-		config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
-			if a.Logger != nil {
-				a.Logger.Debug("aws sdk: "+fmt.Sprintf(format, v...), "classification", string(c))
-			}
-		})),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 2 * time.Second })
-		}),
-	}, a.LoadOptions...)...)
-	if err != nil {
-		return aws.Config{}, configErr(fmt.Errorf("load AWS configuration: %w", err), "check AWS_* variables and ~/.aws/config")
+	a.cfgMu.Lock()
+	defer a.cfgMu.Unlock()
+	if a.cfg == nil {
+		cfg, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{
+			// The instance role's credentials come from IMDS too: the same
+			// token-only client, never the SDK's IMDSv1 fallback.
+			config.WithEC2RoleCredentialOptions(func(o *ec2rolecreds.Options) { o.Client = a.imdsClient() }),
+			config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+				if a.Logger != nil {
+					a.Logger.Debug("aws sdk: "+fmt.Sprintf(format, v...), "classification", string(c))
+				}
+			})),
+			config.WithRetryer(func() aws.Retryer {
+				return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 2 * time.Second })
+			}),
+		}, a.LoadOptions...)...)
+		if err != nil {
+			return aws.Config{}, configErr(fmt.Errorf("load AWS configuration: %w", err), "check AWS_* variables and ~/.aws/config")
+		}
+		a.cfg = &cfg
 	}
-	a.cfg = &cfg
+	cfg := *a.cfg
+	cfg.Region = region
 	return cfg, nil
 }
 

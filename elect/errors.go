@@ -1,6 +1,10 @@
 package elect
 
-import "github.com/leadergate/leadergate/internal/exitcode"
+import (
+	"errors"
+
+	"github.com/leadergate/leadergate/internal/exitcode"
+)
 
 // Election errors carry exitcode.TempFail (the election could not be made
 // now: IMDS or EC2 unreachable, throttled, timed out) or exitcode.Config
@@ -26,6 +30,11 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // ExitCode implements the CLI's exit-code convention.
 func (e *Error) ExitCode() int { return e.Code }
+
+// ErrNoIdentity is in the chain of an error that IMDS did not say which
+// instance this is: off EC2, or IMDS unreachable. Each command adds the way
+// it offers around it (--assume, --region, --group).
+var ErrNoIdentity = errors.New("read the instance identity from IMDS")
 
 func tempFail(err error, fix string) error {
 	return &Error{Code: exitcode.TempFail, Err: err, Fix: fix}

@@ -6,9 +6,12 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -16,6 +19,7 @@ import (
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/gate"
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
 // legacyMarker is the marker file of the leader-manager scripts leadergate
@@ -61,6 +65,20 @@ type Deps struct {
 	Clock          clock.Clock // the one clock: elections, locks, timeouts, the scheduler
 	// Version and Commit are stamped by the linker into package main.
 	Version, Commit string
+
+	// One of each per process, built on first use (a cached verdict needs
+	// neither): the AWS adapter (one IMDS token, one identity read, one
+	// hardened SDK configuration for EC2, Auto Scaling and DynamoDB alike)
+	// and the elector.
+	awsOnce sync.Once
+	aws     *elect.AWS
+	elector *elect.Elector
+}
+
+// AWS is the process's one AWS adapter.
+func (d *Deps) AWS(log *slog.Logger) *elect.AWS {
+	d.awsOnce.Do(func() { d.aws = &elect.AWS{Logger: log} })
+	return d.aws
 }
 
 // Now is the time on d's clock.
@@ -93,7 +111,7 @@ func Main(args []string, deps *Deps) int {
 		return exitCode(usageError{fmt.Errorf("%w; see leadergate --help", plainParseError(err))}, deps.Stderr)
 	}
 	kctx.Bind(&cli.Globals)
-	return exitCode(kctx.Run(), deps.Stderr)
+	return exitCode(offEC2Hint(kctx.Command(), kctx.Run()), deps.Stderr)
 }
 
 // stateDir is --state-dir or the default for this user.
@@ -107,8 +125,11 @@ func (g *Globals) stateDir() string {
 // elector builds the election from the flags. Nothing touches AWS until
 // a verdict must be made.
 func (g *Globals) elector(d *Deps, log *slog.Logger) (*elect.Elector, error) {
+	if d.elector != nil {
+		return d.elector, nil
+	}
 	dir := g.stateDir()
-	aws := &elect.AWS{Logger: log}
+	aws := d.AWS(log)
 	e := &elect.Elector{
 		Identity: aws,
 		Fleet:    aws,
@@ -129,6 +150,7 @@ func (g *Globals) elector(d *Deps, log *slog.Logger) (*elect.Elector, error) {
 	if err := e.Config.Validate(); err != nil {
 		return nil, usageError{err}
 	}
+	d.elector = e
 	return e, nil
 }
 
@@ -145,4 +167,19 @@ func (g *Globals) authority(d *Deps, log *slog.Logger) (gate.Authority, error) {
 		return nil, err
 	}
 	return gate.Election{Decider: e}, nil
+}
+
+// offEC2Hint adds to an error of an instance that IMDS could not identify
+// the way around it that this command offers: only some take --assume.
+func offEC2Hint(command string, err error) error {
+	if !errors.Is(err, elect.ErrNoIdentity) {
+		return err
+	}
+	switch strings.Fields(command + " x")[0] {
+	case "check", "run", "elect", "schedule":
+		return fmt.Errorf("%w; off EC2 use --assume leader|follower", err)
+	case "history", "ledger":
+		return &elect.Error{Code: exitcode.Config, Err: err, Fix: "off EC2 pass --region and --group"}
+	}
+	return err
 }

@@ -11,12 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
-
 	"github.com/leadergate/leadergate/elect"
-	"github.com/leadergate/leadergate/internal/exitcode"
 	"github.com/leadergate/leadergate/internal/voice"
 	"github.com/leadergate/leadergate/ledger"
 )
@@ -77,7 +72,11 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	defer cancel()
 	group := g.Group
 	if group == "" {
-		// On an instance: its own group, as the election reads it.
+		// On an instance: its own group, as the election reads it. Off
+		// EC2 (no identity) no retry helps: Main names --group.
+		if _, err := d.AWS(log).Self(ctx); err != nil {
+			return fmt.Errorf("history: cannot tell this instance's group: %w", err)
+		}
 		e, err := g.elector(d, log)
 		if err != nil {
 			return err
@@ -165,33 +164,21 @@ func historyJSON(r ledger.Record, now time.Time) historyLine {
 	return h
 }
 
-// ledgerStore builds the DynamoDB store: region from --region, else
-// AWS_REGION (the SDK reads it), else this instance's identity.
+// ledgerStore builds the DynamoDB store on the process's one AWS
+// configuration: region from --region, else AWS_REGION, else this
+// instance's identity.
 func ledgerStore(ctx context.Context, table, region string, d *Deps, log *slog.Logger, fallbackRegion string) (*ledger.DynamoDB, error) {
 	if err := ledger.CheckTable(table); err != nil {
 		return nil, err
 	}
-	if region == "" {
-		region = fallbackRegion
-	}
-	if region == "" && os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
-		self, err := (&elect.AWS{Logger: log}).Self(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("ledger: no region: pass --region or set AWS_REGION off EC2: %w", err)
+	for _, r := range []string{fallbackRegion, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION")} {
+		if region == "" {
+			region = r
 		}
-		region = self.Region
 	}
-	opts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 2 * time.Second })
-		}),
-	}
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := d.AWS(log).ConfigIn(ctx, region)
 	if err != nil {
-		return nil, &ledger.Error{Code: exitcode.Config, Err: fmt.Errorf("ledger: load AWS configuration: %w", err), Fix: "check AWS_* variables and ~/.aws/config"}
+		return nil, fmt.Errorf("ledger: %w", err) // off EC2: Main adds the flags that help
 	}
 	return ledger.NewDynamoDB(cfg, table, d.Now)
 }

@@ -22,14 +22,14 @@ func quick(args []string, d *Deps) (code int, ok bool) {
 	}
 	switch {
 	case len(args) == 1 && args[0] == "check":
-		return exitCode((&checkCmd{}).Run(&g, d), d.Stderr), true
+		return exitCode(offEC2Hint("check", (&checkCmd{}).Run(&g, d)), d.Stderr), true
 	case len(args) > 2 && args[0] == "run" && args[1] == "--":
 		var c runCmd
 		if !fromEnv(&c) {
 			return 0, false
 		}
 		c.Command = args[1:]
-		return exitCode(c.Run(&g, d), d.Stderr), true
+		return exitCode(offEC2Hint("run", c.Run(&g, d)), d.Stderr), true
 	}
 	return 0, false
 }

@@ -266,7 +266,7 @@ func (g *Globals) whoLeads(d *Deps, log *slog.Logger, tick time.Time) (leadershi
 		}
 	}
 	if who.self == "" {
-		self, serr := (&elect.AWS{Logger: log}).Self(ctx)
+		self, serr := d.AWS(log).Self(ctx)
 		if serr != nil {
 			return leadership{}, fmt.Errorf("election failed (%w) and this instance's identity is unknown", err)
 		}
