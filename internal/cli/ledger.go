@@ -53,7 +53,7 @@ func (c *ledgerCreateCmd) Run(g *Globals, d *Deps) error {
 }
 
 type historyCmd struct {
-	Job    string        `env:"LEADERGATE_JOB" placeholder:"NAME" help:"Only this job's runs."`
+	Job    string        `placeholder:"NAME" help:"Only this job's runs."`
 	Since  time.Duration `env:"LEADERGATE_SINCE" default:"168h" placeholder:"D" help:"Runs whose tick is at most D old."`
 	Limit  int           `env:"LEADERGATE_LIMIT" default:"50" placeholder:"N" help:"At most N runs."`
 	JSON   bool          `env:"LEADERGATE_JSON" help:"One JSON object per line, for scripts."`

@@ -78,8 +78,18 @@ func TestQuickPathStepsAsideForWhatItCannotRead(t *testing.T) {
 	}
 }
 
+// jobVariables are the variables leadergate gives the commands it runs
+// (docs/operations.md): a nested leadergate must never read them back as
+// configuration (a job's LEADERGATE_JOB made a nested run --job claim the
+// scheduler's own tick, find it taken and run nothing; history in a job
+// filtered to that job).
+var jobVariables = []string{"LEADERGATE_JOB", "LEADERGATE_SCHEDULED_AT", "LEADERGATE_RUN_ID", "LEADERGATE_FENCE",
+	"LEADERGATE_EXIT_CODE", "LEADERGATE_OUTPUT_TAIL", "LEADERGATE_OUTPUT_FILE", "LEADERGATE_OUTCOME", "LEADERGATE_ATTEMPT"}
+
 // TestEveryFlagHasItsVariable: every flag of every command can be set from
-// the environment as LEADERGATE_<FLAG>, as the README promises.
+// the environment as LEADERGATE_<FLAG>, as the README promises, except
+// where that variable is one leadergate gives its jobs: those flags have
+// none.
 func TestEveryFlagHasItsVariable(t *testing.T) {
 	var cli CLI
 	parser, err := kong.New(&cli, kong.Vars{"marker": legacyMarker})
@@ -93,6 +103,12 @@ func TestEveryFlagHasItsVariable(t *testing.T) {
 				continue
 			}
 			want := "LEADERGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+			if slices.Contains(jobVariables, want) {
+				if len(f.Envs) > 0 {
+					t.Errorf("%s --%s reads %v, which leadergate exports to jobs: a nested leadergate would take the job's value as its own", n.Path(), f.Name, f.Envs)
+				}
+				continue
+			}
 			if !slices.Equal(f.Envs, []string{want}) {
 				t.Errorf("%s --%s: environment variables %v, want [%s]", n.Path(), f.Name, f.Envs, want)
 			}

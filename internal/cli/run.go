@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -43,12 +44,21 @@ func (c *runCmd) Run(g *Globals, d *Deps) error {
 	if c.MaxRuntime < 0 {
 		return usageError{fmt.Errorf("--max-runtime %s: a duration cannot be negative", c.MaxRuntime)}
 	}
-	if g.Ledger != "" {
+	var auth gate.Authority
+	if outer := heldRun(); outer != "" && g.Ledger != "" {
+		// A leftover `leadergate run --` prefix on a line the scheduler (or
+		// an outer run --ledger) already claimed: claiming again would find
+		// the tick taken and silently run nothing while history says the
+		// run succeeded. The outer claim decided; run the command.
+		say(d.Stderr, levelWarning, fmt.Sprintf("nested inside run %s, which already holds its tick in the ledger: running the command without a second claim; remove the 'leadergate run' prefix from this line", outer))
+		auth = nested(outer)
+	} else if g.Ledger != "" {
 		return c.runLedger(g, d, argv)
-	}
-	auth, err := g.authority(d, newLogger(d.Stderr, g.Verbose, ""))
-	if err != nil {
-		return err
+	} else {
+		var err error
+		if auth, err = g.authority(d, newLogger(d.Stderr, g.Verbose, "")); err != nil {
+			return err
+		}
 	}
 	obs, wait, err := c.observer(strings.Join(argv, " "), d.Now(), newLogger(d.Stderr, g.Verbose, ""))
 	if err != nil {
@@ -79,4 +89,24 @@ func (c *runCmd) gateOptions(g *Globals, d *Deps, argv []string, obs gate.Observ
 		Clock:        d.Clock,
 		Observer:     obs,
 	}
+}
+
+// heldRun is the run id of the claimed run this process runs inside, if
+// any: the scheduler and run --ledger give a claimed run's command
+// LEADERGATE_RUN_ID and LEADERGATE_FENCE (only a claim has a fence). Those
+// variables are what leadergate tells a job, never configuration it reads
+// back as a flag.
+func heldRun() string {
+	if os.Getenv("LEADERGATE_FENCE") == "" {
+		return ""
+	}
+	return os.Getenv("LEADERGATE_RUN_ID")
+}
+
+// nested is the Authority of a run nested inside a claimed one: the outer
+// run's claim already made this instance the one to run the tick.
+type nested string
+
+func (n nested) MayRun(context.Context, gate.Job) (gate.Permit, error) {
+	return gate.Permit{Run: true, Reason: "the outer run " + string(n) + " holds the tick"}, nil
 }

@@ -19,7 +19,7 @@ import (
 
 // LedgerFlags are run's flags for the ledger (embedded in runCmd).
 type LedgerFlags struct {
-	Job           string        `env:"LEADERGATE_JOB" placeholder:"NAME" help:"With --ledger: the job's name in the ledger (default: the command line)."`
+	Job           string        `placeholder:"NAME" help:"With --ledger: the job's name in the ledger (default: the command line)."`
 	Tick          string        `env:"LEADERGATE_TICK" placeholder:"T" help:"With --ledger: the nominal tick, RFC 3339 (default: now, truncated to the minute)."`
 	TakeoverAfter time.Duration `env:"LEADERGATE_TAKEOVER_AFTER" default:"15s" placeholder:"D" help:"With --ledger: a follower takes an unclaimed tick this long after it."`
 	Lease         time.Duration `env:"LEADERGATE_LEASE" default:"60s" placeholder:"D" help:"With --ledger: the claim's lease, renewed every third of it while the command runs."`
