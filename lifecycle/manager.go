@@ -139,7 +139,7 @@ func (m *Manager) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			m.shutdown()
+			m.shutdown(context.Cause(ctx))
 			return
 		case want := <-m.wants:
 			if m.Protector != nil {
@@ -196,10 +196,31 @@ func (m *Manager) notify(reason string, deadline time.Time) {
 	}
 }
 
-func (m *Manager) shutdown() {
+// Stop is the cause of a scheduler's stop (context.Cause of the context
+// Run is given): Drain says whether the instance steps down. Only the
+// instance's own service stopping (SIGTERM from systemd at shutdown or a
+// deploy's restart) drains it; an operator's Ctrl-C on a scheduler tried by
+// hand must not take leadership away from the production one.
+type Stop struct {
+	Reason string // e.g. "SIGTERM", "SIGINT"
+	Drain  bool
+}
+
+func (s Stop) Error() string { return "the scheduler is stopping (" + s.Reason + ")" }
+
+func (m *Manager) shutdown(cause error) {
+	var stop Stop
+	if !errors.As(cause, &stop) {
+		stop = Stop{Reason: "stopped", Drain: true}
+	}
+	if !m.draining && stop.Drain {
+		m.drain(context.Background(), elect.Drain{Reason: stop.Error(), Cause: elect.CauseShutdown})
+		return
+	}
 	if !m.draining {
-		m.drain(context.Background(), elect.Drain{Reason: "the scheduler is stopping (SIGTERM)", Cause: elect.CauseShutdown})
-	} else if m.Protector != nil {
+		m.Logger.Info("stopping without draining: leadership stays with this instance's service", "reason", stop.Reason)
+	}
+	if m.Protector != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 		defer cancel()
 		m.setProtected(ctx, false, "shutdown")

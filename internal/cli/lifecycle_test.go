@@ -321,3 +321,47 @@ func TestDrainOnSIGTERMAndUndrainAtRestart(t *testing.T) {
 	}
 	t.Logf("restart: the oldest leads again %.2fs after its restart, with %d DeleteTags on itself", back.ranAt.Sub(restart).Seconds(), createTagsOn(f.ec2, "DeleteTags", f.ids[0]))
 }
+
+// A scheduler tried by hand next to the instance's service must not take
+// leadership away from it: a second scheduler on the instance runs without
+// lifecycle powers and says so, and its SIGTERM drains nothing; a Ctrl-C
+// (SIGINT) never drains, even the service's own scheduler.
+func TestSecondSchedulerAndCtrlCNeverDrain(t *testing.T) {
+	f := startDrainFleet(t)
+	if !waitFor(15*time.Second, func() bool { return len(ticksOf(f.ran(t), f.ids[0])) >= 1 }) {
+		t.Fatal("the oldest instance ran nothing within 15s")
+	}
+	const msgNoPowers = "another scheduler on this instance owns its lifecycle: this one runs without lifecycle powers (it never drains or protects this instance)"
+	second := f.start(t, f.nodes[0])
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(second.stderr.String(), msgNoPowers) }) {
+		t.Fatalf("the second scheduler on the instance did not say it runs without lifecycle powers:\n%s", second.stderr.String())
+	}
+	stopAndWait := func(s *scheduler, sig syscall.Signal) {
+		t.Helper()
+		if err := s.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-s.done:
+		case <-time.After(schedGrace + stopMargin):
+			t.Fatalf("the scheduler did not exit on %v", sig)
+		}
+	}
+	stopAndWait(second, syscall.SIGTERM)
+	if !recordTime(second, msgDrained).IsZero() {
+		t.Error("the second scheduler drained the instance when it stopped")
+	}
+	if _, has := f.ec2.Tags(f.ids[0])[elect.DrainingTag]; has {
+		t.Fatal("the second scheduler's SIGTERM left the instance draining")
+	}
+	stopAndWait(f.scheds[0], syscall.SIGINT)
+	if !recordTime(f.scheds[0], msgDrained).IsZero() {
+		t.Error("Ctrl-C (SIGINT) drained the instance")
+	}
+	if _, has := f.ec2.Tags(f.ids[0])[elect.DrainingTag]; has {
+		t.Error("Ctrl-C (SIGINT) left the instance draining")
+	}
+	if !strings.Contains(f.scheds[0].stderr.String(), `"msg":"stopping without draining: leadership stays with this instance's service","reason":"SIGINT"`) {
+		t.Errorf("the scheduler did not say it stopped on SIGINT without draining:\n%s", f.scheds[0].stderr.String())
+	}
+}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/leadergate/leadergate/gate"
 	"github.com/leadergate/leadergate/internal/exitcode"
+	"github.com/leadergate/leadergate/lifecycle"
 	"github.com/leadergate/leadergate/schedule"
+	"golang.org/x/sys/unix"
 )
 
 type scheduleCmd struct {
@@ -50,7 +52,7 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := stopSignals()
 	defer stop()
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
@@ -135,3 +137,26 @@ func (e strictError) Error() string {
 	return fmt.Sprintf("%d warnings, and --strict makes warnings errors", e.n)
 }
 func (strictError) ExitCode() int { return exitcode.Crontab }
+
+// stopSignals is a context cancelled by SIGTERM or SIGINT, with a
+// lifecycle.Stop cause naming the signal: SIGTERM (systemd stopping the
+// service, a deploy's restart) drains the instance; SIGINT (an operator's
+// Ctrl-C) does not.
+func stopSignals() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(lifecycle.Stop{Reason: unix.SignalName(s.(syscall.Signal)), Drain: s == syscall.SIGTERM})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
+}
