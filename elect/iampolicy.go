@@ -112,16 +112,49 @@ func IAMPolicyWith(o IAMOptions) []byte {
 		})
 	}
 	if o.Ledger != "" {
-		p.Statement = append(p.Statement, iamStatement{
-			Sid:    "LeadergateTickLedger",
-			Effect: "Allow",
-			Action: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
-			Resource: []string{
-				"arn:aws:dynamodb:*:*:table/" + o.Ledger,
-				"arn:aws:dynamodb:*:*:table/" + o.Ledger + "/index/*",
-			},
-		})
+		p.Statement = append(p.Statement, ledgerStatements(o.Ledger)...)
 	}
+	return encodePolicy(p)
+}
+
+// ledgerTable is the table and its indexes.
+func ledgerTable(table string) []string {
+	return []string{"arn:aws:dynamodb:*:*:table/" + table, "arn:aws:dynamodb:*:*:table/" + table + "/index/*"}
+}
+
+// ledgerStatements let an instance claim, renew and finish runs and read
+// history (BatchGetItem: the group index holds keys only) and controls,
+// but not write controls: those live in a group's own partition, whose key
+// ends in '#' (no job's can), and only an operator gives them.
+func ledgerStatements(table string) []iamStatement {
+	return []iamStatement{{
+		Sid:      "LeadergateTickLedger",
+		Effect:   "Allow",
+		Action:   []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+		Resource: ledgerTable(table),
+	}, {
+		Sid:       "LeadergateControlsAreReadOnly",
+		Effect:    "Deny",
+		Action:    []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+		Resource:  ledgerTable(table),
+		Condition: map[string]map[string]any{"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": []string{"*#"}}},
+	}}
+}
+
+// OperatorPolicy is what an operator's role needs for the controls
+// (pause, resume, trigger, skip, backfill, rerun) and history on table:
+// the item calls on it, controls included. The caller's identity comes
+// from sts:GetCallerIdentity, which needs no permission.
+func OperatorPolicy(table string) []byte {
+	return encodePolicy(iamPolicy{Version: "2012-10-17", Statement: []iamStatement{{
+		Sid:      "LeadergateOperator",
+		Effect:   "Allow",
+		Action:   []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+		Resource: ledgerTable(table),
+	}}})
+}
+
+func encodePolicy(p iamPolicy) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -213,12 +213,27 @@ func TestIAMPolicyLedgerStatementIsScopedToTheTable(t *testing.T) {
 	if err := json.Unmarshal(elect.IAMPolicyWith(elect.IAMOptions{Ledger: "billing-ledger"}), &p); err != nil {
 		t.Fatal(err)
 	}
-	last := p.Statement[len(p.Statement)-1]
-	if fmt.Sprint(last["Action"]) != "[dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query]" ||
-		fmt.Sprint(last["Resource"]) != "[arn:aws:dynamodb:*:*:table/billing-ledger arn:aws:dynamodb:*:*:table/billing-ledger/index/*]" {
-		t.Errorf("ledger statement = %v", last)
+	allow, deny := p.Statement[len(p.Statement)-2], p.Statement[len(p.Statement)-1]
+	table := "[arn:aws:dynamodb:*:*:table/billing-ledger arn:aws:dynamodb:*:*:table/billing-ledger/index/*]"
+	if fmt.Sprint(allow["Action"]) != "[dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query dynamodb:BatchGetItem]" ||
+		fmt.Sprint(allow["Resource"]) != table {
+		t.Errorf("ledger statement = %v", allow)
+	}
+	// Instances read controls but cannot write them: a group's controls
+	// are the only partition whose key ends in '#'.
+	if deny["Effect"] != "Deny" || fmt.Sprint(deny["Action"]) != "[dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem]" ||
+		fmt.Sprint(deny["Resource"]) != table || fmt.Sprint(deny["Condition"]) != "map[ForAnyValue:StringLike:map[dynamodb:LeadingKeys:[*#]]]" {
+		t.Errorf("controls statement = %v", deny)
 	}
 	if bytes.Contains(elect.IAMPolicy(), []byte("dynamodb")) {
 		t.Error("the default policy mentions DynamoDB")
+	}
+	var op struct{ Statement []map[string]any }
+	if err := json.Unmarshal(elect.OperatorPolicy("billing-ledger"), &op); err != nil {
+		t.Fatal(err)
+	}
+	if len(op.Statement) != 1 || op.Statement[0]["Effect"] != "Allow" || fmt.Sprint(op.Statement[0]["Resource"]) != table ||
+		bytes.Contains(elect.OperatorPolicy("billing-ledger"), []byte("ec2:")) {
+		t.Errorf("operator policy = %v; want the table's item calls only", op.Statement)
 	}
 }

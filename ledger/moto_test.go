@@ -331,7 +331,7 @@ func TestTheEbextensionsVariantMakesTheSameTable(t *testing.T) {
 		"{AttributeName: " + attrPK + ", KeyType: HASH}", "{AttributeName: " + attrTick + ", KeyType: RANGE}",
 		"IndexName: " + GroupIndex, "{AttributeName: " + attrGroup + ", KeyType: HASH}", "Projection: {ProjectionType: KEYS_ONLY}",
 		"TimeToLiveSpecification: {AttributeName: " + attrTTL + ", Enabled: true}", "BillingMode: PAY_PER_REQUEST",
-		"dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:Query", "LEADERGATE_LEDGER:",
+		"dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:Query, dynamodb:BatchGetItem", "ForAnyValue:StringLike: {\"dynamodb:LeadingKeys\": [\"*#\"]}", "LEADERGATE_LEDGER:",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the .ebextensions variant lacks %q", want)

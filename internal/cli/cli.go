@@ -55,7 +55,13 @@ type CLI struct {
 	Simulate  simulateCmd  `cmd:"" help:"Show the election on simulated instances, with no AWS account."`
 	Ledger    ledgerCmd    `cmd:"" help:"Administer the tick ledger: leadergate ledger create [--table NAME]."`
 	History   historyCmd   `cmd:"" help:"Show the fleet's recent runs from the ledger, newest first."`
-	IAMPolicy iamPolicyCmd `cmd:"" name:"iam-policy" help:"Print the least-privilege IAM policy."`
+	Pause     pauseCmd     `cmd:"" group:"Operate the fleet (with --ledger):" help:"Pause a job (or --all) on every instance: its ticks are skipped and recorded skipped."`
+	Resume    resumeCmd    `cmd:"" group:"Operate the fleet (with --ledger):" help:"Lift a pause: the job's next tick runs."`
+	Trigger   triggerCmd   `cmd:"" group:"Operate the fleet (with --ledger):" help:"Run a job once now, on the instance that leads (--wait for its exit code)."`
+	Skip      skipCmd      `cmd:"" group:"Operate the fleet (with --ledger):" help:"Do not run one upcoming tick: JOB@TICK."`
+	Backfill  backfillCmd  `cmd:"" group:"Operate the fleet (with --ledger):" help:"Run once each past tick of a job that never ran, oldest first (--dry-run lists them)."`
+	Rerun     rerunCmd     `cmd:"" group:"Operate the fleet (with --ledger):" help:"Run a past tick again, as a new attempt: JOB@TICK."`
+	IAMPolicy iamPolicyCmd `cmd:"" name:"iam-policy" help:"Print the least-privilege IAM policy (--operator: an operator's)."`
 	Version   versionCmd   `cmd:"" help:"Print the version (also: leadergate --version)."`
 }
 

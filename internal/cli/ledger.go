@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/voice"
 	"github.com/leadergate/leadergate/ledger"
@@ -70,22 +72,9 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	log := newLogger(d.Stderr, g.Verbose, "")
 	ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
 	defer cancel()
-	group := g.Group
-	if group == "" {
-		// On an instance: its own group, as the election reads it. Off
-		// EC2 (no identity) no retry helps: Main names --group.
-		if _, err := d.AWS(log).Self(ctx); err != nil {
-			return fmt.Errorf("history: cannot tell this instance's group: %w", err)
-		}
-		e, err := g.elector(d, log)
-		if err != nil {
-			return err
-		}
-		v, err := e.Decide(ctx, elect.Request{})
-		if err != nil {
-			return fmt.Errorf("history: cannot tell this instance's group (off EC2, pass --group VALUE): %w", err)
-		}
-		group = v.Group
+	group, err := g.ledgerGroup(ctx, d, log, "history")
+	if err != nil {
+		return err
 	}
 	store, err := ledgerStore(ctx, g.Ledger, c.Region, d, log, "")
 	if err != nil {
@@ -116,18 +105,57 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(d.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "TICK\tJOB\tSTATE\tINSTANCE\tEXIT\tDURATION\tATTEMPT")
+	// NOTE (a trigger, a control, why a tick did not run) only when a
+	// line has one: lines end at their last value.
+	header := "TICK\tJOB\tSTATE\tINSTANCE\tEXIT\tDURATION\tATTEMPT"
 	for _, r := range recs {
-		exit, dur := "-", "-" // a lost run's end is not known
+		if historyNote(r) != "" {
+			header += "\tNOTE"
+			break
+		}
+	}
+	fmt.Fprintln(w, header)
+	for _, r := range recs {
+		exit, dur, attempt := "-", "-", strconv.Itoa(r.Attempt) // a lost run's end is not known
 		if r.State == ledger.Succeeded || r.State == ledger.Failed {
 			exit = strconv.Itoa(r.ExitCode)
 		}
-		if r.State != ledger.Lost {
+		if r.State != ledger.Lost && r.State.Final() && r.State != ledger.Skipped && r.State != ledger.Missed {
 			dur = r.Duration(now).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.TickString(), r.Job, r.State, r.Owner, exit, dur, r.Attempt)
+		who, job := r.Owner, r.Job
+		if r.State == ledger.ControlRecord || r.State == ledger.Skipped && r.Owner == "" {
+			who, attempt = r.Actor, "-" // an operator's, not a run
+		}
+		if job == "" {
+			job = "(all)"
+		}
+		line := strings.Join([]string{r.Tick.UTC().Format(ledger.TickFormat), job, string(r.State), who, exit, dur, attempt}, "\t")
+		if note := historyNote(r); note != "" {
+			line += "\t" + note
+		}
+		fmt.Fprintln(w, line)
 	}
 	return w.Flush()
+}
+
+// historyNote says what a record is besides a run of its tick: a
+// trigger's run, a rerun, why a tick did not run, what a control was.
+func historyNote(r ledger.Record) string {
+	var parts []string
+	if strings.HasPrefix(r.Ref, "trigger#") {
+		parts = append(parts, "triggered")
+	}
+	if r.Request != "" {
+		parts = append(parts, "asked by an operator")
+	}
+	if r.State == ledger.ControlRecord {
+		parts = append(parts, strings.TrimSpace(r.Action+" "+r.Detail))
+	}
+	if r.Reason != "" {
+		parts = append(parts, r.Reason)
+	}
+	return strings.Join(parts, ": ")
 }
 
 func orAll(job, group string) string {
@@ -149,11 +177,18 @@ type historyLine struct {
 	Attempt  int        `json:"attempt"`
 	Fence    int64      `json:"fence"`
 	RunID    string     `json:"run_id"`
+	Ref      string     `json:"ref,omitempty"`    // trigger#ID for a triggered run, control#ID for a control
+	Reason   string     `json:"reason,omitempty"` // why skipped or missed, why a control
+	Actor    string     `json:"actor,omitempty"`  // who gave a control (a caller ARN)
+	Action   string     `json:"action,omitempty"` // which control
+	Detail   string     `json:"detail,omitempty"` // its arguments
+	Request  string     `json:"request,omitempty"`
 }
 
 func historyJSON(r ledger.Record, now time.Time) historyLine {
 	h := historyLine{Tick: r.Tick.UTC(), Job: r.Job, State: string(r.State), Instance: r.Owner, Started: r.Started.UTC(),
-		Seconds: r.Duration(now).Seconds(), Attempt: r.Attempt, Fence: r.Fence, RunID: r.RunID()}
+		Seconds: r.Duration(now).Seconds(), Attempt: r.Attempt, Fence: r.Fence, RunID: r.RunID(),
+		Ref: r.Ref, Reason: r.Reason, Actor: r.Actor, Action: r.Action, Detail: r.Detail, Request: r.Request}
 	if r.State == ledger.Succeeded || r.State == ledger.Failed {
 		h.ExitCode = &r.ExitCode
 	}
@@ -164,6 +199,27 @@ func historyJSON(r ledger.Record, now time.Time) historyLine {
 	return h
 }
 
+// ledgerGroup is --group, else (on an instance) its own group, as the
+// election reads it.
+func (g *Globals) ledgerGroup(ctx context.Context, d *Deps, log *slog.Logger, cmd string) (string, error) {
+	if g.Group != "" {
+		return g.Group, nil
+	}
+	// Off EC2 (no identity) no retry helps: Main names --group.
+	if _, err := d.AWS(log).Self(ctx); err != nil {
+		return "", fmt.Errorf("%s: cannot tell this instance's group: %w", cmd, err)
+	}
+	e, err := g.elector(d, log)
+	if err != nil {
+		return "", err
+	}
+	v, err := e.Decide(ctx, elect.Request{})
+	if err != nil {
+		return "", fmt.Errorf("%s: cannot tell this instance's group (off EC2, pass --group VALUE): %w", cmd, err)
+	}
+	return v.Group, nil
+}
+
 // ledgerStore builds the DynamoDB store on the process's one AWS
 // configuration: region from --region, else AWS_REGION, else this
 // instance's identity.
@@ -171,6 +227,16 @@ func ledgerStore(ctx context.Context, table, region string, d *Deps, log *slog.L
 	if err := ledger.CheckTable(table); err != nil {
 		return nil, err
 	}
+	cfg, err := ledgerConfig(ctx, region, d, log, fallbackRegion)
+	if err != nil {
+		return nil, err
+	}
+	return ledger.NewDynamoDB(cfg, table, d.Now)
+}
+
+// ledgerConfig is the process's one AWS configuration in the ledger's
+// region (also for the caller's identity a control records).
+func ledgerConfig(ctx context.Context, region string, d *Deps, log *slog.Logger, fallbackRegion string) (aws.Config, error) {
 	for _, r := range []string{fallbackRegion, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION")} {
 		if region == "" {
 			region = r
@@ -178,7 +244,7 @@ func ledgerStore(ctx context.Context, table, region string, d *Deps, log *slog.L
 	}
 	cfg, err := d.AWS(log).ConfigIn(ctx, region)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", err) // off EC2: Main adds the flags that help
+		return aws.Config{}, fmt.Errorf("ledger: %w", err) // off EC2: Main adds the flags that help
 	}
-	return ledger.NewDynamoDB(cfg, table, d.Now)
+	return cfg, nil
 }

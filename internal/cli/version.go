@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -10,7 +11,8 @@ import (
 )
 
 type iamPolicyCmd struct {
-	Protect bool `env:"LEADERGATE_PROTECT" help:"Add autoscaling:SetInstanceProtection for schedule --protect, scoped to groups carrying the first --group-tag (=--group when given)."`
+	Protect  bool `env:"LEADERGATE_PROTECT" help:"Add autoscaling:SetInstanceProtection for schedule --protect, scoped to groups carrying the first --group-tag (=--group when given)."`
+	Operator bool `help:"Print instead what an operator's role needs for pause, resume, trigger, skip, backfill, rerun and history on --ledger."`
 }
 
 func (c *iamPolicyCmd) Run(g *Globals, d *Deps) error {
@@ -18,6 +20,13 @@ func (c *iamPolicyCmd) Run(g *Globals, d *Deps) error {
 		if err := ledger.CheckTable(g.Ledger); err != nil {
 			return err
 		}
+	}
+	if c.Operator {
+		if g.Ledger == "" {
+			return usageError{errors.New("iam-policy: --operator needs --ledger TABLE (or LEADERGATE_LEDGER)")}
+		}
+		_, err := d.Stdout.Write(elect.OperatorPolicy(g.Ledger))
+		return err
 	}
 	o := elect.IAMOptions{Protect: c.Protect, ProtectTagValue: g.Group, Ledger: g.Ledger}
 	if len(g.GroupTag) > 0 {
