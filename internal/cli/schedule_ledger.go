@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/exitcode"
 	"github.com/leadergate/leadergate/ledger"
 	"github.com/leadergate/leadergate/schedule"
 )
@@ -36,6 +37,16 @@ func (c *scheduleCmd) withLedger(g *Globals, d *Deps, log *slog.Logger, opts *sc
 	store, err := ledgerStore(ctx, g.Ledger, "", d, log, who.region)
 	if err != nil {
 		return err
+	}
+	// Everything the scheduler will need of the table, checked now: a
+	// missing table, a wrong schema or a missing permission stops it with
+	// 78 and the fix, rather than a healthy-looking start that logs an
+	// error at every tick while nothing runs. An unreachable ledger is no
+	// reason not to start: each tick retries it.
+	if err := store.Preflight(ctx); exitcode.Of(err) == exitcode.Config {
+		return err
+	} else if err != nil {
+		log.Warn("the ledger cannot be reached at start; each tick tries again, and nothing runs until it can", "table", g.Ledger, "error", err)
 	}
 	opts.Ledger = &scheduleLedger{
 		l:        &ledger.Ledger{Store: store, Owner: who.self, Clock: d.Clock, Lease: f.Lease},
