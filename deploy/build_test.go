@@ -101,3 +101,7 @@ func buildHostBinary(t *testing.T, tags string) string {
 	}
 	return filepath.Join(dist(t), name)
 }
+
+func runtimeArch() string { return runtime.GOARCH }
+
+func itoa(n int) string { return fmt.Sprint(n) }
