@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leadergate/leadergate/gate"
@@ -142,6 +143,7 @@ func Run(ctx context.Context, opts Options) error {
 	// (no permission, no group tag, an unusable state dir) stops the
 	// scheduler now, so systemd shows it failed rather than active and
 	// useless; a temporary failure is retried by the refresh and each job.
+	firstSeq := r.asked.Add(1)
 	first, err := opts.Authority.MayRun(ctx, gate.Job{Name: "(start)", Tick: r.clock.Now()})
 	if err != nil && ctx.Err() == nil && exitcode.Of(err) == exitcode.Config {
 		r.stopLeader(nil)
@@ -152,7 +154,7 @@ func Run(ctx context.Context, opts Options) error {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.refresh(ctx, first, err)
+		r.refresh(ctx, firstSeq, first, err)
 	}()
 	if opts.Drains != nil {
 		r.wg.Add(1)
@@ -178,6 +180,12 @@ type runner struct {
 	running     map[string]int // job name → runs in progress
 	jobs        []Job          // the schedule's jobs, for a catch-up on becoming leader
 	lastAuthErr string         // the configuration error last logged
+	// asked numbers the Authority's answers in the order they were asked,
+	// and lastAuthSeq is the number of the answer lastAuthErr reflects: an
+	// election asked before an error appeared that answers after it must
+	// not say the check works again.
+	asked       atomic.Uint64
+	lastAuthSeq uint64
 	// leader-only runs in progress, and the context they run in: a drain
 	// cancels it (then replaces it, for runs after an undrain).
 	leaderRuns int
@@ -373,6 +381,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger
 		defer free()
 	}
 	if !j.EveryInstance && r.opts.Ledger == nil {
+		seq := r.asked.Add(1)
 		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: j.Name, Tick: tick})
 		switch {
 		case ctx.Err() != nil:
@@ -382,7 +391,7 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger
 			// Fail closed: a job that cannot be cleared does not run.
 			if exitcode.Of(err) == exitcode.Config {
 				log.Debug("job skipped: cannot tell whether this instance is the leader", "scheduled_at", at, "error", err)
-				r.authError(err, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can")
+				r.authError(seq, err, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can")
 			} else {
 				log.Warn("job skipped: cannot tell whether this instance is the leader", "scheduled_at", at, "error", err)
 			}
@@ -565,7 +574,7 @@ func (r *runner) drains(ctx context.Context) {
 
 // refresh asks the Authority every Refresh, which keeps the election's tag
 // and marker current, and logs leadership transitions.
-func (r *runner) refresh(ctx context.Context, p gate.Permit, err error) {
+func (r *runner) refresh(ctx context.Context, seq uint64, p gate.Permit, err error) {
 	const (
 		unknown = iota
 		leader
@@ -577,7 +586,7 @@ func (r *runner) refresh(ctx context.Context, p gate.Permit, err error) {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			r.authError(err, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can")
+			r.authError(seq, err, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can")
 		case p.Run && state != leader:
 			if state == unknown {
 				r.log.Info("this instance is the leader", "reason", p.Reason)
@@ -601,7 +610,7 @@ func (r *runner) refresh(ctx context.Context, p gate.Permit, err error) {
 			state = follower
 		}
 		if err == nil {
-			r.authError(nil, "")
+			r.authError(seq, nil, "")
 			if p.Stale {
 				r.log.Warn("leadership is from a stale verdict", "note", p.Note)
 			}
@@ -615,18 +624,24 @@ func (r *runner) refresh(ctx context.Context, p gate.Permit, err error) {
 			return
 		case <-r.clock.After(r.opts.Refresh):
 		}
+		seq = r.asked.Add(1)
 		p, err = r.opts.Authority.MayRun(ctx, gate.Job{Name: "(refresh)", Tick: r.clock.Now()})
 	}
 }
 
 // authError logs an election that failed. A configuration error (exit
-// code 78: no permission, no group tag, an unusable state dir) logs at
-// ERROR once per change of its message, not once per tick: only a person
-// fixes it. Other failures are temporary and log at WARN. A nil err
-// (the election works again) resets it, and says so.
-func (r *runner) authError(err error, msg string) {
+// 78) is logged once at ERROR per distinct error, and once more when the
+// check works again (err nil); other errors are warnings. seq is the
+// number the answer was asked with (r.asked): answers are logged in the
+// order they were asked, so a slow election asked before a newer error
+// cannot log a false "works again".
+func (r *runner) authError(seq uint64, err error, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if seq < r.lastAuthSeq {
+		return
+	}
+	r.lastAuthSeq = seq
 	if err == nil {
 		if r.lastAuthErr != "" {
 			r.log.Info("the leadership check works again")
