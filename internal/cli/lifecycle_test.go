@@ -166,7 +166,9 @@ func (f *drainFleet) handover(t *testing.T, noticeAt time.Time, how string) time
 		t.Errorf("%s: %s ran first after the drain; the next oldest is %s", how, first.id, next)
 	}
 	// Let a few more ticks pass: the old leader must stay out.
-	waitFor(10*time.Second, func() bool { return len(ticksOf(f.ran(t), next)) >= 3 })
+	if !waitFor(10*time.Second, func() bool { return len(ticksOf(f.ran(t), next)) >= 3 }) {
+		t.Fatalf("%s: the next oldest ran fewer than 3 ticks within 10s of taking over", how)
+	}
 	lines := f.ran(t)
 	for _, l := range lines {
 		if l.id == f.ids[0] && l.tick.After(drained) {
