@@ -457,3 +457,36 @@ func (l *Ledger) ClaimRequest(ctx context.Context, c Control, tick time.Time) (C
 		return Claim{}, err
 	}
 }
+
+// NewestTick returns the newest scheduled tick of job that has a record,
+// at or after since (zero when none): triggered runs and controls, whose
+// records sort with the ticks, are passed over. One Query.
+func (l *Ledger) NewestTick(ctx context.Context, group, job string, since time.Time) (time.Time, error) {
+	recs, err := l.Store.Recent(ctx, group, job, since, 50)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, r := range recs {
+		if r.Ref == "" {
+			return r.Tick, nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+// Unrecorded returns the ticks of next after newest (the job's newest
+// recorded tick) and at or before until, newest last: the ticks nobody ran
+// and nobody recorded a reason for, once until is late enough that any
+// scheduler alive would have claimed them. At most limit, the newest ones;
+// more counts those left out. A job with no record (new, or its records
+// expired) has none: nothing says it was scheduled then.
+func Unrecorded(next func(time.Time) time.Time, newest, until time.Time, limit int) (ticks []time.Time, more int) {
+	if newest.IsZero() || !until.After(newest) {
+		return nil, 0
+	}
+	all, _ := Ticks(next, newest, until, maxCatchUpSteps)
+	if len(all) > limit {
+		return all[len(all)-limit:], len(all) - limit
+	}
+	return all, 0
+}

@@ -274,3 +274,34 @@ func TestTicksBetween(t *testing.T) {
 		t.Errorf("capped ticks = %v, %v", got, more)
 	}
 }
+
+func TestUnrecordedTicksAreThoseAfterTheNewestRecordUpToTheBound(t *testing.T) {
+	every := func(t time.Time) time.Time { return t.Truncate(time.Minute).Add(time.Minute) }
+	got, more := Unrecorded(every, tick, tick.Add(3*time.Minute+30*time.Second), 10)
+	if len(got) != 3 || !got[0].Equal(tick.Add(time.Minute)) || more != 0 {
+		t.Errorf("unrecorded = %v, %d; want the 3 ticks after the newest record", got, more)
+	}
+	if got, more := Unrecorded(every, tick, tick.Add(20*time.Minute), 5); len(got) != 5 || !got[4].Equal(tick.Add(20*time.Minute)) || more != 15 {
+		t.Errorf("capped = %v, %d; want the newest 5 and 15 left out", got, more)
+	}
+	if got, _ := Unrecorded(every, time.Time{}, tick, 5); got != nil {
+		t.Errorf("a job with no record has unrecorded ticks %v", got)
+	}
+}
+
+func TestNewestTickPassesOverTriggersAndControls(t *testing.T) {
+	m := &Memory{}
+	c := clocktest.New(tick)
+	ctx := context.Background()
+	l := newLedgers(m, c, "i-a")[0]
+	cl, _ := l.Claim(ctx, Key{Group: group, Job: "billing", Tick: tick}, ClaimOptions{})
+	cl.Run.Finish(ctx, 0)
+	c.Add(10 * time.Minute)
+	op := operator(m, c)
+	tr, _ := op.Trigger(ctx, group, "billing", "")
+	l.ClaimRequest(ctx, tr, time.Time{})
+	op.Pause(ctx, group, "billing", time.Time{}, "")
+	if got, err := l.NewestTick(ctx, group, "billing", tick.Add(-time.Hour)); err != nil || !got.Equal(tick) {
+		t.Errorf("newest tick = %v, %v; want %v", got, err, tick)
+	}
+}

@@ -43,6 +43,14 @@ type Hooks interface {
 	// CaughtUp is called when this instance claims a tick missed while no
 	// scheduler ran, to run it late (catch-up).
 	CaughtUp(job Job, tick time.Time)
+	// Missed is called when this instance finds a tick of a leader-only
+	// job that no instance ran and none recorded a reason for (every
+	// scheduler was down across it) and records it missed: once per tick
+	// fleet-wide. It is a failed run that never happened.
+	Missed(job Job, tick time.Time)
+	// Skipped is called when this instance records a tick not run on
+	// purpose, with why (paused by an operator).
+	Skipped(job Job, tick time.Time, reason string)
 }
 
 // RunInfo names one run of a job.
@@ -64,6 +72,8 @@ const (
 	// Lost: the run died with its instance, found by the tick ledger on
 	// another instance (reported there, through Hooks.LostRun).
 	Lost = "lost"
+	// Missed: nobody ran the tick (Hooks.Missed).
+	Missed = "missed"
 )
 
 // Result is how a run ended.
@@ -189,6 +199,18 @@ func (m MultiHooks) CaughtUp(job Job, tick time.Time) {
 	}
 }
 
+func (m MultiHooks) Missed(job Job, tick time.Time) {
+	for _, h := range m {
+		h.Missed(job, tick)
+	}
+}
+
+func (m MultiHooks) Skipped(job Job, tick time.Time, reason string) {
+	for _, h := range m {
+		h.Skipped(job, tick, reason)
+	}
+}
+
 // NopHooks does nothing; embed it to implement only some of Hooks.
 type NopHooks struct{}
 
@@ -202,6 +224,8 @@ func (NopHooks) Drained()                       {}
 func (NopHooks) Claimed(Job, time.Time, string) {}
 func (NopHooks) LostRun(RunInfo)                {}
 func (NopHooks) CaughtUp(Job, time.Time)        {}
+func (NopHooks) Missed(Job, time.Time)          {}
+func (NopHooks) Skipped(Job, time.Time, string) {}
 
 // jitter waits a random time below j.Jitter ("# jitter:"), on the
 // scheduler's clock; false when ctx ends first.

@@ -182,6 +182,14 @@ func (m *Metrics) LostRun(schedule.RunInfo) { m.lost.Inc() }
 // CaughtUp counts a missed tick claimed here to run late.
 func (m *Metrics) CaughtUp(schedule.Job, time.Time) { m.catchUps.Inc() }
 
+// Missed counts a tick nobody ran as a run with result "missed".
+func (m *Metrics) Missed(j schedule.Job, _ time.Time) {
+	m.runs.WithLabelValues(j.Name, schedule.Missed).Inc()
+}
+
+// Skipped counts nothing: the log and the ledger's history say why.
+func (m *Metrics) Skipped(schedule.Job, time.Time, string) {}
+
 // Loaded forgets the gauges of jobs that are gone; counters stay.
 func (m *Metrics) Loaded(jobs []schedule.Job) {
 	now := map[string]bool{}

@@ -279,6 +279,19 @@ func (n *Notifier) LostRun(r schedule.RunInfo) {
 		Tail: []byte("leadergate: run " + r.ID + " was lost with its instance: its lease ran out while it ran; its output died with it\n")})
 }
 
+// Missed reports a tick of job that no instance ran and none recorded a
+// reason for, found and recorded missed here, as the failed run it is: the
+// /fail ping, the failure hook and MAILTO, with LEADERGATE_OUTCOME=missed,
+// no run id and no exit code.
+func (n *Notifier) Missed(job schedule.Job, tick time.Time) {
+	n.Finished(schedule.RunInfo{Job: job, Tick: tick}, schedule.Result{Outcome: schedule.Missed, Code: -1,
+		Tail: []byte("leadergate: the tick " + tick.UTC().Format(time.RFC3339) + " of " + job.Name +
+			" was missed: no instance ran it and none recorded why (every scheduler was down across it)\n")})
+}
+
+// Skipped reports nothing: a tick skipped on purpose is no failure.
+func (n *Notifier) Skipped(schedule.Job, time.Time, string) {}
+
 // Env is the failure report as environment variables, for hooks.
 func Env(r schedule.RunInfo, res schedule.Result) []string {
 	return []string{

@@ -356,3 +356,33 @@ func TestLostRunIsReportedAsAFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestMissedTickIsReportedAsAFailure: a tick nobody ran, found by this
+// instance, is a failed run to whoever watches the job: its /fail ping
+// saying so, and the failure hook with LEADERGATE_OUTCOME=missed, no run id
+// and no exit code.
+func TestMissedTickIsReportedAsAFailure(t *testing.T) {
+	rec := newRecorder(t)
+	dir := t.TempDir()
+	n := New(Config{HookTimeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	job := schedule.Job{Name: "billing", Ping: rec.URL + "/billing",
+		OnFailure: "env | grep ^LEADERGATE_ > " + dir + "/env.tmp; mv " + dir + "/env.tmp " + dir + "/env"}
+	tick := time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
+	n.Missed(job, tick)
+	n.Wait(10 * time.Second)
+
+	q := waitReq(t, rec, "/billing/fail")
+	if q.Method != http.MethodPost || !strings.Contains(q.Body, "was missed: no instance ran it") {
+		t.Errorf("missed tick's ping: %s %s body %q; want a POST to /fail saying it was missed", q.Method, q.Path, q.Body)
+	}
+	env, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil {
+		t.Fatalf("the failure hook did not run for the missed tick: %v", err)
+	}
+	for _, want := range []string{"LEADERGATE_JOB=billing\n", "LEADERGATE_OUTCOME=missed\n", "LEADERGATE_EXIT_CODE=\n",
+		"LEADERGATE_RUN_ID=\n", "LEADERGATE_SCHEDULED_AT=2026-03-14T03:00:00Z\n"} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("hook environment lacks %q:\n%s", want, env)
+		}
+	}
+}
