@@ -1,0 +1,223 @@
+package emf
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// validate checks one log line against the CloudWatch Embedded Metric
+// Format specification ("Specification: Embedded metric format", CloudWatch
+// User Guide, and the JSON schema it gives), rule by rule:
+//
+//   - the line is one JSON object, nothing before or after it, at most
+//     256 KB (the CloudWatch Logs event limit the spec names);
+//   - the root has "_aws", an object with exactly "Timestamp" (an integer:
+//     milliseconds since the epoch) and "CloudWatchMetrics" (an array of
+//     MetricDirective);
+//   - a MetricDirective has exactly Namespace (string, 1 to 255
+//     characters), Dimensions (an array of at least one DimensionSet) and
+//     Metrics (an array of at most 100 MetricDefinition);
+//   - a DimensionSet is an array of 0 to 9 strings of 1 to 255 characters
+//     (the schema's limit; newer text allows 30), each naming a root
+//     member whose value is a string (a CloudWatch dimension value: 1 to
+//     1,024 characters);
+//   - a MetricDefinition has Name (string, 1 to 255 characters), maybe
+//     Unit (one of the units of the schema) and StorageResolution (1 or
+//     60), nothing else; Name names a root member whose value is a number
+//     or an array of at most 100 numbers;
+//   - "objects defined by this specification MUST NOT contain any
+//     additional members".
+//
+// It also refuses what would make a metric ambiguous: a name listed twice
+// in a directive, or both a metric and a dimension.
+func validate(line []byte) error {
+	if len(line) > 256<<10 {
+		return fmt.Errorf("%d bytes, more than a log event's 256 KB", len(line))
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var root map[string]any
+	if err := dec.Decode(&root); err != nil {
+		return fmt.Errorf("not a JSON object: %v", err)
+	}
+	if dec.More() || strings.TrimSpace(string(line[dec.InputOffset():])) != "" {
+		return fmt.Errorf("data after the JSON object")
+	}
+	aws, ok := root["_aws"].(map[string]any)
+	if !ok {
+		return fmt.Errorf(`no "_aws" object at the root`)
+	}
+	if err := onlyMembers(aws, "_aws", "Timestamp", "CloudWatchMetrics"); err != nil {
+		return err
+	}
+	ts, ok := aws["Timestamp"].(json.Number)
+	if !ok {
+		return fmt.Errorf("_aws.Timestamp is missing or not a number")
+	}
+	if _, err := ts.Int64(); err != nil {
+		return fmt.Errorf("_aws.Timestamp %s is not an integer (milliseconds)", ts)
+	}
+	dirs, ok := aws["CloudWatchMetrics"].([]any)
+	if !ok {
+		return fmt.Errorf("_aws.CloudWatchMetrics is missing or not an array")
+	}
+	if len(dirs) == 0 {
+		return fmt.Errorf("_aws.CloudWatchMetrics is empty: the record defines no metric")
+	}
+	for i, d := range dirs {
+		dir, ok := d.(map[string]any)
+		if !ok {
+			return fmt.Errorf("directive %d is not an object", i)
+		}
+		where := fmt.Sprintf("directive %d", i)
+		if err := onlyMembers(dir, where, "Namespace", "Dimensions", "Metrics"); err != nil {
+			return err
+		}
+		ns, ok := dir["Namespace"].(string)
+		if !ok || len(ns) < 1 || len(ns) > 255 {
+			return fmt.Errorf("%s: Namespace %v is not a string of 1 to 255 characters", where, dir["Namespace"])
+		}
+		sets, ok := dir["Dimensions"].([]any)
+		if !ok || len(sets) < 1 {
+			return fmt.Errorf("%s: Dimensions is not an array of at least one DimensionSet", where)
+		}
+		dims := map[string]bool{}
+		for _, s := range sets {
+			set, ok := s.([]any)
+			if !ok || len(set) > 9 {
+				return fmt.Errorf("%s: DimensionSet %v is not an array of at most 9 keys", where, s)
+			}
+			for _, k := range set {
+				key, ok := k.(string)
+				if !ok || len(key) < 1 || len(key) > 255 {
+					return fmt.Errorf("%s: dimension key %v is not a string of 1 to 255 characters", where, k)
+				}
+				v, ok := root[key].(string)
+				if !ok {
+					return fmt.Errorf("%s: dimension %q has no string member at the root (%v)", where, key, root[key])
+				}
+				if len(v) < 1 || len(v) > 1024 {
+					return fmt.Errorf("%s: dimension %q's value %q is not 1 to 1,024 characters", where, key, v)
+				}
+				dims[key] = true
+			}
+		}
+		ms, ok := dir["Metrics"].([]any)
+		if !ok {
+			return fmt.Errorf("%s: Metrics is not an array", where)
+		}
+		if len(ms) > 100 {
+			return fmt.Errorf("%s: %d metrics, more than 100", where, len(ms))
+		}
+		seen := map[string]bool{}
+		for _, m := range ms {
+			def, ok := m.(map[string]any)
+			if !ok {
+				return fmt.Errorf("%s: a MetricDefinition is not an object", where)
+			}
+			if err := onlyMembers(def, where+" metric", "Name", "Unit", "StorageResolution"); err != nil {
+				return err
+			}
+			name, ok := def["Name"].(string)
+			if !ok || len(name) < 1 || len(name) > 255 {
+				return fmt.Errorf("%s: metric Name %v is not a string of 1 to 255 characters", where, def["Name"])
+			}
+			if seen[name] || dims[name] {
+				return fmt.Errorf("%s: %q is listed twice, or is both a metric and a dimension", where, name)
+			}
+			seen[name] = true
+			if u, ok := def["Unit"]; ok {
+				if s, isString := u.(string); !isString || !unitPattern.MatchString(s) {
+					return fmt.Errorf("%s: metric %q has unit %v, not a CloudWatch unit", where, name, u)
+				}
+			}
+			if r, ok := def["StorageResolution"]; ok && r != json.Number("1") && r != json.Number("60") {
+				return fmt.Errorf("%s: metric %q has StorageResolution %v, not 1 or 60", where, name, r)
+			}
+			if err := metricValue(root[name]); err != nil {
+				return fmt.Errorf("%s: metric %q: %v", where, name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// unitPattern is the schema's pattern for Unit.
+var unitPattern = regexp.MustCompile(`^(Seconds|Microseconds|Milliseconds|Bytes|Kilobytes|Megabytes|Gigabytes|Terabytes|Bits|Kilobits|Megabits|Gigabits|Terabits|Percent|Count|Bytes/Second|Kilobytes/Second|Megabytes/Second|Gigabytes/Second|Terabytes/Second|Bits/Second|Kilobits/Second|Megabits/Second|Gigabits/Second|Terabits/Second|Count/Second|None)$`)
+
+func metricValue(v any) error {
+	switch v := v.(type) {
+	case json.Number:
+		return nil
+	case []any:
+		if len(v) > 100 {
+			return fmt.Errorf("an array of %d values, more than 100", len(v))
+		}
+		for _, x := range v {
+			if _, ok := x.(json.Number); !ok {
+				return fmt.Errorf("the array holds %v, not a number", x)
+			}
+		}
+		return nil
+	case nil:
+		return fmt.Errorf("no member at the root")
+	}
+	return fmt.Errorf("the root member is %v, not a number or an array of numbers", v)
+}
+
+func onlyMembers(obj map[string]any, where string, allowed ...string) error {
+	for k := range obj {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || k == a
+		}
+		if !ok {
+			return fmt.Errorf("%s has the member %q, which the specification does not define", where, k)
+		}
+	}
+	return nil
+}
+
+// TestValidatorRefusesWhatTheSpecificationForbids: the validator is only
+// worth its passes if it fails; each case breaks one rule of a valid
+// record (the specification's own example).
+func TestValidatorRefusesWhatTheSpecificationForbids(t *testing.T) {
+	const valid = `{"_aws":{"Timestamp":1574109732004,"CloudWatchMetrics":[{"Namespace":"lambda-function-metrics","Dimensions":[["functionVersion"]],"Metrics":[{"Name":"time","Unit":"Milliseconds"}]}]},"functionVersion":"$LATEST","time":100,"requestId":"989ffbf8-9ace-4817-a57c-e4dd734019ee"}`
+	if err := validate([]byte(valid)); err != nil {
+		t.Fatalf("the specification's example is refused: %v", err)
+	}
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = fmt.Sprintf(`{"Name":"m%d"}`, i)
+	}
+	manyValues := strings.Repeat(`"m0":1,`, 1)
+	for i := 1; i < 101; i++ {
+		manyValues += fmt.Sprintf(`"m%d":1,`, i)
+	}
+	for _, c := range []struct{ name, line string }{
+		{"a line that is not JSON", `time=12:00 msg=metrics`},
+		{"text before the object", `INFO {"_aws":{"Timestamp":1,"CloudWatchMetrics":[]}}`},
+		{"no _aws", `{"time":100}`},
+		{"no Timestamp", `{"_aws":{"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[[]],"Metrics":[{"Name":"t"}]}]},"t":1}`},
+		{"a Timestamp in seconds with a fraction", `{"_aws":{"Timestamp":1574109732.5,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[[]],"Metrics":[{"Name":"t"}]}]},"t":1}`},
+		{"an empty namespace", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"","Dimensions":[[]],"Metrics":[{"Name":"t"}]}]},"t":1}`},
+		{"no dimension set", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[],"Metrics":[{"Name":"t"}]}]},"t":1}`},
+		{"ten dimensions in a set", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[["a","a","a","a","a","a","a","a","a","a"]],"Metrics":[{"Name":"t"}]}]},"t":1,"a":"x"}`},
+		{"a dimension missing at the root", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[["Job"]],"Metrics":[{"Name":"t"}]}]},"t":1}`},
+		{"a dimension that is a number", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[["Job"]],"Metrics":[{"Name":"t"}]}]},"t":1,"Job":3}`},
+		{"a dimension nested, not at the root", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[["A.a"]],"Metrics":[{"Name":"t"}]}]},"t":1,"A":{"a":"x"}}`},
+		{"a metric missing at the root", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[[]],"Metrics":[{"Name":"t"}]}]}}`},
+		{"a metric that is a string", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[[]],"Metrics":[{"Name":"t"}]}]},"t":"1"}`},
+		{"a unit CloudWatch does not know", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[[]],"Metrics":[{"Name":"t","Unit":"Minutes"}]}]},"t":1}`},
+		{"a member the directive does not define", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[[]],"Metrics":[{"Name":"t"}],"Period":60}]},"t":1}`},
+		{"101 metrics in a directive", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[[]],"Metrics":[` + strings.Join(many, ",") + `]}]},` + strings.TrimSuffix(manyValues, ",") + `}`},
+	} {
+		if err := validate([]byte(c.line)); err == nil {
+			t.Errorf("%s: accepted", c.name)
+		}
+	}
+}
