@@ -1,0 +1,49 @@
+package timeline
+
+import (
+	"time"
+
+	"github.com/leadergate/leadergate/ledger"
+)
+
+// t0 is far from any boundary of the axis steps.
+var t0 = time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+
+// everyOutcome is a ledger of two jobs with every kind of tick: runs that
+// succeeded and failed on three instances, leadership moving from one to
+// the next, a run lost with its instance, one taken over (fence 2), one
+// still running, a missed tick nobody ran, ticks skipped and paused, and a
+// state this package does not know.
+func everyOutcome() ([]ledger.Record, time.Time) {
+	min := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
+	run := func(job string, tick int, owner string, state ledger.State, secs float64, code int) ledger.Record {
+		r := ledger.Record{Key: ledger.Key{Group: "e-abc123", Job: job, Tick: min(tick)}, Owner: owner, State: state,
+			Fence: 1, Attempt: 1, ExitCode: code, Started: min(tick).Add(200 * time.Millisecond)}
+		r.Finished = r.Started.Add(time.Duration(secs * float64(time.Second)))
+		return r
+	}
+	recs := []ledger.Record{
+		run("billing", 0, "i-0aaa", ledger.Succeeded, 40, 0),
+		run("billing", 5, "i-0aaa", ledger.Succeeded, 42, 0),
+		run("billing", 10, "i-0aaa", ledger.Failed, 12, 2),
+		run("billing", 15, "i-0bbb", ledger.Succeeded, 38, 0),
+		run("billing", 20, "i-0bbb", ledger.Succeeded, 41, 0),
+		{Key: ledger.Key{Group: "e-abc123", Job: "billing", Tick: min(25)}, Owner: "i-0bbb", State: ledger.Lost,
+			Fence: 1, Attempt: 1, Started: min(25), LeaseUntil: min(26)},
+		{Key: ledger.Key{Group: "e-abc123", Job: "billing", Tick: min(30)}, State: "missed"},
+		run("billing", 35, "i-0ccc", ledger.Succeeded, 44, 0),
+		{Key: ledger.Key{Group: "e-abc123", Job: "billing", Tick: min(40)}, Owner: "i-0ccc", State: ledger.Running,
+			Fence: 1, Attempt: 1, Started: min(40), LeaseUntil: min(41)},
+		run("cleanup", 0, "i-0aaa", ledger.Succeeded, 2, 0),
+		run("cleanup", 10, "i-0aaa", ledger.Succeeded, 3, 0),
+		{Key: ledger.Key{Group: "e-abc123", Job: "cleanup", Tick: min(20)}, Owner: "i-0bbb", State: "skipped"},
+		{Key: ledger.Key{Group: "e-abc123", Job: "cleanup", Tick: min(30)}, State: "paused"},
+		func() ledger.Record {
+			r := run("cleanup", 35, "i-0ccc", ledger.Succeeded, 5, 0)
+			r.Fence, r.Started, r.Finished = 2, min(35).Add(16*time.Second), min(35).Add(21*time.Second)
+			return r
+		}(),
+		{Key: ledger.Key{Group: "e-abc123", Job: "cleanup", Tick: min(40)}, Owner: "i-0ccc", State: "deferred"},
+	}
+	return recs, min(40).Add(30 * time.Second)
+}

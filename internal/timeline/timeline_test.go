@@ -1,0 +1,103 @@
+package timeline
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadergate/leadergate/ledger"
+)
+
+func render(t *testing.T, recs []ledger.Record, now time.Time) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Render(&b, recs, Options{Group: "e-abc123", Now: now, Since: 7 * 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestThePageNeedsNothingElse: no script, and no URL at all, so that
+// nothing is fetched when it opens (the browser test checks the requests
+// too); only the in-page pattern is referenced.
+func TestThePageNeedsNothingElse(t *testing.T) {
+	recs, now := everyOutcome()
+	page := render(t, recs, now)
+	for _, bad := range []string{"<script", "http:", "https:", "//", "@import", "<link", "<img", "src="} {
+		if i := strings.Index(page, bad); i >= 0 && !(bad == "//" && strings.Contains(page[max(0, i-10):i+2], "<!DOCTYPE")) {
+			t.Errorf("the page contains %q: %s", bad, page[max(0, i-60):min(len(page), i+60)])
+		}
+	}
+	for _, u := range regexp.MustCompile(`url\([^)]*\)`).FindAllString(page, -1) {
+		if u != "url(#hatch)" {
+			t.Errorf("the page references %s", u)
+		}
+	}
+}
+
+// TestNamesAreText: a job named like markup is shown as its name, never
+// run as markup (the names come from crontabs).
+func TestNamesAreText(t *testing.T) {
+	recs := []ledger.Record{{Key: ledger.Key{Group: "g", Job: `<script>alert(1)</script>`, Tick: t0}, Owner: `i-"x"`, State: ledger.Failed, Started: t0, Finished: t0.Add(time.Second), ExitCode: 1}}
+	page := render(t, recs, t0.Add(time.Minute))
+	if strings.Contains(page, "<script>") || strings.Contains(page, `data-instance="i-"x""`) {
+		t.Errorf("a name went into the page as markup:\n%s", page)
+	}
+	if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("the job's name is not shown")
+	}
+}
+
+// TestAnUnknownStateIsDrawnAndCounted: states other helpers add (or a
+// newer leadergate writes) are never dropped: a grey mark, a count, a row,
+// the state's own name.
+func TestAnUnknownStateIsDrawnAndCounted(t *testing.T) {
+	recs := []ledger.Record{
+		{Key: ledger.Key{Group: "g", Job: "j", Tick: t0}, Owner: "i-1", State: "quarantined"},
+		{Key: ledger.Key{Group: "g", Job: "j", Tick: t0.Add(time.Minute)}, Owner: "i-1", State: ledger.Succeeded, Started: t0.Add(time.Minute), Finished: t0.Add(time.Minute + time.Second)},
+	}
+	page := render(t, recs, t0.Add(2*time.Minute))
+	for _, want := range []string{
+		`<g class="mark" data-state="quarantined"`,
+		`<span class="badge s-other" data-count="quarantined">1 quarantined</span>`,
+		`<tr data-state="quarantined"><td>2026-03-04T10:00:00Z</td><td>quarantined</td><td>i-1</td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+}
+
+// TestAnEmptyLedgerSaysSo: no ticks is a page that says there are none,
+// not an empty chart.
+func TestAnEmptyLedgerSaysSo(t *testing.T) {
+	page := render(t, nil, t0)
+	if !strings.Contains(page, `<p class="empty">no ticks in the last 168h0m0s.</p>`) || strings.Contains(page, `class="job"`) {
+		t.Errorf("an empty ledger renders as:\n%s", page)
+	}
+}
+
+// TestTheAxisIsLabelledAtRoundTimes: about eight labels at a round step,
+// with the date once the range spans days.
+func TestTheAxisIsLabelledAtRoundTimes(t *testing.T) {
+	x := func(time.Time) float64 { return 0 }
+	for _, c := range []struct {
+		span  time.Duration
+		first string
+		n     int
+	}{
+		{40 * time.Minute, "10:00", 9},                 // every 5 minutes
+		{6 * time.Hour, "10:00", 7},                    // every hour
+		{3 * 24 * time.Hour, "Mar 4 12:00", 6},         // every 12 hours, dated
+		{30 * 24 * time.Hour, "Mar 9 00:00", 4},        // every week, from Monday
+		{90 * time.Second, "10:00", 2},                 // a minute
+		{7*24*time.Hour + time.Hour, "Mar 5 00:00", 7}, // a day
+	} {
+		marks := axisMarks(t0, t0.Add(c.span), x)
+		if len(marks) != c.n || marks[0].Label != c.first {
+			t.Errorf("%s: labels %v, want %d starting %s", c.span, marks, c.n, c.first)
+		}
+	}
+}
