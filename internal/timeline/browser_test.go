@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/internal/headless"
+	"github.com/leadergate/leadergate/ledger"
 )
 
 // seen is what the page shows once Chromium has laid it out: its visible
@@ -107,15 +108,19 @@ func TestTheBrowserShowsEveryOutcome(t *testing.T) {
 	for _, want := range []string{
 		"leadergate: the ticks of e-abc123",
 		"billing", "cleanup",
-		"5 succeeded", "1 failed", "1 lost", "1 running", "1 missed", "1 skipped", "1 paused", "1 deferred",
+		"6 succeeded", "1 failed", "1 lost", "1 running", "1 missed", "1 skipped", "1 paused", "1 control", "1 deferred",
 		"Leadership moved 2 times",
 		"i-0aaa → i-0bbb", "i-0bbb → i-0ccc",
 		"failed 2026-03-04T10:10:00Z on i-0aaa, exit 2, 12s",
-		"lost 2026-03-04T10:25:00Z on i-0bbb",
-		"missed 2026-03-04T10:30:00Z (no instance): no instance ran it",
-		"paused 2026-03-04T10:30:00Z (no instance)",
-		"skipped 2026-03-04T10:20:00Z on i-0bbb",
-		"All 9 ticks of billing", "All 6 ticks of cleanup",
+		"lost 2026-03-04T10:25:00Z on i-0bbb: its instance stopped renewing the lease",
+		"missed 2026-03-04T10:30:00Z (no instance): no instance ran it (no scheduler ran); found by i-0ccc",
+		"paused 2026-03-04T10:30:00Z on i-0bbb: paused by arn:aws:sts::123456789012:assumed-role/ops/bob: database migration",
+		"skipped 2026-03-04T10:20:00Z (no instance): skipped by arn:aws:iam::123456789012:user/alice: bulk import running",
+		"pause by arn:aws:sts::123456789012:assumed-role/ops/bob (until 2026-03-04T10:33:00Z): database migration",
+		"all jobs (controls for the whole group)",
+		"resume by arn:aws:iam::123456789012:user/alice: maintenance over",
+		"All 10 records of billing", "All 7 records of cleanup", "All 1 record of all jobs",
+		"2026-03-04T10:28:00Z pause by",
 	} {
 		if !strings.Contains(s.Text, want) {
 			t.Errorf("the page does not show %q; it shows:\n%s", want, s.Text)
@@ -140,11 +145,20 @@ func TestTheBrowserShowsEveryOutcome(t *testing.T) {
 			continue
 		}
 		m := s.Marks[i]
-		if m.State != string(r.State) || m.W <= 0 || m.H <= 0 || m.X < 0 || m.X+m.W > float64(s.Width) {
+		state := string(r.State)
+		if strings.HasPrefix(r.Reason, "paused") {
+			state = "paused"
+		}
+		if m.State != state || m.W <= 0 || m.H <= 0 || m.X < 0 || m.X+m.W > float64(s.Width) {
 			t.Errorf("%s: mark %+v is not a visible %s mark in the page (%d px wide)", r, m, r.State, s.Width)
 		}
+		// The lane of the instance that ran or skipped it; a missed tick
+		// is nobody's (whoever found it), a control the operators'.
 		lane := r.Owner
-		if lane == "" {
+		switch {
+		case r.State == ledger.ControlRecord:
+			lane = "operators"
+		case lane == "" || r.State == ledger.Missed:
 			lane = "no instance"
 		}
 		in := false
@@ -162,7 +176,7 @@ func TestTheBrowserShowsEveryOutcome(t *testing.T) {
 	colour := map[string]string{
 		"succeeded": "rgb(46, 125, 50)", "failed": "rgb(198, 40, 40)", "running": "rgb(21, 101, 192)",
 		"missed": "rgb(255, 255, 255)", "skipped": "rgb(154, 164, 174)", "paused": "rgb(224, 134, 0)",
-		"deferred": "rgb(96, 125, 139)",
+		"deferred": "rgb(96, 125, 139)", "control": "rgb(0, 121, 107)",
 	}
 	for _, m := range s.Marks {
 		if want, ok := colour[m.State]; ok && m.Fill != want {
@@ -201,7 +215,7 @@ func TestTheBrowserShowsEveryOutcome(t *testing.T) {
 	pixel := map[string]color.RGBA{
 		"succeeded": {46, 125, 50, 255}, "failed": {198, 40, 40, 255}, "lost": {106, 27, 154, 255},
 		"running": {21, 101, 192, 255}, "missed": {198, 40, 40, 255}, "skipped": {154, 164, 174, 255},
-		"paused": {224, 134, 0, 255}, "deferred": {96, 125, 139, 255},
+		"paused": {224, 134, 0, 255}, "deferred": {96, 125, 139, 255}, "control": {0, 121, 107, 255},
 	}
 	for _, m := range s.Marks {
 		box := image.Rect(int(m.X), int(m.Y), int(m.X+m.W+1), int(m.Y+m.H+1))

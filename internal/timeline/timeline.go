@@ -66,12 +66,9 @@ const (
 // follows, sorted.
 var known = []string{
 	string(ledger.Succeeded), string(ledger.Failed), string(ledger.Lost),
-	string(ledger.Running), "missed", "skipped", "paused",
+	string(ledger.Running), string(ledger.Missed), string(ledger.Skipped), "paused",
+	string(ledger.ControlRecord),
 }
-
-// noInstance labels the lane of records no instance owns (a tick nobody
-// ran: missed, or skipped fleet-wide).
-const noInstance = "no instance"
 
 type view struct {
 	Title     string
@@ -110,7 +107,8 @@ type segment struct {
 }
 
 type jobView struct {
-	Name      string
+	Job       string // as in the ledger ("" for the group's own controls)
+	Name      string // as shown
 	ID        string
 	Counts    []stateCount
 	Moves     int
@@ -121,6 +119,7 @@ type jobView struct {
 	Marks     []mark
 	Handovers []handover
 	Attention []row
+	Controls  []row
 	Rows      []row
 }
 
@@ -153,6 +152,7 @@ type handover struct {
 }
 
 type row struct {
+	At   string // the tick, or a control's time, without the key's reference
 	Tick, State, Class, Instance, Exit, Duration, Attempt, Fence, Note string
 }
 
@@ -266,23 +266,31 @@ func fleetView(recs []ledger.Record, now time.Time, x func(time.Time) float64, i
 }
 
 func jobChart(name string, n int, recs []ledger.Record, now time.Time, x func(time.Time) float64, axis []axisMark) jobView {
-	jv := jobView{Name: name, ID: "job-" + strconv.Itoa(n), Axis: axis}
-	// Lanes: instances in the order they first ran a tick of this job,
-	// then the lane of ticks no instance owns.
+	jv := jobView{Job: name, Name: name, ID: "job-" + strconv.Itoa(n), Axis: axis}
+	if name == "" {
+		jv.Name = groupWide
+	}
+	// Lanes: instances in the order they first have a tick of this job,
+	// then ticks nobody ran, then operators' controls.
 	laneOf := map[string]int{}
 	var lanes []string
-	for _, r := range recs {
-		owner := cmp.Or(r.Owner, noInstance)
-		if _, ok := laneOf[owner]; !ok && owner != noInstance {
-			laneOf[owner] = len(lanes)
-			lanes = append(lanes, owner)
+	add := func(l string) {
+		if _, ok := laneOf[l]; !ok {
+			laneOf[l] = len(lanes)
+			lanes = append(lanes, l)
 		}
 	}
 	for _, r := range recs {
-		if r.Owner == "" {
-			laneOf[noInstance] = len(lanes)
-			lanes = append(lanes, noInstance)
-			break
+		if l := laneFor(r); l != noInstance && l != operators {
+			add(l)
+		}
+	}
+	for _, l := range []string{noInstance, operators} {
+		for _, r := range recs {
+			if laneFor(r) == l {
+				add(l)
+				break
+			}
 		}
 	}
 	for i, l := range lanes {
@@ -299,10 +307,10 @@ func jobChart(name string, n int, recs []ledger.Record, now time.Time, x func(ti
 	var prev *ledger.Record
 	for i := range recs {
 		r := recs[i]
-		state := string(r.State)
-		counts[state]++
-		y := float64(laneOf[cmp.Or(r.Owner, noInstance)])*laneH + (laneH-markH)/2
-		m := mark{Shape: shape(state), Class: class(state), State: state, Tick: r.TickString(), Instance: r.Owner, Title: describe(r, now)}
+		k := kind(r)
+		counts[k]++
+		y := float64(laneOf[laneFor(r)])*laneH + (laneH-markH)/2
+		m := mark{Shape: shape(k), Class: class(k), State: k, Tick: r.TickString(), Instance: r.Owner, Title: describe(r, now)}
 		switch m.Shape {
 		case "bar":
 			from := r.Started
@@ -316,6 +324,9 @@ func jobChart(name string, n int, recs []ledger.Record, now time.Time, x func(ti
 			m.X, m.Y, m.W, m.H = m.CX-markH/2, y, markH, markH
 			h := markH / 2
 			m.Points = fmt.Sprintf("%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f", m.CX, m.CY-h, m.CX+h, m.CY, m.CX, m.CY+h, m.CX-h, m.CY)
+			if m.Shape == "control" { // a flag: pole at the time, pennant to its right
+				m.Points = fmt.Sprintf("%.1f,%.1f %.1f,%.1f %.1f,%.1f", m.CX, m.CY-h, m.CX+h+3, m.CY-h/2, m.CX, m.CY)
+			}
 		}
 		jv.Marks = append(jv.Marks, m)
 		if ran(r) {
@@ -337,20 +348,54 @@ func jobChart(name string, n int, recs []ledger.Record, now time.Time, x func(ti
 	for i := len(recs) - 1; i >= 0; i-- { // newest first, as history lists them
 		r := tableRow(recs[i], now)
 		jv.Rows = append(jv.Rows, r)
-		if recs[i].State != ledger.Succeeded && recs[i].State != ledger.Running {
+		switch kind(recs[i]) {
+		case string(ledger.Succeeded), string(ledger.Running):
+		case string(ledger.ControlRecord):
+			jv.Controls = append(jv.Controls, r)
+		default:
 			jv.Attention = append(jv.Attention, r)
 		}
 	}
 	return jv
 }
 
+// Lanes that are not instances.
+const (
+	noInstance = "no instance" // ticks nobody ran: missed, skipped by an operator
+	operators  = "operators"   // controls: pause, resume, trigger, skip, ...
+)
+
+// groupWide names the controls given to the whole group (no job).
+const groupWide = "all jobs (controls for the whole group)"
+
+// laneFor is the lane of a record: the instance that ran or skipped it; a
+// missed tick is nobody's, whoever found it.
+func laneFor(r ledger.Record) string {
+	switch kind(r) {
+	case string(ledger.ControlRecord):
+		return operators
+	case string(ledger.Missed):
+		return noInstance
+	}
+	return cmp.Or(r.Owner, noInstance)
+}
+
+// kind is what a record is drawn as: its state, except that a tick skipped
+// because its job was paused is "paused".
+func kind(r ledger.Record) string {
+	if r.State == ledger.Skipped && strings.HasPrefix(r.Reason, "paused") {
+		return "paused"
+	}
+	return string(r.State)
+}
+
 func tableRow(r ledger.Record, now time.Time) row {
-	state := string(r.State)
-	out := row{Tick: r.TickString(), State: state, Class: class(state), Instance: cmp.Or(r.Owner, noInstance), Exit: "—", Duration: "—", Attempt: "—", Fence: "—"}
+	k := kind(r)
+	out := row{At: r.Tick.UTC().Format(ledger.TickFormat), Tick: r.TickString(), State: k, Class: class(k), Instance: cmp.Or(r.Owner, noInstance), Exit: "—", Duration: "—", Attempt: "—", Fence: "—"}
 	if r.State == ledger.Succeeded || r.State == ledger.Failed {
 		out.Exit = strconv.Itoa(r.ExitCode)
 	}
-	if !r.Started.IsZero() && r.State != ledger.Lost {
+	if ran(r) && r.State != ledger.Lost {
 		out.Duration = human(r.Duration(now))
 	}
 	if r.Attempt > 0 {
@@ -359,36 +404,72 @@ func tableRow(r ledger.Record, now time.Time) row {
 	if r.Fence > 0 {
 		out.Fence = strconv.FormatInt(r.Fence, 10)
 	}
+	out.Note = note(r)
 	switch r.State {
-	case ledger.Lost:
-		out.Note = "its instance stopped renewing the lease"
-		if !r.LeaseUntil.IsZero() {
-			out.Note += " (it ran out at " + stamp(r.LeaseUntil) + ")"
-		}
-		out.Note += ": it died mid-run"
-	case ledger.Running:
-		out.Note = "still running"
-	case "missed":
-		out.Note = "no instance ran it"
+	case ledger.Missed:
+		out.Instance = noInstance
+	case ledger.ControlRecord:
+		out.Instance = cmp.Or(r.Actor, "an unknown caller")
 	}
 	return out
+}
+
+// note says in words what the columns do not: why a tick did not run,
+// who gave a control.
+func note(r ledger.Record) string {
+	switch r.State {
+	case ledger.Lost:
+		n := "its instance stopped renewing the lease"
+		if !r.LeaseUntil.IsZero() {
+			n += " (it ran out at " + stamp(r.LeaseUntil) + ")"
+		}
+		return n + ": it died mid-run"
+	case ledger.Running:
+		return "still running"
+	case ledger.Missed:
+		n := "no instance ran it"
+		if r.Reason != "" {
+			n += " (" + r.Reason + ")"
+		}
+		if r.Owner != "" {
+			n += "; found by " + r.Owner
+		}
+		return n
+	case ledger.ControlRecord:
+		n := cmp.Or(r.Action, "control") + " by " + cmp.Or(r.Actor, "an unknown caller")
+		if r.Detail != "" {
+			n += " (" + r.Detail + ")"
+		}
+		if r.Reason != "" {
+			n += ": " + r.Reason
+		}
+		return n
+	}
+	var parts []string
+	if strings.HasPrefix(r.Ref, "trigger#") {
+		parts = append(parts, "a triggered run")
+	}
+	if r.Reason != "" {
+		parts = append(parts, r.Reason)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // describe is a mark's tooltip: the whole record in a sentence.
 func describe(r ledger.Record, now time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s", r.String(), r.State)
-	if r.Owner != "" {
+	fmt.Fprintf(&b, "%s: %s", r.String(), kind(r))
+	if r.Owner != "" && r.State != ledger.Missed && r.State != ledger.ControlRecord {
 		fmt.Fprintf(&b, " on %s", r.Owner)
 	}
 	if r.State == ledger.Succeeded || r.State == ledger.Failed {
 		fmt.Fprintf(&b, ", exit %d", r.ExitCode)
 	}
-	if !r.Started.IsZero() && r.State != ledger.Lost {
+	if ran(r) && r.State != ledger.Lost {
 		fmt.Fprintf(&b, ", %s", human(r.Duration(now)))
 	}
-	if !r.Started.IsZero() {
-		if late := r.Started.Sub(r.Tick); late >= time.Second {
+	if ran(r) {
+		if late := r.Started.Sub(r.Tick); late >= time.Second && r.Ref == "" {
 			fmt.Fprintf(&b, ", started %s late", human(late))
 		}
 	}
@@ -398,18 +479,29 @@ func describe(r ledger.Record, now time.Time) string {
 	if r.Fence > 1 {
 		fmt.Fprintf(&b, ", fence %d (taken over)", r.Fence)
 	}
+	if n := note(r); n != "" {
+		fmt.Fprintf(&b, ": %s", n)
+	}
 	return b.String()
 }
 
-// ran reports a record of a tick an instance started: who ran
-// consecutive ticks is where leadership was. A tick skipped or paused is
-// not run, whoever recorded it.
-func ran(r ledger.Record) bool { return r.Owner != "" && !r.Started.IsZero() }
+// ran reports a record of a run an instance started: who ran consecutive
+// ticks is where leadership was. A tick skipped, paused or missed was not
+// run, whoever recorded it.
+func ran(r ledger.Record) bool {
+	switch r.State {
+	case ledger.Running, ledger.Succeeded, ledger.Failed, ledger.Lost:
+		return r.Owner != ""
+	}
+	return false
+}
 
 // end is where a record's bar ends: its finish, now while it runs, the end
 // of its lease when it was lost (when its instance stopped answering).
 func end(r ledger.Record, now time.Time) time.Time {
 	switch {
+	case shape(kind(r)) != "bar":
+		return r.Tick // recorded when found or given, drawn at its tick
 	case !r.Finished.IsZero():
 		return r.Finished
 	case r.State == ledger.Running:
@@ -426,8 +518,10 @@ func shape(state string) string {
 	switch state {
 	case string(ledger.Succeeded), string(ledger.Failed), string(ledger.Lost), string(ledger.Running):
 		return "bar"
-	case "missed", "skipped", "paused":
+	case string(ledger.Missed), string(ledger.Skipped), "paused":
 		return state
+	case string(ledger.ControlRecord):
+		return "control"
 	}
 	return "other"
 }
