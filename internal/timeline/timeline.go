@@ -152,7 +152,9 @@ type handover struct {
 }
 
 type row struct {
-	At   string // the tick, or a control's time, without the key's reference
+	// At is the tick, or a control's time, without the key's reference.
+	At string
+
 	Tick, State, Class, Instance, Exit, Duration, Attempt, Fence, Note string
 }
 
