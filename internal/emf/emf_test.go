@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadergate/leadergate/internal/emf/emftest"
 	"github.com/leadergate/leadergate/schedule"
 )
 
@@ -52,7 +53,7 @@ func lines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
-		if err := validate([]byte(l)); err != nil {
+		if err := emftest.Validate([]byte(l)); err != nil {
 			t.Errorf("not an EMF record: %v\n%s", err, l)
 			continue
 		}
