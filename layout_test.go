@@ -15,7 +15,8 @@ func TestReleaseBinaryLinksNoTestMachinery(t *testing.T) {
 		t.Skipf("go list: %v\n%s", err, out)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
-		if strings.HasSuffix(pkg, "/internal/motoserver") || strings.HasSuffix(pkg, "/internal/ebsim") || strings.HasSuffix(pkg, "/clocktest") || strings.Contains(pkg, "testscript") {
+		if strings.HasSuffix(pkg, "/internal/motoserver") || strings.HasSuffix(pkg, "/internal/ebsim") || strings.HasSuffix(pkg, "/clocktest") ||
+			strings.HasSuffix(pkg, "/emftest") || strings.HasSuffix(pkg, "/internal/headless") || strings.Contains(pkg, "testscript") {
 			t.Errorf("the leadergate binary links %s, which is test machinery", pkg)
 		}
 	}

@@ -28,6 +28,7 @@ type scheduleCmd struct {
 	LogFormat    string        `env:"LEADERGATE_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
 	lifecycleFlags
 	opsFlags
+	emfFlags
 	scheduleLedgerFlags
 }
 
@@ -82,6 +83,9 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		return err
 	}
 	if err := c.withLedger(g, d, log, &opts); err != nil {
+		return err
+	}
+	if err := c.withEMF(g, d, log, c.LogFormat, &opts); err != nil {
 		return err
 	}
 	// Run also returns on its own when its start fails: the watchers
