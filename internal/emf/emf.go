@@ -32,7 +32,9 @@ package emf
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/leadergate/leadergate/schedule"
 )
@@ -220,22 +222,39 @@ func (h *Hooks) Missed(job schedule.Job, tick time.Time) {
 	h.write(r)
 }
 
-// Skipped writes a tick this instance did not run on purpose, by Reason
-// (paused, skipped by an operator, overlap, ...), per job and for the
-// group.
+// Skipped writes a tick this instance did not run on purpose, per job and
+// for the group, by Reason: the reason's first word ("paused by
+// arn:...: migration" is paused), because every distinct value of a
+// dimension is a metric of its own; the whole reason is the plain member
+// Why.
 func (h *Hooks) Skipped(job schedule.Job, tick time.Time, reason string) {
-	if reason == "" {
-		reason = "unknown"
-	}
 	r := h.newRecord("tick skipped")
 	r.directive([][]string{groupJobWhy, groupWhy}, count("Skipped"))
 	r.set(
 		slog.String(DimJob, job.Name),
-		slog.String(DimReason, reason),
+		slog.String(DimReason, category(reason)),
+		slog.String("Why", reason),
 		slog.Int("Skipped", 1),
 		slog.String("Tick", tick.UTC().Format(time.RFC3339)),
 	)
 	h.write(r)
+}
+
+// category is the first word of reason, lower case, at most 32 letters;
+// "unknown" when it has none.
+func category(reason string) string {
+	end := strings.IndexFunc(reason, func(c rune) bool { return !unicode.IsLetter(c) && c != '-' && c != '_' })
+	if end < 0 {
+		end = len(reason)
+	}
+	w := strings.ToLower(reason[:end])
+	if len(w) > 32 {
+		w = w[:32]
+	}
+	if w == "" {
+		return "unknown"
+	}
+	return w
 }
 
 // Leadership writes each background leadership check: Elections by Result

@@ -39,7 +39,7 @@ func everyEvent(h *Hooks) {
 	h.Finished(run, schedule.Result{Outcome: schedule.NotStarted, Code: 127, Err: errors.New("no shell")})
 	h.LostRun(run)
 	h.Missed(j, tick)
-	h.Skipped(j, tick, "paused")
+	h.Skipped(j, tick, "paused by arn:aws:iam::123456789012:user/alice: database migration")
 	h.Skipped(j, tick, "")
 	h.Leadership(true, nil)
 	h.Leadership(false, nil)
@@ -147,7 +147,7 @@ func TestWhatEachEventCounts(t *testing.T) {
 			map[string]any{"Result": "not_started", "Failures": 1.0, "Duration": nil}},
 		{[]string{fails, runs}, map[string]any{"Result": "lost", "Runs": 1.0, "Failures": 1.0}},
 		{[]string{"Missed[Group,Job|Group]"}, map[string]any{"Job": "billing", "Missed": 1.0, "Tick": "2026-03-04T05:06:00Z"}},
-		{[]string{"Skipped[Group,Job,Reason|Group,Reason]"}, map[string]any{"Reason": "paused", "Skipped": 1.0}},
+		{[]string{"Skipped[Group,Job,Reason|Group,Reason]"}, map[string]any{"Reason": "paused", "Why": "paused by arn:aws:iam::123456789012:user/alice: database migration", "Skipped": 1.0}},
 		{[]string{"Skipped[Group,Job,Reason|Group,Reason]"}, map[string]any{"Reason": "unknown"}},
 		{[]string{"Elections[Group,Result]", "Leader[Group]"}, map[string]any{"Result": "leader", "Leader": 1.0}},
 		{[]string{"Elections[Group,Result]", "Leader[Group]"}, map[string]any{"Result": "follower", "Leader": 0.0}},
