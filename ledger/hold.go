@@ -14,6 +14,13 @@ import (
 // Env is what a job of a claimed run sees besides its environment.
 func (r *Run) Env() []string {
 	rec := r.rec
+	if rec.Untimed() { // a deploy task: no tick
+		return []string{
+			"LEADERGATE_JOB=" + rec.Name(),
+			"LEADERGATE_RUN_ID=" + rec.RunID(),
+			"LEADERGATE_FENCE=" + strconv.FormatInt(rec.Fence, 10),
+		}
+	}
 	return []string{
 		"LEADERGATE_SCHEDULED_AT=" + rec.Tick.UTC().Format(time.RFC3339),
 		"LEADERGATE_JOB=" + rec.Job,

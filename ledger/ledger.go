@@ -27,6 +27,8 @@ const (
 	// ControlRecord: not a run but an operator's control (pause, trigger, ...)
 	// kept for the audit: Action, Actor, Reason say what, who and why.
 	ControlRecord State = "control"
+	// Released: a service's lease given back by its holder (see [Lease.Release]).
+	Released State = "released"
 )
 
 // Final reports a state nobody changes except by a rerun.
@@ -74,7 +76,12 @@ func parseSortKey(sk string) (tick time.Time, ref string, err error) {
 // reads a job's history.
 func (k Key) Partition() string { return k.Group + "#" + k.Job }
 
-func (k Key) String() string { return k.Job + "@" + k.TickString() }
+func (k Key) String() string {
+	if k.Untimed() {
+		return k.Job
+	}
+	return k.Job + "@" + k.TickString()
+}
 
 // Check reports a key that cannot be stored.
 func (k Key) Check() error {
@@ -123,6 +130,9 @@ type Record struct {
 
 // RunID names this attempt of the run, for logs and LEADERGATE_RUN_ID.
 func (r Record) RunID() string {
+	if r.Untimed() {
+		return r.Partition() + "/" + strconv.FormatInt(r.Fence, 10)
+	}
 	return r.Partition() + "@" + r.TickString() + "/" + strconv.FormatInt(r.Fence, 10)
 }
 

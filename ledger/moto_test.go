@@ -338,3 +338,48 @@ func TestTheEbextensionsVariantMakesTheSameTable(t *testing.T) {
 		}
 	}
 }
+
+func TestMotoOnceAndServiceRecordsRoundTripAndListFirst(t *testing.T) {
+	m := startMoto(t)
+	c := clocktest.New(tick)
+	d := m.table(t, c.Now)
+	ls := manualLedgers(d, c, "i-a", "i-b")
+	ctx := context.Background()
+	if _, err := ls[0].Claim(ctx, key(), ClaimOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ls[0].Once(ctx, onceKey(), OnceOptions{ClaimAt: c.Now()})
+	if err != nil || res.Outcome != OnceRun {
+		t.Fatal(res, err)
+	}
+	if err := res.Run.Finish(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ls[1].Once(ctx, onceKey(), OnceOptions{ClaimAt: c.Now()}); err != nil || got.Outcome != OnceDone || got.Record.State != Succeeded || got.Record.Owner != "i-a" {
+		t.Fatalf("second once = %+v, %v", got, err)
+	}
+	a, _, err := ls[0].Acquire(ctx, serviceKey(), true)
+	if err != nil || a == nil {
+		t.Fatal(a, err)
+	}
+	if err := a.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := ls[1].Acquire(ctx, serviceKey(), false)
+	if err != nil || b == nil || b.Fence() != 2 {
+		t.Fatalf("after release: %v, %v", b, err)
+	}
+	recs, err := d.Recent(ctx, "e-abc123", "", tick.Add(-time.Hour), 10)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("history = %+v, %v", recs, err)
+	}
+	if !recs[0].Untimed() || !recs[1].Untimed() || recs[2].Job != "billing" {
+		t.Errorf("history order: %s, %s, %s; want the untimed records first", recs[0].Key, recs[1].Key, recs[2].Key)
+	}
+	if r, _, _ := d.Get(ctx, serviceKey()); r.Owner != "i-b" || r.Fence != 2 || r.State != Running || !r.Expires.After(c.Now()) {
+		t.Errorf("service record = %+v", r)
+	}
+}
