@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -59,5 +60,18 @@ func TestBinaryLinksNoSchemaTables(t *testing.T) {
 				t.Errorf("the leadergate binary links %s: its init slows every cached check; pin service/%s to its last release without schema tables, or measure (make bench) and update docs/performance.md and this test", pkg, svc)
 			}
 		}
+	}
+}
+
+// TestBinaryEmbedsTimeZones: CRON_TZ=Europe/Berlin must work where the host
+// has no time zone database (minimal containers), so the binary carries
+// its own (time/tzdata).
+func TestBinaryEmbedsTimeZones(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Skipf("go list: %v\n%s", err, out)
+	}
+	if !slices.Contains(strings.Fields(string(out)), "time/tzdata") {
+		t.Error("the leadergate binary does not embed time/tzdata: CRON_TZ fails on hosts without /usr/share/zoneinfo")
 	}
 }

@@ -7,6 +7,9 @@ package main
 
 import (
 	"os"
+	// The time zone database, for CRON_TZ= on hosts without one (minimal
+	// containers): about 450 kB.
+	_ "time/tzdata"
 
 	"github.com/leadergate/leadergate/internal/cli"
 	"github.com/leadergate/leadergate/internal/clock"

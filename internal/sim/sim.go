@@ -337,6 +337,12 @@ func (s *fleet) round(ctx context.Context, n int, ev Event) Round {
 		r.Problem = fmt.Sprintf("fault round: %d would run, %d of %d failed closed", len(r.Leaders), r.Failed, len(s.nodes))
 	case ev.Fault():
 		r.Want = ""
+	case r.Want == "":
+		// Nobody of the group runs (the only instance was killed): the
+		// right answer is that nobody would run the job.
+		if len(r.Leaders) != 0 {
+			r.Problem = fmt.Sprintf("no instance of the group is running, yet %v would run the job", r.Leaders)
+		}
 	case !stale && (len(r.Leaders) != 1 || r.Leaders[0] != r.Want):
 		r.Problem = fmt.Sprintf("want exactly %s to run, got %v", r.Want, r.Leaders)
 	case len(r.Leaders) > 1:

@@ -22,6 +22,21 @@ func TestDefaultScript(t *testing.T) {
 	}
 }
 
+// With one instance, killing it leaves a group where nobody runs: the
+// default script must count that as right, not as a round gone wrong
+// (simulate --instances 1 failed its own scenario).
+func TestDefaultScriptOnOneInstance(t *testing.T) {
+	var out strings.Builder
+	res, err := Run(context.Background(), Config{Instances: 1}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	if res.Problems != 0 {
+		t.Fatalf("%d rounds went wrong", res.Problems)
+	}
+}
+
 // chaosTimeout bounds each election in TestChaos: long enough that twelve
 // concurrent elections finish on a loaded 2-core machine, short enough that
 // the hang rounds (which only the timeout ends) stay cheap.
