@@ -65,7 +65,7 @@ type Notifier struct {
 	wg     sync.WaitGroup
 
 	mu         sync.Mutex
-	rids       map[string]string // run id → ping rid
+	rids       map[string]startPing // run id → its start ping
 	mailWarned bool
 }
 
@@ -90,7 +90,7 @@ func New(cfg Config) *Notifier {
 	if c == nil {
 		c = &http.Client{Timeout: cfg.PingTimeout}
 	}
-	return &Notifier{cfg: cfg, log: cfg.Logger, client: c, rids: map[string]string{}}
+	return &Notifier{cfg: cfg, log: cfg.Logger, client: c, rids: map[string]startPing{}}
 }
 
 func findSendmail() string {
@@ -156,30 +156,47 @@ func mailto(j schedule.Job) string {
 	return to
 }
 
+// startPing is a run's /start ping: the rid that pairs it with the end,
+// and a channel closed once it has been sent (or given up).
+type startPing struct {
+	rid  string
+	sent chan struct{}
+}
+
 // Started pings URL/start.
 func (n *Notifier) Started(r schedule.RunInfo) {
 	if r.Job.Ping == "" {
 		return
 	}
-	rid := newUUID()
+	sp := startPing{rid: newUUID(), sent: make(chan struct{})}
 	n.mu.Lock()
-	n.rids[r.ID] = rid
+	n.rids[r.ID] = sp
 	n.mu.Unlock()
-	n.background(func() { n.Ping(context.Background(), r.Job.Name, r.Job.Ping+"/start", rid, nil) })
+	n.background(func() {
+		defer close(sp.sent)
+		n.Ping(context.Background(), r.Job.Name, r.Job.Ping+"/start", sp.rid, nil)
+	})
 }
 
 // Finished pings URL or URL/<code>, and runs the failure hook and mail.
 func (n *Notifier) Finished(r schedule.RunInfo, res schedule.Result) {
 	if r.Job.Ping != "" {
 		n.mu.Lock()
-		rid := n.rids[r.ID]
+		sp, started := n.rids[r.ID]
 		delete(n.rids, r.ID)
 		n.mu.Unlock()
 		u, body := r.Job.Ping, []byte(nil)
 		if res.Failure() {
 			u, body = r.Job.Ping+FailPath(res), res.Tail
 		}
-		n.background(func() { n.Ping(context.Background(), r.Job.Name, u, rid, body) })
+		n.background(func() {
+			// The end after its start, never before: a monitor that sees
+			// /start after the end reads a run that never finished.
+			if started {
+				<-sp.sent
+			}
+			n.Ping(context.Background(), r.Job.Name, u, sp.rid, body)
+		})
 	}
 	if !res.Failure() {
 		return

@@ -155,40 +155,40 @@ func TestPingsFollowHealthchecksProtocol(t *testing.T) {
 	runScheduler(t, "# name: good\n# ping: "+srv.URL+"/good\n* * * * * * echo fine\n"+
 		"# name: bad\n# ping: "+srv.URL+"/bad/\n* * * * * * echo boom; echo err >&2; exit 3\n", n)
 
-	start := waitReq(t, srv, "/good/start")
-	end := waitReq(t, srv, "/good")
+	// Pings go out in the background, but a run's end never before its
+	// start: a monitor seeing /start last reads a run that never ended.
+	starts := map[string]request{}
+	var good, bad request
+	deadline := time.After(30 * time.Second)
+	for good.Path == "" || bad.Path == "" {
+		var q request
+		select {
+		case q = <-srv.reqs:
+		case <-deadline:
+			t.Fatalf("no /good and /bad/3 ping within 30s (starts %v)", starts)
+		}
+		switch q.Path {
+		case "/bad/start", "/good/start":
+			starts[q.RID] = q
+		case "/bad/3", "/good":
+			if _, ok := starts[q.RID]; !ok {
+				t.Fatalf("the end ping %s (rid %s) reached the server before its start", q.Path, q.RID)
+			}
+			if q.Path == "/good" {
+				good = q
+			} else {
+				bad = q
+			}
+		}
+	}
+	start, end := starts[good.RID], good
 	if start.Method != "GET" || end.Method != "GET" || end.Body != "" {
 		t.Errorf("success pings %+v, %+v: want two GETs without a body", start, end)
 	}
 	if !uuidRE.MatchString(start.RID) {
 		t.Errorf("rid %q is not a UUID", start.RID)
 	}
-	// Pings go out in the background, so a run's end may reach the server
-	// before its start: pair them by rid, in whatever order they come.
-	starts, ends := map[string]request{}, map[string]request{}
-	deadline := time.After(30 * time.Second)
-	for {
-		var q request
-		select {
-		case q = <-srv.reqs:
-		case <-deadline:
-			t.Fatalf("no /bad/start and /bad/3 with the same rid within 30s (starts %v, ends %v)", starts, ends)
-		}
-		switch q.Path {
-		case "/bad/start":
-			starts[q.RID] = q
-		case "/bad/3":
-			ends[q.RID] = q
-		default:
-			continue
-		}
-		if _, ok := starts[q.RID]; ok {
-			if e, ok := ends[q.RID]; ok {
-				end = e
-				break
-			}
-		}
-	}
+	end = bad
 	if end.Method != "POST" || !strings.Contains(end.Body, "boom\n") || !strings.Contains(end.Body, "err\n") {
 		t.Errorf("failure ping %+v: want a POST of the output (boom, err)", end)
 	}
