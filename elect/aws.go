@@ -322,7 +322,18 @@ func classify(ctx context.Context, err error) error {
 			return tempFail(fmt.Errorf("EC2 error %s: %s", flatten(code), flatten(ae.ErrorMessage())), "retry later")
 		}
 	}
-	return tempFail(err, "")
+	// No answer at all: the endpoint, the network or a proxy, not the API.
+	var op *net.OpError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		return tempFail(fmt.Errorf("EC2 endpoint not found: %w", err),
+			"check DNS and AWS_ENDPOINT_URL_EC2 if set; a private subnet needs a NAT gateway or an ec2 VPC endpoint")
+	case errors.As(err, &op):
+		return tempFail(fmt.Errorf("EC2 endpoint unreachable: %w", err),
+			"check the network path to EC2 (security group egress, NAT gateway or an ec2 VPC endpoint) and AWS_ENDPOINT_URL_EC2 if set; retry later")
+	}
+	return tempFail(err, "retry later")
 }
 
 // oneLine keeps an SDK error whole for errors.As and prints it on one line:
