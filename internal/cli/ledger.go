@@ -59,6 +59,7 @@ type historyCmd struct {
 	Since  time.Duration `env:"LEADERGATE_SINCE" default:"168h" placeholder:"D" help:"Runs whose tick is at most D old."`
 	Limit  int           `env:"LEADERGATE_LIMIT" default:"50" placeholder:"N" help:"At most N runs."`
 	JSON   bool          `env:"LEADERGATE_JSON" help:"One JSON object per line, for scripts."`
+	HTML   string        `name:"html" env:"LEADERGATE_HTML" placeholder:"FILE" help:"Write the runs as one self-contained HTML page to FILE (- for stdout): each job's ticks on a timeline, by instance, with failures, lost, missed, skipped and paused ticks and where leadership moved."`
 	Region string        `env:"LEADERGATE_REGION" placeholder:"REGION" help:"AWS region (default: AWS_REGION, or this instance's)."`
 }
 
@@ -68,6 +69,9 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	}
 	if c.Limit <= 0 || c.Since <= 0 {
 		return usageError{errors.New("history: --limit and --since must be positive")}
+	}
+	if c.HTML != "" && c.JSON {
+		return usageError{errors.New("history: --html and --json: choose one")}
 	}
 	log := newLogger(d.Stderr, g.Verbose, "")
 	ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
@@ -90,6 +94,9 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 		// whether or not anyone has recorded it lost yet (in prefix mode
 		// nobody looks at that tick again).
 		recs[i] = r.AsOf(now)
+	}
+	if c.HTML != "" {
+		return c.writeHistoryHTML(d, group, recs, now)
 	}
 	if c.JSON {
 		enc := json.NewEncoder(d.Stdout)

@@ -39,7 +39,8 @@ func TestLedgerScripts(t *testing.T) {
 	}
 	probe.Close()
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/ledger",
+		Dir:       "testdata/ledger",
+		Condition: condChromium,
 		Setup: func(env *testscript.Env) error {
 			if err := setupFixture(env); err != nil {
 				return err
@@ -63,6 +64,7 @@ func TestLedgerScripts(t *testing.T) {
 			"dforeign": cmdForeignTable,
 			"dcalls":   cmdDynamoCalls,
 			"waitfile": cmdWaitFile,
+			"browse":   cmdBrowse,
 		},
 	})
 }

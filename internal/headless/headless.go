@@ -89,15 +89,21 @@ func ForTest(t testing.TB, ctx context.Context) *Browser {
 	return b
 }
 
-// Start starts Chromium with its profile in dir, and opens an empty page.
-func Start(ctx context.Context, dir string) (*Browser, error) {
-	var bin string
+// Installed reports whether a Chromium is on PATH.
+func Installed() bool { return chromium() != "" }
+
+func chromium() string {
 	for _, n := range names {
 		if p, err := exec.LookPath(n); err == nil {
-			bin = p
-			break
+			return p
 		}
 	}
+	return ""
+}
+
+// Start starts Chromium with its profile in dir, and opens an empty page.
+func Start(ctx context.Context, dir string) (*Browser, error) {
+	bin := chromium()
 	if bin == "" {
 		return nil, ErrNoChromium
 	}
