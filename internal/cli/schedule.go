@@ -26,6 +26,7 @@ type scheduleCmd struct {
 	Grace        time.Duration `env:"LEADERGATE_GRACE" default:"30s" help:"On SIGTERM, time running jobs get before SIGKILL."`
 	AllowOverlap bool          `env:"LEADERGATE_ALLOW_OVERLAP" help:"Start a job even while its previous run is still going."`
 	LogFormat    string        `env:"LEADERGATE_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
+	LogFile      string        `env:"LEADERGATE_LOG_FILE" placeholder:"FILE" help:"Append the log to FILE instead of stderr: for systemd older than 240 (Amazon Linux 2), which ignores StandardOutput=append:. Rotate it with logrotate's copytruncate."`
 	lifecycleFlags
 	opsFlags
 	emfFlags
@@ -48,7 +49,18 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	if _, err := schedule.ParseFile(c.File); err != nil {
 		return err
 	}
-	log := newLogger(d.Stderr, g.Verbose, c.LogFormat)
+	logTo := d.Stderr
+	if c.LogFile != "" {
+		// O_APPEND: logrotate's copytruncate empties the file under it,
+		// and every line still lands at its end.
+		f, err := os.OpenFile(c.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return configError{fmt.Errorf("--log-file: %w; create it writable by this user, or fix the path", err)}
+		}
+		defer f.Close()
+		logTo = f
+	}
+	log := newLogger(logTo, g.Verbose, c.LogFormat)
 	auth, err := g.authority(d, log)
 	if err != nil {
 		return err
