@@ -3,7 +3,6 @@ package schedule
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -226,52 +225,3 @@ func (NopHooks) LostRun(RunInfo)                {}
 func (NopHooks) CaughtUp(Job, time.Time)        {}
 func (NopHooks) Missed(Job, time.Time)          {}
 func (NopHooks) Skipped(Job, time.Time, string) {}
-
-// jitter waits a random time below j.Jitter ("# jitter:"), on the
-// scheduler's clock; false when ctx ends first.
-func (r *runner) jitter(ctx context.Context, j Job) bool {
-	if j.Jitter <= 0 {
-		return true
-	}
-	select {
-	case <-ctx.Done():
-		return false
-	case <-r.clock.After(rand.N(j.Jitter)):
-		return true
-	}
-}
-
-// NewRunID returns a new run id, as in LEADERGATE_RUN_ID.
-func NewRunID() string { return newRunID() }
-
-// SetDirective sets the field of j that the "# key: value" directive
-// sets, or says what is wrong with value; flags that mirror a directive
-// (run --ping-url) check their value with it.
-func SetDirective(j *Job, key, value string) error {
-	set, ok := directives[key]
-	if !ok {
-		return errors.New("unknown directive " + key)
-	}
-	if err := set(j, value); err != nil {
-		return errors.New("--" + map[string]string{"ping": "ping-url"}[key] + " " + value + ": " + err.Error())
-	}
-	return nil
-}
-
-// maxRetryDelay caps the exponential backoff of "# retry:".
-const maxRetryDelay = time.Hour
-
-// retryDelay is the pause before retry n (1 for the first): backoff
-// doubled at each retry, capped at maxRetryDelay, then jittered to a
-// random time in its upper half so that a fleet's retries spread out.
-// rnd(d) returns a random duration in [0, d).
-func retryDelay(backoff time.Duration, n int, rnd func(time.Duration) time.Duration) time.Duration {
-	d := backoff
-	for i := 1; i < n && d < maxRetryDelay; i++ {
-		d *= 2
-	}
-	d = min(d, maxRetryDelay)
-	return d/2 + rnd(d/2+1)
-}
-
-func randN(d time.Duration) time.Duration { return rand.N(d) }

@@ -200,3 +200,17 @@ func (p *parser) dropPending(n int, what string) {
 	}
 	p.pending, p.next = nil, Job{}
 }
+
+// SetDirective sets the field of j that the "# key: value" directive
+// sets, or says what is wrong with value; flags that mirror a directive
+// (run --ping-url) check their value with it.
+func SetDirective(j *Job, key, value string) error {
+	set, ok := directives[key]
+	if !ok {
+		return errors.New("unknown directive " + key)
+	}
+	if err := set(j, value); err != nil {
+		return errors.New("--" + map[string]string{"ping": "ping-url"}[key] + " " + value + ": " + err.Error())
+	}
+	return nil
+}

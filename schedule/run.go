@@ -686,6 +686,9 @@ func (r *runner) stop() {
 	}
 }
 
+// NewRunID returns a new run id, as in LEADERGATE_RUN_ID.
+func NewRunID() string { return newRunID() }
+
 func newRunID() string {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
