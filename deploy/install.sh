@@ -281,6 +281,11 @@ if [ -z "$again" ]; then
     fi
 fi
 
+# systemd's version (0 when unknown): before 240 the units log through
+# --log-file (write_unit).
+systemd_version=$(systemctl_ --version 2>/dev/null | awk 'NR == 1 { print $2 + 0 }')
+systemd_version=${systemd_version:-0}
+
 # The log directory: systemd appends to its files as root; operators read
 # them with sudo, "eb logs" and log streaming as root.
 install -d -m 0750 -o 0 -g "$group" "$root$log_dir"
@@ -326,10 +331,23 @@ EOF
 # TimeoutStopSec (longer than the grace) expires is killed.
 # StandardOutput/StandardError: appended to a file under $log_dir, where
 # "eb logs" and log streaming find it (the journal keeps systemd's own
-# start and stop lines).
+# start and stop lines). systemd before 240 (Amazon Linux 2 has 219)
+# ignores append:, so there the scheduler writes the file itself
+# (--log-file, created here for its user) and the journal gets what it
+# prints before its log is open.
 write_unit() {
     env_line=
     [ -z "$env_file" ] || env_line="EnvironmentFile=$env_file"
+    log_file=$log_dir/${7}.log
+    output="StandardOutput=append:$log_file
+StandardError=append:$log_file"
+    log_flag=
+    if [ "$systemd_version" -gt 0 ] && [ "$systemd_version" -lt 240 ]; then
+        [ -e "$root$log_file" ] || install -m 0640 -o "$2" -g "$3" /dev/null "$root$log_file"
+        output="StandardOutput=journal
+StandardError=journal"
+        log_flag="--log-file $log_file "
+    fi
     cat >"$root$1.new" <<EOF
 # Written by the leadergate install script (.ebextensions/leadergate.config).
 # Overwritten on every deployment: change the install script, or add a
@@ -355,15 +373,14 @@ WorkingDirectory=$app
 Environment=LEADERGATE_STATE_DIR=$5
 $6
 $env_line
-ExecStart=$bin schedule --grace ${grace}s ${9:+$9 }$4
+ExecStart=$bin schedule --grace ${grace}s $log_flag${9:+$9 }$4
 ExecReload=/bin/kill -HUP \$MAINPID
 Restart=always
 RestartSec=10s
 KillMode=mixed
 TimeoutStopSec=$((grace + 15))s
 SyslogIdentifier=$7
-StandardOutput=append:$log_dir/${7}.log
-StandardError=append:$log_dir/${7}.log
+$output
 $8
 
 [Install]

@@ -678,3 +678,26 @@ func TestInstallCrontabFromASubdirectory(t *testing.T) {
 		t.Errorf("ExecStart = %q", got)
 	}
 }
+
+// On Amazon Linux 2, systemd 219 ignores StandardOutput=append:, so the
+// promised log file would stay empty: there the unit logs to the journal
+// and the scheduler appends to the file itself (--log-file), which the
+// install creates for the service's user.
+func TestInstallOnSystemd219LogsThroughLogFile(t *testing.T) {
+	f := newFixture(t)
+	f.write(f.stubs+"/systemctl", []byte("#!/bin/sh\necho \"systemctl $*\" >>\"$FAKE_LOG\"\n"+
+		"case \"$*\" in *--version*) echo 'systemd 219'; echo '+PAM +AUDIT +SELINUX';; esac\n"), 0o755)
+	f.mustRun()
+	s := unitSettings(t, f.expectFile("/etc/systemd/system/leadergate.service", 0o644, false))
+	for k, v := range map[string]string{
+		"Service.ExecStart":      "/usr/local/bin/leadergate schedule --grace 30s --log-file /var/log/leadergate/leadergate.log /etc/leadergate/leader-jobs.cron",
+		"Service.StandardOutput": "journal",
+		"Service.StandardError":  "journal",
+	} {
+		if got := s[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("unit %s = %q, want %q", k, got, v)
+		}
+	}
+	f.expectFile("/var/log/leadergate/leadergate.log", 0o640, false)
+	f.expectOwner("/var/log/leadergate/leadergate.log", f.uid, f.gid)
+}
