@@ -111,7 +111,12 @@ type fleet struct {
 	Axis     []axisMark
 	Segments []segment
 	Moves    []row
+	AllMoves int // Moves lists the newest maxListed
 }
+
+// maxListed is how many lines a list under a chart shows (newest first for
+// failures, the latest moves of leadership); the folded table has all.
+const maxListed = 20
 
 type segment struct {
 	X, W     float64
@@ -122,20 +127,21 @@ type segment struct {
 }
 
 type jobView struct {
-	Job       string // as in the ledger ("" for the group's own controls)
-	Name      string // as shown
-	ID        string
-	Counts    []stateCount
-	Moves     int
-	Height    float64
-	AxisY     float64
-	Axis      []axisMark
-	Lanes     []lane
-	Marks     []mark
-	Handovers []handover
-	Attention []row
-	Controls  []row
-	Rows      []row
+	Job           string // as in the ledger ("" for the group's own controls)
+	Name          string // as shown
+	ID            string
+	Counts        []stateCount
+	Moves         int
+	Height        float64
+	AxisY         float64
+	Axis          []axisMark
+	Lanes         []lane
+	Marks         []mark
+	Handovers     []handover
+	Attention     []row
+	MoreAttention int // not listed: the table has them
+	Controls      []row
+	Rows          []row
 }
 
 type stateCount struct {
@@ -279,6 +285,10 @@ func fleetView(recs []ledger.Record, now time.Time, x func(time.Time) float64, i
 		}
 		i = j
 	}
+	f.AllMoves = len(f.Moves)
+	if len(f.Moves) > maxListed {
+		f.Moves = f.Moves[len(f.Moves)-maxListed:]
+	}
 	return f
 }
 
@@ -370,7 +380,11 @@ func jobChart(name string, n int, recs []ledger.Record, now time.Time, x func(ti
 		case string(ledger.ControlRecord):
 			jv.Controls = append(jv.Controls, r)
 		default:
-			jv.Attention = append(jv.Attention, r)
+			if len(jv.Attention) < maxListed {
+				jv.Attention = append(jv.Attention, r)
+			} else {
+				jv.MoreAttention++
+			}
 		}
 	}
 	return jv

@@ -101,3 +101,31 @@ func TestTheAxisIsLabelledAtRoundTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestLongListsAreCut: a flapping fleet or a job failing all day lists the
+// newest 20 failures and the last 20 moves, and says how many more there
+// are; the folded table keeps every record.
+func TestLongListsAreCut(t *testing.T) {
+	var recs []ledger.Record
+	for i := range 30 {
+		tick := t0.Add(time.Duration(i) * time.Minute)
+		recs = append(recs, ledger.Record{Key: ledger.Key{Group: "g", Job: "flaky", Tick: tick}, Owner: []string{"i-a", "i-b"}[i%2],
+			State: ledger.Failed, ExitCode: 1, Started: tick, Finished: tick.Add(time.Second)})
+	}
+	page := render(t, recs, t0.Add(time.Hour))
+	for _, want := range []string{
+		"Leadership moved 29 times; the last 20:",
+		`<li class="more">and 10 more, in the table below</li>`,
+		"2026-03-04T10:29:00Z", // the newest failure is listed
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, `<li data-state="failed">`); n != 20 {
+		t.Errorf("%d failures listed, want 20", n)
+	}
+	if n := strings.Count(page, `<tr data-state="failed">`); n != 30 {
+		t.Errorf("%d rows in the table, want all 30", n)
+	}
+}
