@@ -97,7 +97,7 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	if err := c.withLedger(g, d, log, &opts); err != nil {
 		return err
 	}
-	if err := c.withEMF(g, d, log, c.LogFormat, &opts); err != nil {
+	if err := c.withEMF(g, d, log, logTo, &opts); err != nil {
 		return err
 	}
 	// Run also returns on its own when its start fails: the watchers

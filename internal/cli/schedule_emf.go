@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -21,8 +22,9 @@ type emfFlags struct {
 // election's group; when the election cannot tell it yet (no ledger, the
 // election failing at start), it is --group, else "unknown", and a warning
 // says so: metrics are never a reason not to schedule.
-func (c *scheduleCmd) withEMF(g *Globals, d *Deps, log *slog.Logger, format string, opts *schedule.Options) error {
-	f := c.emfFlags
+// logTo is where the log goes (stderr, or --log-file).
+func (c *scheduleCmd) withEMF(g *Globals, d *Deps, log *slog.Logger, logTo io.Writer, opts *schedule.Options) error {
+	f, format := c.emfFlags, c.LogFormat
 	if f.EMF == "off" || f.EMF == "auto" && format != "json" {
 		return nil
 	}
@@ -46,7 +48,7 @@ func (c *scheduleCmd) withEMF(g *Globals, d *Deps, log *slog.Logger, format stri
 		// --emf on with text logs: the records are JSON lines among the
 		// text ones (CloudWatch Logs reads a metric from any line that is
 		// one JSON object).
-		out = schedule.NewLogger(d.Stderr, "json", slog.LevelInfo)
+		out = schedule.NewLogger(logTo, "json", slog.LevelInfo)
 	}
 	h := emf.New(emf.Options{Logger: out, Namespace: f.EMFNamespace, Group: group, Instance: self, Now: d.Now})
 	if opts.Hooks != nil {

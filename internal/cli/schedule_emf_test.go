@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -128,5 +129,35 @@ func TestScheduleBinaryRefusesABadEMFNamespace(t *testing.T) {
 	code, _, stderr := runLeadergate(t, dir, "--assume", "leader", "schedule", "--log-format", "json", "--emf-namespace", strings.Repeat("n", 256), filepath.Base(tab))
 	if code != 64 || !strings.Contains(stderr, "--emf-namespace") {
 		t.Errorf("exit %d, stderr %q; want 64 naming --emf-namespace", code, stderr)
+	}
+}
+
+// TestScheduleBinaryEMFFollowsLogFile: with --log-file the metrics records
+// go where the log goes, also as JSON lines among text ones (--emf on).
+func TestScheduleBinaryEMFFollowsLogFile(t *testing.T) {
+	dir := t.TempDir()
+	tab := writeCrontab(t, dir, "jobs.cron", emfCrontab)
+	logFile := filepath.Join(dir, "leadergate.log")
+	s := startSchedule(t, dir, "--assume", "leader", "schedule", "--grace", cliGrace.String(),
+		"--log-file", logFile, "--emf", "on", tab)
+	read := func() string { b, _ := os.ReadFile(logFile); return string(b) }
+	if !waitFor(cliWait, func() bool { return strings.Count(read(), `"Result":"failed"`) >= 1 }) {
+		t.Fatalf("no metrics record of the failing job in --log-file within %s:\n%s", cliWait, read())
+	}
+	s.signal(t, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(cliGrace + cliExitMargin):
+		t.Fatalf("the scheduler did not exit within %s of SIGTERM", cliGrace+cliExitMargin)
+	}
+	if strings.Contains(s.stderr.String(), "_aws") {
+		t.Errorf("metrics records on stderr with --log-file:\n%s", s.stderr)
+	}
+	for l := range strings.Lines(read()) {
+		if strings.HasPrefix(l, "{") {
+			if err := emftest.Validate([]byte(strings.TrimSuffix(l, "\n"))); err != nil {
+				t.Errorf("not an EMF record: %v\n%s", err, l)
+			}
+		}
 	}
 }
