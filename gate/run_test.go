@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GATE_TEST_CLI") == "1" {
 		os.Exit(testCLI())
 	}
+	if code, ok := superviseTestMain(); ok {
+		os.Exit(code)
+	}
 	os.Exit(m.Run())
 }
 
