@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
 // Restart backoff of a Supervisor, when its fields are zero.
@@ -60,16 +61,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if len(s.Argv) == 0 {
 		return errors.New("supervise: no command")
 	}
-	if _, se := Resolve(s.Argv[0]); se != nil {
-		return se
-	}
-	guard := s.Guard
-	if guard == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("supervise: cannot find leadergate's own executable for the guard: %w", err)
-		}
-		guard = exe
+	guard, err := s.guard()
+	if err != nil {
+		return err
 	}
 	log := s.Logger
 	if log == nil {
@@ -112,6 +106,40 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		backoff = min(2*backoff, bmax)
 	}
 	return nil
+}
+
+// RunOnce runs the command once, through the guard as Run does, until it
+// exits or ctx ends (then it stops it), and returns its exit code as a
+// shell reports it. err is a *StartError when it cannot start.
+func (s *Supervisor) RunOnce(ctx context.Context) (code int, err error) {
+	if len(s.Argv) == 0 {
+		return exitcode.Usage, errors.New("supervise: no command")
+	}
+	guard, err := s.guard()
+	if err != nil {
+		var se *StartError
+		if errors.As(err, &se) {
+			return se.Code, err
+		}
+		return exitcode.Failure, err
+	}
+	code, _, _, err = s.once(ctx, guard)
+	return code, err
+}
+
+// guard checks the command and finds the guard's executable.
+func (s *Supervisor) guard() (string, error) {
+	if _, se := Resolve(s.Argv[0]); se != nil {
+		return "", se
+	}
+	if s.Guard != "" {
+		return s.Guard, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("supervise: cannot find leadergate's own executable for the guard: %w", err)
+	}
+	return exe, nil
 }
 
 func or(d, def time.Duration) time.Duration {

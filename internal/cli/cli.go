@@ -53,6 +53,8 @@ type CLI struct {
 	Drain     drainCmd     `cmd:"" help:"Step down: tag this instance draining so every election passes over it."`
 	Undrain   undrainCmd   `cmd:"" help:"Remove this instance's draining tag: it takes part in elections again."`
 	Simulate  simulateCmd  `cmd:"" help:"Show the election on simulated instances, with no AWS account."`
+	Once      onceCmd      `cmd:"" help:"Run a deploy task on exactly one instance; the others wait for it and exit with its code (with --ledger)."`
+	Service   serviceCmd   `cmd:"" help:"Run a long-lived command on exactly one instance, handed over when it leaves."`
 	Ledger    ledgerCmd    `cmd:"" help:"Administer the tick ledger: leadergate ledger create [--table NAME]."`
 	History   historyCmd   `cmd:"" help:"Show the fleet's recent runs from the ledger, newest first."`
 	Pause     pauseCmd     `cmd:"" group:"Operate the fleet (with --ledger):" help:"Pause a job (or --all) on every instance: its ticks are skipped and recorded skipped."`
@@ -95,6 +97,10 @@ func (d *Deps) Now() time.Time { return d.Clock.Now() }
 // version.
 func Main(args []string, deps *Deps) int {
 	var cli CLI
+	if len(args) > 0 && args[0] == gate.GuardArg {
+		// The guard between `service` and its command (gate.Supervisor).
+		return gate.GuardMain(args[1:])
+	}
 	if len(args) == 1 && args[0] == "--version" {
 		args = []string{"version"} // as most tools answer it
 	}

@@ -89,12 +89,20 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
-	for i, r := range recs {
+	kept := recs[:0]
+	for _, r := range recs {
+		// A deploy task's or a service's record (once, service) sorts
+		// above every tick: it counts from when it started, and a
+		// service that runs is always listed.
+		if r.Untimed() && r.State != ledger.Running && r.Started.Before(now.Add(-c.Since)) {
+			continue
+		}
 		// A run still "running" past its lease died with its instance,
 		// whether or not anyone has recorded it lost yet (in prefix mode
 		// nobody looks at that tick again).
-		recs[i] = r.AsOf(now)
+		kept = append(kept, r.AsOf(now))
 	}
+	recs = kept
 	if c.HTML != "" {
 		return c.writeHistoryHTML(d, group, recs, now)
 	}
@@ -137,7 +145,11 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 		if job == "" {
 			job = "(all)"
 		}
-		line := strings.Join([]string{r.Tick.UTC().Format(ledger.TickFormat), job, string(r.State), who, exit, dur, attempt}, "\t")
+		tick := r.Tick
+		if r.Untimed() {
+			tick = r.Started // once and service: when it started
+		}
+		line := strings.Join([]string{tick.UTC().Format(ledger.TickFormat), job, string(r.State), who, exit, dur, attempt}, "\t")
 		if note := historyNote(r); note != "" {
 			line += "\t" + note
 		}
