@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -104,7 +105,10 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	}
 	recs = kept
 	if c.HTML != "" {
-		return c.writeHistoryHTML(d, group, recs, now)
+		// The page draws ticks on a time axis: deploy tasks and services
+		// have no tick to draw at.
+		ticks := slices.DeleteFunc(slices.Clone(recs), func(r ledger.Record) bool { return r.Untimed() })
+		return c.writeHistoryHTML(d, group, ticks, now)
 	}
 	if c.JSON {
 		enc := json.NewEncoder(d.Stdout)
