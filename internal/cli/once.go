@@ -25,7 +25,7 @@ const EBManifest = "/opt/elasticbeanstalk/deployment/app_version_manifest.json"
 // onceCmd is a deploy task: exactly one instance of the group runs the
 // command for a key, the others wait for its end and exit with its code.
 type onceCmd struct {
-	Key           string        `env:"LEADERGATE_ONCE_KEY" placeholder:"KEY" help:"What is done once, e.g. migrate@v42 (default: the application version Elastic Beanstalk is deploying)."`
+	Key           string        `env:"LEADERGATE_KEY" placeholder:"KEY" help:"What is done once, e.g. migrate@v42 (default: the application version Elastic Beanstalk is deploying)."`
 	NoWait        bool          `env:"LEADERGATE_NO_WAIT" help:"Do not wait for a run on another instance: exit 0 (or --follower-exit) at once."`
 	RetryFailed   bool          `env:"LEADERGATE_RETRY_FAILED" help:"Run again a task whose run failed (or was lost) before this call; without it, its failure is the answer."`
 	OnLost        string        `env:"LEADERGATE_ON_LOST" enum:"rerun,fail" default:"rerun" placeholder:"rerun|fail" help:"A runner that died mid-run (its lease ran out): a waiter reruns it (fence + 1), or it is recorded lost and reported failed."`
@@ -34,7 +34,7 @@ type onceCmd struct {
 	TakeoverAfter time.Duration `env:"LEADERGATE_TAKEOVER_AFTER" default:"15s" placeholder:"D" help:"A follower runs a task nobody has started this long after it starts waiting: the leader goes first."`
 	Lease         time.Duration `env:"LEADERGATE_LEASE" default:"60s" placeholder:"D" help:"The runner's lease, renewed every third of it: a waiter takes a dead runner's task over after it."`
 	Grace         time.Duration `env:"LEADERGATE_GRACE" default:"10s" placeholder:"D" help:"Between SIGTERM and SIGKILL when the command must stop."`
-	Manifest      string        `env:"LEADERGATE_EB_MANIFEST" default:"/opt/elasticbeanstalk/deployment/app_version_manifest.json" placeholder:"FILE" help:"Elastic Beanstalk's application version manifest, read for the default key."`
+	Manifest      string        `env:"LEADERGATE_MANIFEST" default:"/opt/elasticbeanstalk/deployment/app_version_manifest.json" placeholder:"FILE" help:"Elastic Beanstalk's application version manifest, read for the default key."`
 	Command       []string      `arg:"" optional:"" passthrough:"" placeholder:"-- CMD ARGS" help:"The command, run directly (never through a shell)."`
 }
 

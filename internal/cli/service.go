@@ -27,7 +27,7 @@ const maxClockSkew = 2 * time.Second
 
 // serviceCmd keeps one long-lived command running on exactly one instance.
 type serviceCmd struct {
-	Name             string        `env:"LEADERGATE_SERVICE_NAME" placeholder:"NAME" help:"The service's name in the ledger (default: the command line)."`
+	Name             string        `env:"LEADERGATE_NAME" placeholder:"NAME" help:"The service's name in the ledger (default: the command line)."`
 	Lease            time.Duration `env:"LEADERGATE_LEASE" default:"60s" placeholder:"D" help:"With --ledger: the holder's lease, renewed every third of it; after a holder dies, the next starts when it has run out."`
 	TakeoverAfter    time.Duration `env:"LEADERGATE_TAKEOVER_AFTER" default:"15s" placeholder:"D" help:"With --ledger: when nobody has ever held the lease, a follower takes it this long after it starts: the leader goes first."`
 	Grace            time.Duration `env:"LEADERGATE_GRACE" default:"10s" placeholder:"D" help:"Between SIGTERM and SIGKILL when the command must stop."`
