@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/leadergate/leadergate/internal/clock"
 )
@@ -167,7 +169,7 @@ func (l *Ledger) decide(ctx context.Context, r Record, opts ClaimOptions) (Claim
 		next := r
 		next.Owner, next.Fence, next.Attempt = l.Owner, r.Fence+1, r.Attempt+1
 		next.LeaseUntil, next.Started, next.Finished, next.ExitCode = now.Add(l.lease()), now, time.Time{}, 0
-		next.Expires = l.expires(r.Key, now)
+		next.Expires, next.Tail = l.expires(r.Key, now), ""
 		switch err := l.Store.Swap(ctx, r, next); {
 		case err == nil:
 			return Claim{Outcome: Won, Run: &Run{l: l, rec: next, Rerun: &r}}, nil
@@ -194,6 +196,19 @@ type Run struct {
 	l     *Ledger
 	rec   Record
 	Rerun *Record // the lost attempt this run replaces, if any
+	tail  string  // SetTail's, written by a failed Finish
+}
+
+// SetTail gives the end of the run's output, for Finish to keep when the
+// run failed: its last MaxTail bytes, cut where a character starts.
+func (r *Run) SetTail(out []byte) {
+	if len(out) > MaxTail {
+		out = out[len(out)-MaxTail:]
+		for len(out) > 0 && !utf8.RuneStart(out[0]) {
+			out = out[1:]
+		}
+	}
+	r.tail = strings.ToValidUTF8(string(out), "\uFFFD")
 }
 
 // Record is the run's record as last written.
@@ -219,9 +234,9 @@ func (r *Run) Renew(ctx context.Context) error {
 // Finish records the end of the run with the job's exit code.
 func (r *Run) Finish(ctx context.Context, exitCode int) error {
 	next := r.rec
-	next.State, next.ExitCode, next.Finished = Succeeded, exitCode, r.l.Now()
+	next.State, next.ExitCode, next.Finished, next.Tail = Succeeded, exitCode, r.l.Now(), ""
 	if exitCode != 0 {
-		next.State = Failed
+		next.State, next.Tail = Failed, r.tail
 	}
 	if err := r.l.Store.Swap(ctx, r.rec, next); err != nil {
 		return err

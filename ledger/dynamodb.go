@@ -36,6 +36,7 @@ const (
 	attrAction   = "action"   // which control
 	attrDetail   = "detail"   // its arguments
 	attrRequest  = "req"      // the request a rerun or backfill run answers
+	attrTail     = "tail"     // a failed run's last output
 	// GroupIndex is the global secondary index that lists a group's runs,
 	// all jobs, by tick: history without --job is one Query too, and a
 	// follower reads which jobs of a tick are taken with one Query. It
@@ -122,7 +123,7 @@ func toItem(r Record) map[string]types.AttributeValue {
 // that an ordinary tick's item stays as small as before.
 func (r Record) notes() map[string]string {
 	m := map[string]string{}
-	for name, v := range map[string]string{attrReason: r.Reason, attrActor: r.Actor, attrAction: r.Action, attrDetail: r.Detail, attrRequest: r.Request} {
+	for name, v := range map[string]string{attrReason: r.Reason, attrActor: r.Actor, attrAction: r.Action, attrDetail: r.Detail, attrRequest: r.Request, attrTail: r.Tail} {
 		if v != "" {
 			m[name] = v
 		}
@@ -157,6 +158,7 @@ func fromItem(it map[string]types.AttributeValue) (Record, error) {
 	}
 	r.Key = Key{Group: str(attrGroup), Job: str(attrJob), Tick: tick, Ref: ref}
 	r.Reason, r.Actor, r.Action, r.Detail, r.Request = str(attrReason), str(attrActor), str(attrAction), str(attrDetail), str(attrRequest)
+	r.Tail = str(attrTail)
 	r.Owner, r.State = str(attrOwner), State(str(attrState))
 	r.Fence, r.Attempt = num(attrFence), int(num(attrAttempt))
 	r.LeaseUntil, r.ExitCode, r.Started, r.Finished = at(attrLease), int(num(attrExit)), at(attrStarted), at(attrFinished)
@@ -217,7 +219,7 @@ func (d *DynamoDB) Swap(ctx context.Context, prev, r Record) error {
 		values[":finished"] = it[attrFinished]
 	}
 	notes := r.notes()
-	for _, name := range []string{attrReason, attrActor, attrAction, attrDetail, attrRequest} {
+	for _, name := range []string{attrReason, attrActor, attrAction, attrDetail, attrRequest, attrTail} {
 		names["#"+name] = name
 		if v, ok := notes[name]; ok {
 			set = append(set, "#"+name+" = :"+name)

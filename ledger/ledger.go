@@ -34,6 +34,11 @@ const (
 // Final reports a state nobody changes except by a rerun.
 func (s State) Final() bool { return s != Running && s != ControlRecord }
 
+// MaxTail is the most output a failed run's record keeps: 4 KiB, which
+// makes its finish cost up to 5 write units instead of 1 (DynamoDB counts
+// 1 KB per unit); a run that succeeded keeps none.
+const MaxTail = 4 << 10
+
 // Limits of a key. DynamoDB allows 2,048 bytes in a partition key; an EC2 tag
 // value is at most 256 characters, and a job name this long is a mistake.
 const (
@@ -118,6 +123,10 @@ type Record struct {
 	Started    time.Time
 	Finished   time.Time // zero while Running or when Lost
 	Expires    time.Time // the TTL: the store may delete the record after this
+	// Tail is the end of a failed run's output (stdout and stderr as they
+	// came), at most MaxTail bytes; empty for a run that succeeded, so that
+	// its finish stays one write unit (an item up to 1 KB).
+	Tail string
 	// Reason says why a tick was Skipped or Missed, or why a control was
 	// given; Actor who gave it (the caller's ARN, from STS); Action which
 	// control (pause, resume, trigger, skip, backfill, rerun) and Detail

@@ -71,6 +71,13 @@ type Held interface {
 	Hold(ctx context.Context) (held context.Context, finish func(exit int) error)
 }
 
+// TailKeeper is a Held that keeps the end of a failed run's output in the
+// ledger, for history: the scheduler gives it the run's Result.Tail just
+// before finish.
+type TailKeeper interface {
+	SetTail(out []byte)
+}
+
 // claimTick consults the ledger for a leader-only tick, after the
 // Authority: a failed election is no reason to skip with a ledger.
 func (r *runner) claimTick(ctx context.Context, j Job, tick time.Time, leader bool, electionErr error, slot Slot) Held {

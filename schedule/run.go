@@ -441,6 +441,9 @@ func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger
 			}
 			finished = true
 			free()
+			if k, ok := held.(TailKeeper); ok && res.Failure() {
+				k.SetTail(res.Tail)
+			}
 			return finish(res.Code)
 		})
 		if !ok || !again(res, n) {

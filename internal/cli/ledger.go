@@ -200,18 +200,19 @@ type historyLine struct {
 	Attempt  int        `json:"attempt"`
 	Fence    int64      `json:"fence"`
 	RunID    string     `json:"run_id"`
-	Ref      string     `json:"ref,omitempty"`    // trigger#ID for a triggered run, control#ID for a control
-	Reason   string     `json:"reason,omitempty"` // why skipped or missed, why a control
-	Actor    string     `json:"actor,omitempty"`  // who gave a control (a caller ARN)
-	Action   string     `json:"action,omitempty"` // which control
-	Detail   string     `json:"detail,omitempty"` // its arguments
+	Ref      string     `json:"ref,omitempty"`         // trigger#ID for a triggered run, control#ID for a control
+	Reason   string     `json:"reason,omitempty"`      // why skipped or missed, why a control
+	Actor    string     `json:"actor,omitempty"`       // who gave a control (a caller ARN)
+	Action   string     `json:"action,omitempty"`      // which control
+	Detail   string     `json:"detail,omitempty"`      // its arguments
+	Tail     string     `json:"output_tail,omitempty"` // a failed run's last output (ledger.MaxTail)
 	Request  string     `json:"request,omitempty"`
 }
 
 func historyJSON(r ledger.Record, now time.Time) historyLine {
 	h := historyLine{Tick: r.Tick.UTC(), Job: r.Job, State: string(r.State), Instance: r.Owner, Started: r.Started.UTC(),
 		Seconds: r.Duration(now).Seconds(), Attempt: r.Attempt, Fence: r.Fence, RunID: r.RunID(),
-		Ref: r.Ref, Reason: r.Reason, Actor: r.Actor, Action: r.Action, Detail: r.Detail, Request: r.Request}
+		Ref: r.Ref, Reason: r.Reason, Actor: r.Actor, Action: r.Action, Detail: r.Detail, Request: r.Request, Tail: r.Tail}
 	if r.State == ledger.Succeeded || r.State == ledger.Failed {
 		h.ExitCode = &r.ExitCode
 	}

@@ -168,7 +168,10 @@ type held struct {
 	log *slog.Logger
 }
 
-func (h held) Env() []string { return h.run.Env() }
+var _ schedule.TailKeeper = held{}
+
+func (h held) Env() []string      { return h.run.Env() }
+func (h held) SetTail(out []byte) { h.run.SetTail(out) }
 func (h held) Hold(ctx context.Context) (context.Context, func(int) error) {
 	return h.run.Hold(ctx, h.log)
 }

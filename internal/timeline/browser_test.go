@@ -111,7 +111,7 @@ func TestTheBrowserShowsEveryOutcome(t *testing.T) {
 		"6 succeeded", "1 failed", "1 lost", "1 running", "1 missed", "1 skipped", "1 paused", "1 control", "1 deferred",
 		"Leadership moved 2 times",
 		"i-0aaa → i-0bbb", "i-0bbb → i-0ccc",
-		"failed 2026-03-04T10:10:00Z on i-0aaa, exit 2, 12s",
+		"failed 2026-03-04T10:10:00Z on i-0aaa, exit 2, 12s\nits last output",
 		"lost 2026-03-04T10:25:00Z on i-0bbb: its instance stopped renewing the lease",
 		"missed 2026-03-04T10:30:00Z (no instance): no instance ran it (no scheduler ran); found by i-0ccc",
 		"paused 2026-03-04T10:30:00Z on i-0bbb: paused by arn:aws:sts::123456789012:assumed-role/ops/bob: database migration",
@@ -125,6 +125,11 @@ func TestTheBrowserShowsEveryOutcome(t *testing.T) {
 		if !strings.Contains(s.Text, want) {
 			t.Errorf("the page does not show %q; it shows:\n%s", want, s.Text)
 		}
+	}
+
+	// A failed run's output is one click away, not on the page.
+	if strings.Contains(s.Text, "the bank said no") {
+		t.Errorf("the failed run's output is shown unfolded")
 	}
 
 	// Every record is a visible mark, in its job's section, in the lane of

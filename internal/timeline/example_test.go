@@ -29,7 +29,11 @@ func everyOutcome() ([]ledger.Record, time.Time) {
 	recs := []ledger.Record{
 		run("billing", 0, "i-0aaa", ledger.Succeeded, 40, 0),
 		run("billing", 5, "i-0aaa", ledger.Succeeded, 42, 0),
-		run("billing", 10, "i-0aaa", ledger.Failed, 12, 2),
+		func() ledger.Record {
+			r := run("billing", 10, "i-0aaa", ledger.Failed, 12, 2)
+			r.Tail = "charging 1,204 accounts\nerror: the bank said no (HTTP 503)\n"
+			return r
+		}(),
 		run("billing", 15, "i-0bbb", ledger.Succeeded, 38, 0),
 		run("billing", 20, "i-0bbb", ledger.Succeeded, 41, 0),
 		{Key: ledger.Key{Group: "e-abc123", Job: "billing", Tick: min(25)}, Owner: "i-0bbb", State: ledger.Lost,

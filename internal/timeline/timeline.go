@@ -177,6 +177,9 @@ type row struct {
 	At string
 
 	Tick, State, Class, Instance, Exit, Duration, Attempt, Fence, Note string
+
+	// Tail is a failed run's last output.
+	Tail string
 }
 
 // Render writes the page for recs (any order, any mix of jobs).
@@ -435,7 +438,7 @@ func tableRow(r ledger.Record, now time.Time) row {
 	if r.Fence > 0 {
 		out.Fence = strconv.FormatInt(r.Fence, 10)
 	}
-	out.Note = note(r)
+	out.Note, out.Tail = note(r), r.Tail
 	switch r.State {
 	case ledger.Missed:
 		out.Instance = noInstance
