@@ -59,6 +59,7 @@ func TestAFailedRunKeepsTheEndOfItsOutput(t *testing.T) {
 			for _, r := range recs {
 				switch r.State {
 				case Failed:
+					t.Logf("a failed run's item with its tail: %d bytes", itemSize(toItem(r)))
 					if !strings.HasSuffix(r.Tail, "\nerror: the bank said no\n") || len(r.Tail) > MaxTail || len(r.Tail) < MaxTail-1 || !utf8.ValidString(r.Tail) {
 						t.Errorf("the failed run's tail is %d bytes (valid UTF-8: %v), ending %q; want the last %d bytes of its output, whole characters",
 							len(r.Tail), utf8.ValidString(r.Tail), r.Tail[max(0, len(r.Tail)-30):], MaxTail)
@@ -67,7 +68,9 @@ func TestAFailedRunKeepsTheEndOfItsOutput(t *testing.T) {
 					if r.Tail != "" {
 						t.Errorf("the successful run kept output %q", r.Tail)
 					}
-					if size := itemSize(toItem(r)); size > 1024 {
+					size := itemSize(toItem(r))
+					t.Logf("a successful run's item: %d bytes", size)
+					if size > 1024 {
 						t.Errorf("the successful run's item is %d bytes: its finish costs more than one write unit", size)
 					}
 				default:
