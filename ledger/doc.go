@@ -21,6 +21,17 @@
 //     see it lost at once, marked or not ([Record.AsOf]): in prefix mode
 //     nobody claims that tick again.
 //
+// # Deploy tasks and services
+//
+// Two kinds of record belong to no tick ([Untimed], sorted above every
+// tick): a deploy task's ([OnceKey], [Ledger.Once]: one run per key, the
+// others wait for its result, a runner whose lease ran out is taken over
+// once by one waiter) and a singleton service's lease ([ServiceKey],
+// [Ledger.Acquire], [Service]: one holder at a time, a fence that only
+// grows, given back on a handover). A holder that cannot renew gives the
+// lease up early enough to stop its command before anyone else may take it
+// ([Lease.Keep]).
+//
 // # Not guaranteed
 //
 // The lease is a clock: it assumes the instances' clocks agree within a few
