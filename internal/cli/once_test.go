@@ -11,7 +11,7 @@ import (
 func TestOnceKeyIsTheVersionElasticBeanstalkDeploys(t *testing.T) {
 	for _, c := range []struct {
 		name, manifest, want string
-		code             int
+		code                 int
 	}{
 		{"the label under the application's runtime sources, as AL2023 writes it",
 			`{"RuntimeSources":{"shop":{"app-v42-2601":{"s3url":"https://s3.amazonaws.com/b/k"}}},"DeploymentId":7,"Serial":9}`, "app-v42-2601", 0},
