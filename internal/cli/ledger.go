@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -105,10 +104,8 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	}
 	recs = kept
 	if c.HTML != "" {
-		// The page draws ticks on a time axis: deploy tasks and services
-		// have no tick to draw at.
-		ticks := slices.DeleteFunc(slices.Clone(recs), func(r ledger.Record) bool { return r.Untimed() })
-		return c.writeHistoryHTML(d, group, ticks, now)
+		// Deploy tasks and services are drawn from when they started.
+		return c.writeHistoryHTML(d, group, recs, now)
 	}
 	if c.JSON {
 		enc := json.NewEncoder(d.Stdout)

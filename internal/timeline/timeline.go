@@ -197,12 +197,12 @@ func build(recs []ledger.Record, o Options) view {
 	for _, s := range known {
 		v.Legend = append(v.Legend, legend{State: s, Class: class(s), Shape: shape(s)})
 	}
+	recs = placed(recs)
 	if len(recs) == 0 {
 		v.Empty = true
 		v.Range = "no ticks in the last " + human(o.Since)
 		return v
 	}
-	recs = slices.Clone(recs)
 	slices.SortStableFunc(recs, func(a, b ledger.Record) int {
 		return cmp.Or(a.Tick.Compare(b.Tick), strings.Compare(a.Job, b.Job))
 	})
@@ -255,7 +255,7 @@ func fleetView(recs []ledger.Record, now time.Time, x func(time.Time) float64, i
 	f.Axis = axis
 	var owned []ledger.Record
 	for _, r := range recs {
-		if ran(r) {
+		if ran(r) && !untimed(r) { // a deploy task or a service is not the leader's
 			owned = append(owned, r)
 		}
 	}
@@ -297,8 +297,13 @@ func fleetView(recs []ledger.Record, now time.Time, x func(time.Time) float64, i
 
 func jobChart(name string, n int, recs []ledger.Record, now time.Time, x func(time.Time) float64, axis []axisMark) jobView {
 	jv := jobView{Job: name, Name: name, ID: "job-" + strconv.Itoa(n), Axis: axis}
-	if name == "" {
+	switch {
+	case name == "":
 		jv.Name = groupWide
+	case strings.HasPrefix(name, ledger.OncePrefix):
+		jv.Name = strings.TrimPrefix(name, ledger.OncePrefix) + " (leadergate once: a deploy task)"
+	case strings.HasPrefix(name, ledger.ServicePrefix):
+		jv.Name = strings.TrimPrefix(name, ledger.ServicePrefix) + " (leadergate service)"
 	}
 	// Lanes: instances in the order they first have a tick of this job,
 	// then ticks nobody ran, then operators' controls.
@@ -517,6 +522,30 @@ func describe(r ledger.Record, now time.Time) string {
 		fmt.Fprintf(&b, ": %s", n)
 	}
 	return b.String()
+}
+
+// placed returns recs drawable on a time axis: a deploy task's or a
+// service's record has no tick (its key's time is ledger.Untimed, the end
+// of time), so it is drawn from when it started; one that never started is
+// left out.
+func placed(recs []ledger.Record) []ledger.Record {
+	out := make([]ledger.Record, 0, len(recs))
+	for _, r := range recs {
+		if r.Untimed() {
+			if r.Started.IsZero() {
+				continue
+			}
+			r.Tick = r.Started
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// untimed reports a record of a deploy task or a service (placed has
+// given it its start as tick).
+func untimed(r ledger.Record) bool {
+	return strings.HasPrefix(r.Job, ledger.OncePrefix) || strings.HasPrefix(r.Job, ledger.ServicePrefix)
 }
 
 // ran reports a record of a run an instance started: who ran consecutive

@@ -129,3 +129,34 @@ func TestLongListsAreCut(t *testing.T) {
 		t.Errorf("%d rows in the table, want all 30", n)
 	}
 }
+
+// TestDeployTasksAndServicesAreDrawnFromTheirStart: `leadergate once` and
+// `leadergate service` records have no tick (their key's time is the end
+// of time); they are drawn from when they started, under their own names,
+// and do not count as moves of leadership. One that never started is left
+// out, and the axis stays on the ticks' hours, not the year 9999.
+func TestDeployTasksAndServicesAreDrawnFromTheirStart(t *testing.T) {
+	recs := []ledger.Record{
+		{Key: ledger.Key{Group: "g", Job: "billing", Tick: t0}, Owner: "i-a", State: ledger.Succeeded, Started: t0, Finished: t0.Add(time.Second)},
+		{Key: ledger.OnceKey("g", "migrate-v42"), Owner: "i-b", State: ledger.Succeeded, Started: t0.Add(2 * time.Minute), Finished: t0.Add(3 * time.Minute)},
+		{Key: ledger.ServiceKey("g", "queue-worker"), Owner: "i-c", State: ledger.Running, Started: t0.Add(time.Minute), LeaseUntil: t0.Add(time.Hour)},
+		{Key: ledger.OnceKey("g", "never"), Owner: "i-d", State: ledger.Running},
+		{Key: ledger.Key{Group: "g", Job: "billing", Tick: t0.Add(5 * time.Minute)}, Owner: "i-a", State: ledger.Succeeded, Started: t0.Add(5 * time.Minute), Finished: t0.Add(5*time.Minute + time.Second)},
+	}
+	page := render(t, recs, t0.Add(6*time.Minute))
+	for _, want := range []string{
+		"<h2>migrate-v42 (leadergate once: a deploy task)</h2>",
+		"<h2>queue-worker (leadergate service)</h2>",
+		`data-state="succeeded" data-instance="i-b" data-tick="2026-03-04T10:02:00Z"`,
+		`data-state="running" data-instance="i-c" data-tick="2026-03-04T10:01:00Z"`,
+		"2026-03-04 10:00:00Z to 2026-03-04 10:05:00Z (UTC), 4 ticks",
+		"One instance ran every tick.",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "9999") || strings.Contains(page, "never") {
+		t.Errorf("the end of time, or a task that never started, is on the page")
+	}
+}
