@@ -32,7 +32,7 @@ func newEBEnv(t *testing.T, props map[string]string) (*ebsim.Env, string) {
 // appends "VERSION INSTANCE TICK" to $RUNS from ./bin/report.
 func reportApp(env *ebsim.Env, version string, extra map[string]string) ebsim.Bundle {
 	files := map[string]string{
-		"leader-jobs.cron": "# leader-jobs.cron\n# name: report\n*/2 * * * * * ./bin/report\n",
+		"leader-jobs.cron": "# leader-jobs.cron\n# name: report\n@every 2s ./bin/report\n",
 		"bin/report":       "#!/bin/sh\necho \"" + version + " $EBSIM_INSTANCE_ID $LEADERGATE_SCHEDULED_AT\" >>\"$RUNS\"\n",
 	}
 	for k, v := range extra {

@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/leadergate/leadergate/internal/voice"
-	"github.com/robfig/cron/v3"
 )
 
 // CheckOptions are the settings of [Check].
@@ -21,13 +19,16 @@ type CheckOptions struct {
 	Count int // next runs listed per job; 0 means 3
 	// Lookups answer the migration warnings; zero: none are made.
 	Lookups Lookups
+	// Ledger says the scheduler will run with the tick ledger (--ledger,
+	// LEADERGATE_LEDGER): an unnamed leader-only job is then a warning.
+	Ledger bool
 }
 
 // Check writes what --check shows: each job with its place in the file,
-// schedule, time zone, command, the environment the file gives it, its
-// directives and next runs after o.From. For @every jobs the times assume
-// the scheduler starts at o.From. The crontab's warnings, and those of
-// [DSTWarnings], go to warn, one "leadergate: warning: file:line: ..."
+// name (and whether it is derived, see [DerivedName]), schedule, time
+// zone, command, the environment the file gives it, its
+// directives and next runs after o.From. The crontab's warnings, and those of
+// [DSTWarnings] and, with o.Ledger, of [UnnamedWarnings], go to warn, one "leadergate: warning: file:line: ..."
 // line each; Check returns how many it wrote.
 func Check(w, warn io.Writer, c *Crontab, o CheckOptions) (warnings int, err error) {
 	if o.Count <= 0 {
@@ -36,6 +37,9 @@ func Check(w, warn io.Writer, c *Crontab, o CheckOptions) (warnings int, err err
 	now := o.From
 	all := append(append([]LineError(nil), c.Warnings...), MigrationWarnings(c, o.Lookups)...)
 	all = append(all, DSTWarnings(c, now)...)
+	if o.Ledger {
+		all = append(all, UnnamedWarnings(c)...)
+	}
 	for _, l := range all {
 		voice.Say(warn, voice.Warning, fmt.Sprintf("%s", l.Error()))
 	}
@@ -48,17 +52,19 @@ func Check(w, warn io.Writer, c *Crontab, o CheckOptions) (warnings int, err err
 		if j.EveryInstance {
 			who = "every instance"
 		}
-		name := " " + j.Name
-		if j.Name == fmt.Sprintf("%s:%d", filepath.Base(j.File), j.Line) {
-			name = "" // the default name says nothing more
+		if !j.Named {
+			who += ", unnamed"
 		}
-		fmt.Fprintf(bw, "%s:%d%s (%s)\n", j.File, j.Line, name, who)
+		fmt.Fprintf(bw, "%s:%d %s (%s)\n", j.File, j.Line, j.Name, who)
 		zone := "time zone " + j.TZ.String()
-		if _, every := j.Schedule.(cron.ConstantDelaySchedule); every {
-			zone = "from the scheduler's start"
+		if _, ok := j.Schedule.(every); ok {
+			zone = "counted from 1970-01-01 00:00:00 UTC, the same ticks on every instance"
 		}
 		fmt.Fprintf(bw, "  schedule  %s (%s)\n", j.Spec, zone)
 		fmt.Fprintf(bw, "  command   %s\n", j.Command)
+		if !j.Named {
+			fmt.Fprintf(bw, "  identity  from its schedule, zone and command: editing one makes it a new job (metrics, history, ledger key); add # name: above it to keep it\n")
+		}
 		for k, kv := range j.Env {
 			label := "env"
 			if k > 0 {
@@ -180,4 +186,22 @@ func dayRuleNote(spec string) string {
 		return fmt.Sprintf("day-of-week %s starts with *, so as in cron both day fields must match: day-of-month %s only when it is also day-of-week %s", dow, dom, dow)
 	}
 	return ""
+}
+
+// UnnamedWarnings reports the leader-only jobs without "# name:", for a
+// scheduler with the tick ledger: the ledger keys ticks by name, and a
+// derived name changes with any edit of the job, so while a rolling
+// deploy runs the old and the new crontab side by side, the edited job's
+// tick is claimed under two keys and runs twice.
+func UnnamedWarnings(c *Crontab) []LineError {
+	var out []LineError
+	for _, j := range c.Jobs {
+		if j.Named || j.EveryInstance {
+			continue
+		}
+		out = append(out, LineError{File: j.File, Line: j.Line, Field: "job", Value: j.Name, Msg: "unnamed, under the tick ledger: " +
+			"its identity (the ledger's key) comes from its schedule, zone and command, so editing one makes it a new job " +
+			"and, while old and new crontabs run side by side in a deploy, its tick can run twice: add # name: NAME above it"})
+	}
+	return out
 }

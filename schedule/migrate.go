@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -61,8 +62,10 @@ var shellWords = map[string]bool{
 
 // MigrationWarnings reports job lines that look pasted from a system
 // crontab and not yet migrated: a first word that is a user name (the
-// /etc/cron.d user column), a first word not found on the jobs' PATH, and
-// the legacy "test -e .../leader-manager-is-leader &&" prefix.
+// /etc/cron.d user column), a first word not found on the jobs' PATH, the
+// legacy "test -e .../leader-manager-is-leader &&" prefix, and a nested
+// "leadergate run --" or "leadergate check &&", which asks again what the
+// scheduler decided.
 func MigrationWarnings(c *Crontab, l Lookups) []LineError {
 	var out []LineError
 	for _, j := range c.Jobs {
@@ -72,6 +75,17 @@ func MigrationWarnings(c *Crontab, l Lookups) []LineError {
 		if m := legacyPrefix().FindString(j.Command); m != "" {
 			warn(strings.TrimSpace(m), "the leader-manager prefix is not needed: the scheduler runs this job on the leader only%s; remove it",
 				map[bool]string{true: " (and [all] jobs everywhere)", false: ""}[j.EveryInstance])
+			continue
+		}
+		if prefix, sub := nestedLeadergate(j.Command); prefix != "" {
+			switch {
+			case j.EveryInstance:
+				warn(prefix, "an [all] job runs on every instance, and a nested leadergate %s makes the scheduler's decision again by another rule: to run it on the leader only, remove [all] and this prefix", sub)
+			case sub == "run":
+				warn(prefix, "the scheduler already decided this tick is this instance's: a nested leadergate run only asks again, and with --ledger it can find the tick taken, by the scheduler itself, and exit 0 without running the command: remove the prefix")
+			default:
+				warn(prefix, "the scheduler already decided this tick is this instance's: a nested leadergate check only asks again: remove it")
+			}
 			continue
 		}
 		words := strings.Fields(j.Command)
@@ -100,4 +114,41 @@ func MigrationWarnings(c *Crontab, l Lookups) []LineError {
 		}
 	}
 	return out
+}
+
+// shellSeparators split a command line into its simple commands, roughly:
+// quotes are not looked at.
+var shellSeparators = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`&&|\|\||[;|&]`) })
+
+// nestedLeadergate finds, among the simple commands of a job's command
+// line ("cd /var/app/current && leadergate run -- ./bin/x"), one that runs
+// leadergate's run or check: it returns the leadergate words (up to "--"
+// for run) and the subcommand, or "".
+func nestedLeadergate(command string) (prefix, sub string) {
+	for _, part := range shellSeparators().Split(command, -1) {
+		words := strings.Fields(part)
+		for len(words) > 0 && (envLine().MatchString(words[0]) || words[0] == "exec" || words[0] == "env" || words[0] == "command") {
+			words = words[1:]
+		}
+		if len(words) == 0 || filepath.Base(words[0]) != "leadergate" {
+			continue
+		}
+		for i, w := range words[1:] {
+			if w == "--" {
+				break
+			}
+			if w != "run" && w != "check" {
+				continue
+			}
+			end := len(words)
+			if k := slices.Index(words, "--"); k > 0 {
+				end = k + 1
+			}
+			if w == "check" {
+				end = i + 2
+			}
+			return strings.Join(words[:end], " "), w
+		}
+	}
+	return "", ""
 }

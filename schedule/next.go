@@ -314,3 +314,27 @@ func newCronSpec(spec string, loc *time.Location) (*cronSpec, error) {
 	s.wildcard = star(f[1]) || star(f[2])
 	return s, nil
 }
+
+// every is "@every D": the instants that are whole multiples of D since
+// the Unix epoch (1970-01-01 00:00:00 UTC). Every scheduler of a fleet
+// derives the same ticks, whenever it started, so the tick ledger sees
+// one tick where robfig/cron's Every, counting from each scheduler's
+// start, made every instance claim (and win) a tick of its own. D is a
+// whole number of seconds: @every 5m runs at :00, :05, ... of the hour;
+// a D that does not divide a day (7m, 25h) drifts against the clock
+// face, the same way on every instance.
+type every struct{ d time.Duration }
+
+// Next returns the first multiple of d after t.
+func (e every) Next(t time.Time) time.Time {
+	s := int64(e.d / time.Second)
+	if s <= 0 {
+		return time.Time{} // Parse refuses intervals under a second
+	}
+	u := t.Unix() // whole seconds, rounded down
+	m := u % s
+	if m < 0 {
+		m += s
+	}
+	return time.Unix(u-m+s, 0).UTC()
+}

@@ -50,10 +50,10 @@ func TestNextAcrossDaylightSavingTime(t *testing.T) {
 			[]string{"2025-11-02T01:00:00-04:00", "2025-11-02T01:00:00-05:00", "2025-11-02T02:00:00-05:00"}},
 		{"New York: */30 runs every 30 minutes across fall back, never one instant twice", "America/New_York", "*/30 * * * *", "2025-11-02T01:15:00-04:00",
 			[]string{"2025-11-02T01:30:00-04:00", "2025-11-02T01:00:00-05:00", "2025-11-02T01:30:00-05:00", "2025-11-02T02:00:00-05:00"}},
-		{"New York: @every 1h counts elapsed time across fall back", "America/New_York", "@every 1h", "2025-11-02T00:30:00-04:00",
-			[]string{"2025-11-02T01:30:00-04:00", "2025-11-02T01:30:00-05:00", "2025-11-02T02:30:00-05:00"}},
-		{"New York: @every 1h counts elapsed time across spring forward", "America/New_York", "@every 1h", "2025-03-09T00:30:00-05:00",
-			[]string{"2025-03-09T01:30:00-05:00", "2025-03-09T03:30:00-04:00"}},
+		{"New York: @every 1h counts elapsed time (from the Unix epoch) across fall back", "America/New_York", "@every 1h", "2025-11-02T00:30:00-04:00",
+			[]string{"2025-11-02T01:00:00-04:00", "2025-11-02T01:00:00-05:00", "2025-11-02T02:00:00-05:00"}},
+		{"New York: @every 1h counts elapsed time (from the Unix epoch) across spring forward", "America/New_York", "@every 1h", "2025-03-09T00:30:00-05:00",
+			[]string{"2025-03-09T01:00:00-05:00", "2025-03-09T03:00:00-04:00"}},
 
 		// Europe/Berlin.
 		{"Berlin: a fixed time in the skipped hour runs right after the change", "Europe/Berlin", "30 2 * * *", "2025-03-29T12:00:00+01:00",
@@ -193,5 +193,34 @@ func TestDayFieldsFollowCronsRule(t *testing.T) {
 				t.Errorf("got  %v\nwant %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// @every ticks are multiples of the interval since the Unix epoch, so
+// schedulers started at different times derive the same ticks (the ledger
+// keys them): they counted from each scheduler's start.
+func TestEveryTicksAreTheSameWhenEverSchedulersStart(t *testing.T) {
+	c, err := Parse(strings.NewReader("@every 90s ./bin/x\n@every 5m ./bin/y\n"), "f.cron")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // 1772366400, a multiple of 90 and of 300
+	tests := []struct {
+		job   int
+		after time.Time
+		want  time.Time
+	}{
+		{0, day.Add(7 * time.Second), day.Add(90 * time.Second)},
+		{0, day.Add(31*time.Second + 500*time.Millisecond), day.Add(90 * time.Second)},
+		{0, day.Add(90 * time.Second), day.Add(180 * time.Second)},
+		{0, day.Add(-time.Nanosecond), day},
+		{1, day.Add(3*time.Minute + 10*time.Second), day.Add(5 * time.Minute)},
+		{1, day.Add(5 * time.Minute), day.Add(10 * time.Minute)},
+		{1, time.Date(2026, 3, 1, 13, 2, 0, 0, time.FixedZone("X", 3600)), day.Add(5 * time.Minute)},
+	}
+	for _, tt := range tests {
+		if got := c.Jobs[tt.job].Next(tt.after); !got.Equal(tt.want) {
+			t.Errorf("%s: Next(%s) = %s, want %s", c.Jobs[tt.job].Spec, tt.after, got, tt.want)
+		}
 	}
 }

@@ -6,10 +6,10 @@ package schedule
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -25,7 +25,7 @@ const DefaultShell = "/bin/sh"
 const maxLine = 64 << 10
 
 // Schedule tells when a job is due next: the first activation strictly after
-// t. A zero time means never. Every [cron.Schedule] is one.
+// t. A zero time means never.
 type Schedule interface {
 	Next(t time.Time) time.Time
 }
@@ -41,12 +41,17 @@ type Crontab struct {
 
 // Job is one job line of a crontab.
 type Job struct {
-	// Name identifies the job in logs, in LEADERGATE_JOB and to the
-	// Authority: the "# name:" comment above the line, else "base:line"
-	// (the file's base name and the line number).
+	// Name identifies the job: in logs, metrics, LEADERGATE_JOB, to the
+	// Authority and as the tick ledger's key. It is the "# name:" comment
+	// above the line, else [DerivedName] of its schedule, zone and command,
+	// never its line number.
 	Name string
-	File string // as given to Parse
-	Line int
+	// Named is set when Name comes from "# name:": editing the job keeps
+	// its identity. Without it, an edit of the schedule, the zone or the
+	// command makes it another job.
+	Named bool
+	File  string // as given to Parse
+	Line  int
 	// Spec is the schedule as written, without marker or time zone:
 	// "0 3 * * *", "*/10 * * * * *", "@daily", "@every 5m".
 	Spec     string
@@ -91,7 +96,8 @@ type Job struct {
 }
 
 // Next returns the job's first run after t, with cron's rules for
-// daylight saving time (see [cronSpec]); @every jobs run by elapsed time.
+// daylight saving time (see [cronSpec]); @every jobs run at the multiples
+// of their interval since the Unix epoch (see [every]).
 func (j Job) Next(t time.Time) time.Time { return j.Schedule.Next(t) }
 
 // LineError is one bad line of a crontab.
@@ -160,7 +166,6 @@ var (
 func Parse(r io.Reader, filename string) (*Crontab, error) {
 	p := &parser{
 		file:  filename,
-		base:  filepath.Base(filename),
 		shell: DefaultShell,
 		tz:    time.Local,
 		names: map[string]int{},
@@ -169,6 +174,11 @@ func Parse(r io.Reader, filename string) (*Crontab, error) {
 	br := bufio.NewReader(r)
 	for n := 1; ; n++ {
 		line, err := readLine(br)
+		if errors.Is(err, errNotText) {
+			// A binary file would give an error per "line": one says it all.
+			return nil, &ParseError{File: filename, Lines: []LineError{{File: filename, Line: n,
+				Msg: "not a text file: this line holds a NUL byte (a binary file, or text saved as UTF-16): pass the crontab, as plain text (UTF-8)"}}}
+		}
 		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errLineTooLong) {
 			return nil, &FileError{File: filename, Err: err, Msg: fmt.Sprintf("read crontab %s: %v", filename, err)}
 		}
@@ -194,14 +204,21 @@ func Parse(r io.Reader, filename string) (*Crontab, error) {
 	return c, nil
 }
 
-var errLineTooLong = errors.New("line too long")
+var (
+	errLineTooLong = errors.New("line too long")
+	errNotText     = errors.New("not a text file")
+)
 
 // readLine returns one line without its end of line (LF or CRLF). A line
-// longer than maxLine is consumed and reported as errLineTooLong.
+// longer than maxLine is consumed and reported as errLineTooLong, one
+// holding a NUL byte as errNotText.
 func readLine(br *bufio.Reader) (string, error) {
 	var b []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
+		if bytes.IndexByte(chunk, 0) >= 0 {
+			return "", errNotText
+		}
 		if len(b)+len(chunk) <= maxLine+2 {
 			b = append(b, chunk...)
 		} else {
@@ -222,11 +239,11 @@ func readLine(br *bufio.Reader) (string, error) {
 }
 
 type parser struct {
-	file, base string
-	shell      string
-	tz         *time.Location
-	env        []string
-	names      map[string]int // name → line
+	file  string
+	shell string
+	tz    *time.Location
+	env   []string
+	names map[string]int // name → line
 	// pending holds the directives read since the last job line, waiting
 	// for their job; next holds the fields they set.
 	pending []pendingDirective
@@ -251,8 +268,8 @@ func (p *parser) warnf(line int, field, value, format string, args ...any) {
 // line parses one line; ok reports a job. Errors are collected in p.
 func (p *parser) line(n int, raw string) (job Job, ok bool) {
 	defer func() {
-		// robfig/cron panics on some input (robfig/cron#554); never let a
-		// crontab crash the scheduler.
+		// Never let a crontab crash the scheduler (robfig/cron, the parser
+		// leadergate once used, panicked on "TZ=0": robfig/cron#554).
 		if r := recover(); r != nil {
 			p.errorf(n, "", "", "cannot parse line (internal error: %v): please report it", r)
 			job, ok = Job{}, false

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // ParseFile reads and parses the crontab at path after the safety checks
@@ -21,7 +22,15 @@ func ParseFile(path string) (*Crontab, error) { return parseFile(path, true) }
 func CheckFile(path string) (*Crontab, error) { return parseFile(path, false) }
 
 func parseFile(path string, checkOwner bool) (*Crontab, error) {
-	f, err := os.Open(path)
+	// Only a regular file is opened: opening a named pipe waits for a
+	// writer (--check hung, and so did a reload on SIGHUP, which then
+	// ignored SIGTERM), a device may never end. The file is looked at
+	// before it is opened, and opened without blocking in case it was
+	// swapped for a pipe in between; what was opened is looked at again.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, notRegular(path, fi)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, &FileError{File: path, Err: err,
 			Msg: fmt.Sprintf("cannot read crontab: %v: check the path, or pass the file as an argument", err)}
@@ -39,7 +48,7 @@ func parseFile(path string, checkOwner bool) (*Crontab, error) {
 
 func checkSafe(path string, fi os.FileInfo, checkOwner bool) error {
 	if !fi.Mode().IsRegular() {
-		return &FileError{File: path, Msg: fmt.Sprintf("crontab %s is %s, not a regular file: pass the path of a file", path, fileKind(fi.Mode()))}
+		return notRegular(path, fi)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
 		return &FileError{File: path, Msg: fmt.Sprintf(
@@ -52,6 +61,10 @@ func checkSafe(path string, fi os.FileInfo, checkOwner bool) error {
 			path, uid, os.Geteuid(), os.Geteuid(), path)}
 	}
 	return nil
+}
+
+func notRegular(path string, fi os.FileInfo) error {
+	return &FileError{File: path, Msg: fmt.Sprintf("crontab %s is %s, not a regular file: pass the path of a file", path, fileKind(fi.Mode()))}
 }
 
 // fileKind names what a non-regular file is, in words rather than as an

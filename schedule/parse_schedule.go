@@ -5,11 +5,13 @@ package schedule
 
 import (
 	"fmt"
+	"math/bits"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
-
-	"github.com/robfig/cron/v3"
 )
 
 // job parses a job line: [all]? (CRON_TZ=Zone|TZ=Zone)? schedule command.
@@ -53,6 +55,10 @@ func (p *parser) job(n int, s string) (Job, bool) {
 		break
 	}
 	spec, cmd := p.schedule(n, rest)
+	if msg := badCommandStart(spec, cmd); msg != "" {
+		p.errorf(n, "command", truncate(cmd), "%s", msg)
+		spec = ""
+	}
 	j.Spec = spec
 	j.Command = cmd
 	if spec != "" && cmd == "" {
@@ -71,20 +77,42 @@ func (p *parser) job(n int, s string) (Job, bool) {
 		return Job{}, false
 	}
 	j.Schedule = sched
-	j.Name = fmt.Sprintf("%s:%d", p.base, n)
 	if name != "" {
-		j.Name = name
-	}
-	if prev, dup := p.names[j.Name]; dup {
-		p.errorf(n, "name", j.Name, "already used by line %d: give each job its own name", prev)
-		return Job{}, false
+		j.Name, j.Named = name, true
+		if prev, dup := p.names[j.Name]; dup {
+			p.errorf(n, "name", j.Name, "already used by line %d: give each job its own name", prev)
+			return Job{}, false
+		}
+	} else {
+		j.Name = p.derivedName(n, j)
 	}
 	p.names[j.Name] = n
 	return j, true
 }
 
+// derivedName is DerivedName, made unique in the file: a job with the
+// same schedule, zone and command as one above it (another environment,
+// say) gets "-2", "-3", ... after it, which depends on their order, so
+// such jobs are told to take a name.
+func (p *parser) derivedName(n int, j Job) string {
+	base := DerivedName(j.Spec, j.TZ, j.Command)
+	name := base
+	for k := 2; ; k++ {
+		prev, dup := p.names[name]
+		if !dup {
+			break
+		}
+		if k == 2 {
+			p.warnf(n, "job", j.Command, "has the schedule, zone and command of line %d, so only their order tells their identities apart (%s, %s-2): give each a # name:", prev, base, base)
+		}
+		name = fmt.Sprintf("%s-%d", base, k)
+	}
+	return name
+}
+
 // neverRef is a fixed start for the "never fires" check, so Parse reads no
-// clock; a day that exists at all exists within robfig's 5-year search.
+// clock; a day that exists at all comes within cronSpec's search
+// (searchYears).
 var neverRef = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // nextToken splits off the first whitespace-separated token of s.
@@ -142,9 +170,11 @@ func (p *parser) schedule(n int, s string) (spec, cmd string) {
 		fields = append(fields, t)
 	}
 	names := fieldNames5
+	warned := false
 	if len(fields) == 6 && looksLikeField(fields[5]) && checkField(fields[5], fieldBounds["day-of-week"]) == "" {
 		names = fieldNames6
 		if strings.ContainsFunc(fields[5], unicode.IsLetter) && checkField(fields[0], fieldBounds["second"]) == "" {
+			warned = true
 			// "*/5 * * * * mon -f /etc/mon.cf": a five-field job running
 			// mon, or a six-field one on Mondays?
 			five := strings.Join(fields[:5], " ")
@@ -176,7 +206,102 @@ func (p *parser) schedule(n int, s string) (spec, cmd string) {
 	for range fields {
 		_, cmd = nextToken(cmd)
 	}
+	if len(fields) == 6 && !warned {
+		p.sixFields(n, fields)
+	}
 	return strings.Join(fields, " "), cmd
+}
+
+// badCommandStart says what is wrong with a command that starts with
+// something no command starts with, or "". Such a first word is a schedule
+// field too many, or a glob the shell would replace by whatever file
+// names match it: "* * * * * * * echo x" was an every-second job running
+// "* echo x".
+func badCommandStart(spec, cmd string) string {
+	first, _ := nextToken(cmd)
+	fields := len(strings.Fields(spec))
+	switch {
+	case spec == "" || first == "":
+		return ""
+	case yearField().MatchString(first):
+		return fmt.Sprintf("starts with %q, a year: leadergate has no year field (supercronic's last field): remove it", first)
+	case first == "*" || first == "?" || numericField(first):
+		switch {
+		case strings.HasPrefix(spec, "@"):
+			return fmt.Sprintf("starts with %q, which looks like a schedule field: %s is the whole schedule: remove it", first, spec)
+		case fields == 6:
+			return fmt.Sprintf("starts with %q, a seventh schedule field: a schedule has 5 fields, or 6 with seconds first, and no year: remove the extra field", first)
+		}
+		return fmt.Sprintf("starts with %q, which looks like a sixth schedule field but is no day-of-week (0-7 or sun-sat): fix the schedule; a command does not start with it", first)
+	case first[0] == '*' || first[0] == '?' || first[0] == '[' && first != "[" && first != "[[":
+		return fmt.Sprintf("starts with %q, a shell glob: the shell would run whatever file name matches it: write the command's name or path", first)
+	}
+	return ""
+}
+
+// yearField matches a year, or a list, range or step of years, as
+// supercronic (gorhill/cronexpr) reads them in its last field.
+var yearField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(19[7-9][0-9]|2[01][0-9][0-9])([-,/][0-9,/-]*)?$`) })
+
+// numericField reports whether s is made of digits and the characters of
+// a schedule field (",-/*?") only, with a digit: no command is.
+func numericField(s string) bool {
+	return strings.Trim(s, "0123456789*?,-/") == "" && strings.ContainsAny(s, "0123456789")
+}
+
+// sixFields warns about a six-field schedule, read seconds first: one that
+// runs several times a minute, and one that supercronic, the scheduler
+// many crontabs come from, reads year last: a sixth field "*" is a valid
+// day-of-week and a valid year, so "*/5 * * * * *", every 5 minutes
+// there, is every 5 seconds here. A sixth field "?" is no year in
+// supercronic, so it marks a six-field line as seconds first; a sixth
+// field that is neither "*" nor "?" cannot be a year and a day-of-week
+// at once.
+func (p *parser) sixFields(n int, f []string) {
+	spec := strings.Join(f, " ")
+	five, asYearLast := strings.Join(f[1:], " "), strings.Join(f[:5], " ")
+	yearLast := f[5] == "*"
+	secs, _ := parseField(f[0], fieldBounds["second"])
+	if perMinute := bits.OnesCount64(secs); perMinute > 1 {
+		msg := fmt.Sprintf("runs %d times a minute: six fields are read seconds first, as %q at seconds %s", perMinute, five, f[0])
+		if yearLast {
+			msg += fmt.Sprintf("; supercronic reads six fields year last, as %q: if the line comes from there, write that", asYearLast)
+		}
+		if d := everyFor(f); d != "" {
+			msg += fmt.Sprintf("; for a job that runs every few seconds, write @every %s, which says so", d)
+		}
+		p.warnf(n, "schedule", spec, "%s", msg)
+		return
+	}
+	if !yearLast {
+		return
+	}
+	keep := fmt.Sprintf("write the day-of-week as ? (%q) to keep seconds first", asYearLast+" ?")
+	if f[0] == "0" {
+		keep = fmt.Sprintf("write the five fields %q to keep this", five)
+	}
+	p.warnf(n, "schedule", spec, "six fields are read seconds first, as %q at second %s; supercronic reads them year last, as %q: write that if the line comes from there, or %s",
+		five, f[0], asYearLast, keep)
+}
+
+// everyFor is the @every interval that a per-second schedule f means when
+// it is one ("*/5 * * * * *" is @every 5s), or "".
+func everyFor(f []string) string {
+	for _, x := range f[1:] {
+		if x != "*" && x != "?" {
+			return ""
+		}
+	}
+	step := 1
+	if s, ok := strings.CutPrefix(f[0], "*/"); ok {
+		step, _ = strconv.Atoi(s)
+	} else if f[0] != "*" {
+		return ""
+	}
+	if step < 1 || 60%step != 0 {
+		return ""
+	}
+	return strconv.Itoa(step) + "s"
 }
 
 func checkEvery(d string) string {
@@ -251,7 +376,7 @@ func buildSchedule(spec string, loc *time.Location) (Schedule, error) {
 		if err != nil {
 			return nil, err
 		}
-		return cron.Every(dur), nil
+		return every{dur}, nil
 	}
 	return newCronSpec(spec, loc)
 }

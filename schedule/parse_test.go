@@ -55,7 +55,7 @@ func TestParseAcceptsEveryValidForm(t *testing.T) {
 	tokyoEnv := append(slices.Clone(bashEnv), "CRON_TZ=Asia/Tokyo")
 	type want struct {
 		line    int
-		name    string // "" means the default "good.cron:LINE"
+		name    string // "" means the derived name, DerivedName
 		spec    string
 		tz      string
 		command string
@@ -96,10 +96,11 @@ func TestParseAcceptsEveryValidForm(t *testing.T) {
 	}
 	for i, w := range wants {
 		j := c.Jobs[i]
-		if w.name == "" {
-			w.name = "good.cron:" + strconv.Itoa(w.line)
+		named := w.name != ""
+		if !named {
+			w.name = DerivedName(w.spec, j.TZ, w.command)
 		}
-		if j.Line != w.line || j.Name != w.name || j.Spec != w.spec || j.TZ.String() != w.tz ||
+		if j.Line != w.line || j.Name != w.name || j.Named != named || j.Spec != w.spec || j.TZ.String() != w.tz ||
 			j.Command != w.command || j.EveryInstance != w.all || j.Shell != w.shell || j.File != "good.cron" {
 			t.Errorf("job %d:\n got line %d name %q spec %q tz %s command %q all %v shell %s\nwant line %d name %q spec %q tz %s command %q all %v shell %s",
 				i, j.Line, j.Name, j.Spec, j.TZ, j.Command, j.EveryInstance, j.Shell,
@@ -202,8 +203,9 @@ func TestParseLineErrors(t *testing.T) {
 			"# timeout: 1m\n\n@daily x", `leader-jobs.cron:1: timeout "1m": followed by a blank line on line 2, not by a job line: put the # timeout: comment directly above its job`},
 		{"an environment line with text after its closing quote and before a comment",
 			`A="x" y # note`, `leader-jobs.cron:1: A value "\"x\" y": text "y" after the closing quote: quote the whole value`},
-		{"a name equal to a default name",
-			"@daily x\n# name: leader-jobs.cron:1\n@daily y", `leader-jobs.cron:3: name "leader-jobs.cron:1": already used by line 1: give each job its own name`},
+		{"a name equal to a derived name",
+			"@daily x\n# name: " + DerivedName("@daily", time.Local, "x") + "\n@daily y",
+			`leader-jobs.cron:3: name "` + DerivedName("@daily", time.Local, "x") + `": already used by line 1: give each job its own name`},
 		{"a line too long",
 			"@daily " + strings.Repeat("x", maxLine), `leader-jobs.cron:1: line longer than 65536 bytes: shorten it, or move the command into a script`},
 		{"robfig/cron#554 input is an error, not a panic",
@@ -295,15 +297,10 @@ func TestParseEdgeCasesAccepted(t *testing.T) {
 					`/etc/app/leader-jobs.cron:2: comment "# nmae:": not a directive, so it is ignored: did you mean # name:?`,
 					`/etc/app/leader-jobs.cron:3: comment "# Timeout:": not a directive, so it is ignored: did you mean # timeout:?`,
 				}
-				if !slices.Equal(got, want) || c.Jobs[0].Name != "leader-jobs.cron:4" || c.Jobs[0].Timeout != 0 {
+				if !slices.Equal(got, want) || c.Jobs[0].Name != DerivedName("@daily", time.Local, "x") || c.Jobs[0].Timeout != 0 {
 					t.Errorf("warnings\n%s\nwant\n%s\n(name %q, timeout %v)", strings.Join(got, "\n"), strings.Join(want, "\n"), c.Jobs[0].Name, c.Jobs[0].Timeout)
 				}
 			}},
-		{"the default name uses the file's base name", "@daily x", func(t *testing.T, c *Crontab) {
-			if c.Jobs[0].Name != "leader-jobs.cron:1" {
-				t.Errorf("name %q", c.Jobs[0].Name)
-			}
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

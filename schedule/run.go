@@ -238,7 +238,7 @@ func (r *runner) loop(ctx context.Context, c *Crontab) {
 		case <-r.opts.Reload:
 			if c, ok := r.reload(); ok {
 				r.opts.Hooks.Loaded(c.Jobs)
-				entries = plan(c.Jobs, cursor, r.opts.Hooks)
+				entries = replan(entries, c.Jobs, cursor, r.clock.Now(), r.opts.Hooks)
 			}
 			continue
 		case <-beat:

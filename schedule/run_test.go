@@ -58,7 +58,7 @@ GREETING="hello   world"
 	if fail.Attrs["exit_code"] != "3" || fail.Attrs["duration"] == "" {
 		t.Errorf("finish record %v", fail)
 	}
-	logs.wait(t, MsgJobOutput, "line", "second", "job", "leader-jobs.cron:5")
+	logs.wait(t, MsgJobOutput, "line", "second", "job", "echo-second-56565a4e")
 	if got := logs.find(MsgJobOutput, "line", "later"); len(got) != 0 {
 		t.Errorf("the 04:00 job ran at 03:00: %v", got)
 	}
@@ -66,7 +66,7 @@ GREETING="hello   world"
 	// Authority coalesce them into one election.
 	asked := slices.DeleteFunc(auth.jobs(), func(j gate.Job) bool { return j.Name == "(start)" })
 	slices.SortFunc(asked, func(a, b gate.Job) int { return strings.Compare(a.Name, b.Name) })
-	want := []gate.Job{{Name: "billing-run", Tick: at03}, {Name: "leader-jobs.cron:5", Tick: at03}}
+	want := []gate.Job{{Name: "billing-run", Tick: at03}, {Name: "echo-second-56565a4e", Tick: at03}}
 	if len(asked) != 2 || asked[0].Name != want[0].Name || !asked[0].Tick.Equal(at03) || asked[1].Name != want[1].Name || !asked[1].Tick.Equal(at03) {
 		t.Errorf("authority asked %v, want %v", asked, want)
 	}
@@ -88,9 +88,11 @@ func TestFollowerRunsOnlyEveryInstanceJobs(t *testing.T) {
 	logs := newLogSink()
 	startRun(t, Options{File: path, Authority: gate.Assume(false), Logger: logs.logger(), Refresh: -1, Clock: clock})
 
+	leaderJob := DerivedName("0 3 * * *", time.UTC, "touch "+dir+"/leader-ran")
+	allJob := DerivedName("0 3 * * *", time.UTC, "touch "+dir+"/all-ran")
 	clock.Advance(t, at03)
-	logs.wait(t, "job finished", "job", "leader-jobs.cron:3")
-	skip := logs.wait(t, "job skipped: not the leader", "job", "leader-jobs.cron:2")
+	logs.wait(t, "job finished", "job", allJob)
+	skip := logs.wait(t, "job skipped: not the leader", "job", leaderJob)
 	if skip.Level.String() != "DEBUG" || skip.Attrs["reason"] != "assumed follower (--assume)" || skip.Attrs["scheduled_at"] != "2025-11-25T03:00:00Z" {
 		t.Errorf("skip record %v", skip)
 	}
@@ -100,7 +102,7 @@ func TestFollowerRunsOnlyEveryInstanceJobs(t *testing.T) {
 	if exists(filepath.Join(dir, "leader-ran")) {
 		t.Error("a leader-only job ran on a follower")
 	}
-	if got := logs.find("job started", "job", "leader-jobs.cron:2"); len(got) != 0 {
+	if got := logs.find("job started", "job", leaderJob); len(got) != 0 {
 		t.Errorf("leader-only job started on a follower: %v", got)
 	}
 }
@@ -118,9 +120,11 @@ func TestAuthorityErrorSkipsLeaderJobsWithAWarning(t *testing.T) {
 	}}
 	startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: -1, Clock: clock})
 
+	leaderJob := DerivedName("0 3 * * *", time.UTC, "touch "+dir+"/leader-ran")
+	allJob := DerivedName("0 3 * * *", time.UTC, "touch "+dir+"/all-ran")
 	clock.Advance(t, at03)
-	logs.wait(t, "job finished", "job", "leader-jobs.cron:3")
-	w := logs.wait(t, "job skipped: cannot tell whether this instance is the leader", "job", "leader-jobs.cron:2")
+	logs.wait(t, "job finished", "job", allJob)
+	w := logs.wait(t, "job skipped: cannot tell whether this instance is the leader", "job", leaderJob)
 	if w.Level.String() != "WARN" || w.Attrs["error"] != "describe instances: throttled" {
 		t.Errorf("warning %v", w)
 	}
@@ -221,9 +225,12 @@ func TestReloadReplacesTheScheduleOrKeepsItWhenBroken(t *testing.T) {
 	if got := logs.find(MsgJobOutput, "line", "v1"); len(got) != 0 {
 		t.Errorf("the replaced v1 job ran: %v", got)
 	}
-	// The broken file never ran: no job named after its lines started.
-	if got := logs.find("job started", "job", "leader-jobs.cron:1"); len(got) != 0 {
-		t.Errorf("a job of the broken file ran: %v", got)
+	// The broken file never ran: only long and v3 started.
+	v3 := DerivedName("0 4 * * *", time.UTC, "echo v3")
+	for _, r := range logs.find("job started") {
+		if r.Attrs["job"] != "long" && r.Attrs["job"] != v3 {
+			t.Errorf("a job of the broken file ran: %v", r)
+		}
 	}
 }
 

@@ -73,7 +73,9 @@ func RunNow(ctx context.Context, opts Options, name string) (int, error) {
 	names := make([]string, 0, len(c.Jobs))
 	for i := range c.Jobs {
 		names = append(names, c.Jobs[i].Name)
-		if c.Jobs[i].Name == name {
+		// FILE:LINE, as --check prints it, also names a job: the only
+		// handle an unnamed job had before its name was derived.
+		if c.Jobs[i].Name == name || lineName(c.Jobs[i]) == name && job == nil {
 			job = &c.Jobs[i]
 		}
 	}

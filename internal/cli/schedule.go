@@ -35,7 +35,7 @@ type scheduleCmd struct {
 
 func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	if c.Check {
-		return c.check(d)
+		return c.check(g, d)
 	}
 	if err := positive("--grace", c.Grace, "running jobs need some time between SIGTERM and SIGKILL: give e.g. --grace 1s"); err != nil {
 		return err
@@ -116,7 +116,7 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	return err
 }
 
-func (c *scheduleCmd) check(d *Deps) error {
+func (c *scheduleCmd) check(g *Globals, d *Deps) error {
 	from := d.Now()
 	if c.From != "" {
 		t, err := time.Parse(time.RFC3339, c.From)
@@ -132,7 +132,7 @@ func (c *scheduleCmd) check(d *Deps) error {
 	if err != nil {
 		return err
 	}
-	n, err := schedule.Check(d.Stdout, d.Stderr, tab, schedule.CheckOptions{From: from, Count: c.Count, Lookups: schedule.SystemLookups()})
+	n, err := schedule.Check(d.Stdout, d.Stderr, tab, schedule.CheckOptions{From: from, Count: c.Count, Lookups: schedule.SystemLookups(), Ledger: g.Ledger != ""})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/leadergate/leadergate/schedule"
 )
 
 // These tests run "leadergate schedule" as its own process, as systemd
@@ -323,7 +325,7 @@ func TestScheduleBinaryCheck(t *testing.T) {
 	good := writeCrontab(t, dir, "good.cron", `CRON_TZ=UTC
 # name: nightly
 0 3 * * * echo nightly
-[all] */10 * * * * * echo every ten seconds
+[all] @every 10s echo every ten seconds
 `)
 
 	code, stdout, stderr := runLeadergate(t, dir, "schedule", "--check", good)
@@ -333,7 +335,7 @@ func TestScheduleBinaryCheck(t *testing.T) {
 	for _, want := range []string{
 		good + ":3 nightly (leader only)\n",
 		"  command   echo nightly\n",
-		good + ":4 (every instance)\n",
+		good + ":4 " + schedule.DerivedName("@every 10s", time.UTC, "echo every ten seconds") + " (every instance, unnamed)\n",
 		"  command   echo every ten seconds\n",
 		good + ": 2 jobs, ok\n",
 	} {

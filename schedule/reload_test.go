@@ -1,0 +1,60 @@
+package schedule
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/leadergate/leadergate/gate"
+)
+
+// A job added by a reload has no tick from before it existed: the 03:00
+// tick had passed (03:00:30) when the reload added a 03:00 job, which must
+// not run at once, 30 s late.
+func TestAJobAddedByReloadDoesNotRunForATickBeforeIt(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "CRON_TZ=UTC\n0 4 * * * echo far\n")
+	clock := newFakeClock(t0)
+	logs := newLogSink()
+	reload := make(chan os.Signal, 1)
+	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Reload: reload})
+	logs.wait(t, "schedule loaded")
+	clock.WaitFor(t, t0.Add(maxSleep)) // the loop sleeps, handled up to t0
+	clock.Set(at03.Add(30 * time.Second))
+
+	writeCrontab(t, dir, "CRON_TZ=UTC\n0 4 * * * echo far\n0 3 * * * echo new\n")
+	reload <- syscall.SIGHUP
+	logs.wait(t, "schedule reloaded", "jobs", "2")
+	clock.Advance(t, at03.Add(time.Hour))
+	logs.wait(t, "job finished", "job", DerivedName("0 4 * * *", time.UTC, "echo far"))
+	if got := logs.find("job started", "job", DerivedName("0 3 * * *", time.UTC, "echo new")); len(got) != 0 {
+		t.Errorf("the job added at 03:00:30 ran for the 03:00 tick: %v", got)
+	}
+}
+
+// A crontab replaced by a named pipe is refused at reload, at once: the
+// scheduler hung opening it, and then ignored SIGTERM.
+func TestReloadRefusesAPipeAndStillStops(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "CRON_TZ=UTC\n0 4 * * * echo far\n")
+	logs := newLogSink()
+	reload := make(chan os.Signal, 1)
+	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: newFakeClock(t0), Reload: reload})
+	logs.wait(t, "schedule loaded")
+
+	os.Remove(path)
+	opened := mkfifo(t, filepath.Join(dir, "leader-jobs.cron"))
+	reload <- syscall.SIGHUP
+	e := logs.wait(t, "reload failed, keeping the old schedule")
+	if e.Attrs["error"] != "crontab "+path+" is a named pipe, not a regular file: pass the path of a file" {
+		t.Errorf("reload error %v", e)
+	}
+	if opened.Load() {
+		t.Error("the reload opened the pipe: without a writer it waits forever, deaf to SIGTERM")
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run returned %v", err)
+	}
+}
