@@ -76,9 +76,9 @@ func jobAndTick(cmd, arg string) (string, time.Time, error) {
 
 type pauseCmd struct {
 	Job   string        `arg:"" optional:"" help:"The job to pause (its name in the crontab)."`
-	All   bool          `help:"Pause every job of the group."`
-	Until time.Time     `placeholder:"TIME" help:"Lift the pause by itself at TIME (RFC 3339)."`
-	For   time.Duration `placeholder:"D" help:"Lift the pause by itself after D."`
+	All   bool          `env:"LEADERGATE_ALL" help:"Pause every job of the group."`
+	Until time.Time     `env:"LEADERGATE_UNTIL" placeholder:"TIME" help:"Lift the pause by itself at TIME (RFC 3339)."`
+	For   time.Duration `env:"LEADERGATE_FOR" placeholder:"D" help:"Lift the pause by itself after D."`
 	controlFlags
 }
 
@@ -109,7 +109,7 @@ func (c *pauseCmd) Run(g *Globals, d *Deps) error {
 
 type resumeCmd struct {
 	Job string `arg:"" optional:"" help:"The job to resume."`
-	All bool   `help:"Lift the pause of the whole group (a job's own pause stays)."`
+	All bool   `env:"LEADERGATE_ALL" help:"Lift the pause of the whole group (a job's own pause stays)."`
 	controlFlags
 }
 
@@ -145,8 +145,8 @@ func (c *resumeCmd) Run(g *Globals, d *Deps) error {
 
 type triggerCmd struct {
 	Job  string        `arg:"" help:"The job to run once now."`
-	Wait bool          `help:"Wait for the run, print where it ran, and exit with its exit code."`
-	Poll time.Duration `default:"2s" hidden:"" help:"How often --wait reads the run's record."`
+	Wait bool          `env:"LEADERGATE_WAIT" help:"Wait for the run, print where it ran, and exit with its exit code."`
+	Poll time.Duration `env:"LEADERGATE_POLL" default:"2s" hidden:"" help:"How often --wait reads the run's record."`
 	controlFlags
 }
 
@@ -258,10 +258,10 @@ func (c *rerunCmd) Run(g *Globals, d *Deps) error {
 
 type backfillCmd struct {
 	Job    string        `arg:"" help:"The job whose missed ticks to run."`
-	Since  time.Duration `required:"" placeholder:"D" help:"Ticks at most D old."`
+	Since  time.Duration `env:"LEADERGATE_SINCE" required:"" placeholder:"D" help:"Ticks at most D old."`
 	File   string        `default:"leader-jobs.cron" env:"LEADERGATE_FILE" placeholder:"FILE" help:"The crontab that has the job (its schedule gives the ticks)."`
-	Max    int           `default:"100" placeholder:"N" help:"At most N ticks (at most 100)."`
-	DryRun bool          `help:"List the ticks that would run, write nothing."`
+	Max    int           `env:"LEADERGATE_MAX" default:"100" placeholder:"N" help:"At most N ticks (at most 100)."`
+	DryRun bool          `env:"LEADERGATE_DRY_RUN" help:"List the ticks that would run, write nothing."`
 	controlFlags
 }
 

@@ -12,7 +12,7 @@ import (
 
 type iamPolicyCmd struct {
 	Protect  bool `env:"LEADERGATE_PROTECT" help:"Add autoscaling:SetInstanceProtection for schedule --protect, scoped to groups carrying the first --group-tag (=--group when given)."`
-	Operator bool `help:"Print instead what an operator's role needs for pause, resume, trigger, skip, backfill, rerun and history on --ledger."`
+	Operator bool `env:"LEADERGATE_OPERATOR" help:"Print instead what an operator's role needs for pause, resume, trigger, skip, backfill, rerun and history on --ledger."`
 }
 
 func (c *iamPolicyCmd) Run(g *Globals, d *Deps) error {
