@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -17,7 +18,7 @@ func TestReleaseBinaryLinksNoTestMachinery(t *testing.T) {
 	}
 	for _, pkg := range strings.Fields(string(out)) {
 		if strings.HasSuffix(pkg, "/internal/motoserver") || strings.HasSuffix(pkg, "/internal/ebsim") || strings.HasSuffix(pkg, "/clocktest") ||
-			strings.HasSuffix(pkg, "/emftest") || strings.HasSuffix(pkg, "/internal/headless") || strings.Contains(pkg, "testscript") {
+			strings.HasSuffix(pkg, "/emftest") || strings.HasSuffix(pkg, "/internal/headless") || strings.HasSuffix(pkg, "/internal/aemm") || strings.Contains(pkg, "testscript") {
 			t.Errorf("the leadergate binary links %s, which is test machinery", pkg)
 		}
 	}
@@ -73,5 +74,25 @@ func TestBinaryEmbedsTimeZones(t *testing.T) {
 	}
 	if !slices.Contains(strings.Fields(string(out)), "time/tzdata") {
 		t.Error("the leadergate binary does not embed time/tzdata: CRON_TZ fails on hosts without /usr/share/zoneinfo")
+	}
+}
+
+// TestRootHoldsMainOnly: the repository's top level is main.go (which only
+// wires), a few project-wide tests, and the folders of the layout; the
+// command line lives in internal/cli, the domain in its packages.
+func TestRootHoldsMainOnly(t *testing.T) {
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := []string{"main.go", "layout_test.go", "release_test.go", // Go
+		"gate", "schedule", "elect", "ledger", "lifecycle", "internal", // packages
+		"testdata", "deploy", "docs", "scripts", // the rest of the layout
+		"go.mod", "go.sum", "README.md", "Makefile", "LICENSE", "leadergate", "dist"} // files (and build outputs, ignored by git)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || slices.Contains(allowed, e.Name()) {
+			continue
+		}
+		t.Errorf("%s at the top level: the CLI belongs in internal/cli, a domain in its own package (see internal/README.md)", e.Name())
 	}
 }
