@@ -182,6 +182,7 @@ func (c *onceCmd) run(base context.Context, d *Deps, key string, res ledger.Once
 	if run.Rerun != nil {
 		say(d.Stderr, levelWarning, fmt.Sprintf("once %s: running it again (fence %d): its run on %s was %s", key, run.Record().Fence, run.Rerun.Owner, describe(*run.Rerun, d.Now())))
 	}
+	env := append(os.Environ(), run.Env()...) // before Hold: its renewals rewrite the record
 	// The wait's deadline does not bound the run; a signal stops it.
 	held, finish := run.Hold(context.WithoutCancel(base), nil)
 	stop, cancelStop := context.WithCancel(held)
@@ -189,7 +190,7 @@ func (c *onceCmd) run(base context.Context, d *Deps, key string, res ledger.Once
 	defer context.AfterFunc(base, cancelStop)()
 	// Through the guard, as a service's command: a runner SIGKILLed with
 	// its leadergate must not go on beside the waiter that reruns it.
-	sup := &gate.Supervisor{Argv: argv, Grace: c.Grace, Env: append(os.Environ(), run.Env()...)}
+	sup := &gate.Supervisor{Argv: argv, Grace: c.Grace, Env: env}
 	code, err := sup.RunOnce(stop)
 	if err != nil {
 		_ = finish(code)
