@@ -71,6 +71,46 @@ die() {
     exit 1
 }
 
+# preflight BIN CRONTAB checks now, while the old version still serves,
+# what the scheduler checks at start: the crontab, the election's
+# configuration and, with the ledger (LEADERGATE_LEDGER), its table, keys,
+# index and permissions. It reads the LEADERGATE_* and AWS_* settings of
+# the environment file as the unit will. A configuration error fails the
+# deployment here, before the new version goes live, instead of a unit
+# that cannot start after it; a temporary failure (AWS unreachable) does
+# not. It writes nothing: its own state dir, no marker, no tag, and a copy
+# of the crontab owned by the user it runs as (the bundle's is webapp's).
+preflight() {
+    pf_state=$(mktemp -d)
+    install -m 0600 "$2" "$pf_state/${2##*/}"
+    pf_out=$(
+        if [ -n "$env_file" ] && [ -f "$root$env_file" ]; then
+            while IFS= read -r line || [ -n "$line" ]; do
+                line=${line#"${line%%[![:space:]]*}"}
+                case $line in
+                LEADERGATE_*=* | AWS_*=*) ;;
+                *) continue ;;
+                esac
+                name=${line%%=*}
+                value=${line#*=}
+                case $name in *[!A-Za-z0-9_]*) continue ;; esac
+                case $value in
+                \"*\") value=${value#\"} value=${value%\"} ;;
+                \'*\') value=${value#\'} value=${value%\'} ;;
+                esac
+                export "$name=$value"
+            done <"$root$env_file"
+        fi
+        LEADERGATE_STATE_DIR=$pf_state LEADERGATE_MARKER= LEADERGATE_NO_TAG=true \
+            "$1" schedule --preflight "$pf_state/${2##*/}" 2>&1
+    ) && pf_code=0 || pf_code=$?
+    rm -rf "$pf_state"
+    if [ "$pf_code" -ne 0 ]; then
+        printf '%s\n' "$pf_out" | grep -v '^time=' >&2 || true
+        die "the scheduler would not start with this configuration (exit $pf_code, above): fix it and deploy again; the old version keeps running"
+    fi
+}
+
 case $grace in
 '' | *[!0-9]*) die "LEADERGATE_GRACE_SECONDS=$grace is not a whole number of seconds: use e.g. 30" ;;
 esac
@@ -214,9 +254,16 @@ if [ "$mode" = service ]; then
     fi
 fi
 
+[ "$mode" != service ] || preflight "$tmp" "$crontab"
+
 mv -f "$tmp" "$root$bin"
 trap - EXIT
 [ -z "$dl" ] || rm -rf "$dl"
+fi
+# A configuration deployment (new environment properties: a ledger table,
+# a setting) is checked with the kept binary and crontab.
+if [ -n "$again" ] && [ "$mode" = service ] && [ -f "$root$conf_dir/leader-jobs.cron" ]; then
+    preflight "$root$bin" "$root$conf_dir/leader-jobs.cron"
 fi
 
 # The legacy marker directory: "test -e $marker && ..." crontab lines of the
@@ -357,7 +404,8 @@ Description=leadergate scheduler: leader-only jobs from $4 as $2
 Documentation=https://github.com/leadergate/leadergate/blob/main/docs/elastic-beanstalk.md
 Wants=network-online.target
 After=network-online.target
-# Never give up restarting: $app appears only after the first deployment.
+# Never give up restarting after a temporary failure: $app appears only
+# after the first deployment.
 StartLimitIntervalSec=0
 
 [Service]
@@ -376,6 +424,10 @@ $env_line
 ExecStart=$bin schedule --grace ${grace}s $log_flag${9:+$9 }$4
 ExecReload=/bin/kill -HUP \$MAINPID
 Restart=always
+# 78 is a configuration error no restart fixes (the crontab, the ledger's
+# table or permissions): stay failed, saying so, instead of retrying it
+# every 10 s forever. 64 (usage) and 65 (a bad crontab) likewise.
+RestartPreventExitStatus=64 65 78
 RestartSec=10s
 KillMode=mixed
 TimeoutStopSec=$((grace + 15))s

@@ -27,6 +27,8 @@ type scheduleCmd struct {
 	AllowOverlap bool          `env:"LEADERGATE_ALLOW_OVERLAP" help:"Start a job even while its previous run is still going."`
 	LogFormat    string        `env:"LEADERGATE_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
 	LogFile      string        `env:"LEADERGATE_LOG_FILE" placeholder:"FILE" help:"Append the log to FILE instead of stderr: for systemd older than 240 (Amazon Linux 2), which ignores StandardOutput=append:. Rotate it with logrotate's copytruncate."`
+	Dir          string        `env:"LEADERGATE_DIR" placeholder:"DIR" help:"Start jobs in this directory, looked up by its path at each start (default: the directory the scheduler was started in, by path)."`
+	Preflight    bool          `env:"LEADERGATE_PREFLIGHT" help:"Check what a start needs (the file, the election's configuration, with --ledger the table, its keys and the permissions) and exit: 0, or 78 naming the fix. Temporary failures (75) do not fail it."`
 	lifecycleFlags
 	opsFlags
 	emfFlags
@@ -79,6 +81,7 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		AllowOverlap: c.AllowOverlap,
 		Reload:       reload,
 		Clock:        d.Clock,
+		Dir:          c.Dir,
 	}
 	if c.RunNow != "" {
 		code, err := schedule.RunNow(ctx, opts, c.RunNow)
@@ -96,6 +99,9 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	}
 	if err := c.withLedger(g, d, log, &opts); err != nil {
 		return err
+	}
+	if c.Preflight {
+		return nil
 	}
 	if err := c.withEMF(g, d, log, logTo, &opts); err != nil {
 		return err
