@@ -33,11 +33,20 @@ type IAMOptions struct {
 	Protect         bool
 	ProtectTagKey   string
 	ProtectTagValue string
-	// Ledger adds the tick ledger's item calls (--ledger TABLE): GetItem,
-	// PutItem, UpdateItem and Query on that table and its indexes only.
-	// CreateTable and UpdateTimeToLive are for whoever runs ledger create.
+	// Ledger names the tick ledger's table (--ledger TABLE): GetItem,
+	// PutItem, UpdateItem, Query and BatchGetItem on it and its indexes
+	// only. Empty: the tables .ebextensions/leadergate-ledger.config makes,
+	// [ElasticBeanstalkLedgerTables], since the ledger is on by default on
+	// Elastic Beanstalk. CreateTable and UpdateTimeToLive are for whoever
+	// runs ledger create.
 	Ledger string
 }
+
+// ElasticBeanstalkLedgerTables matches the names CloudFormation gives the
+// table of .ebextensions/leadergate-ledger.config in any environment:
+// <stack>-<logical id>-<random>, where Elastic Beanstalk names the stack
+// awseb-<environment id>-stack.
+const ElasticBeanstalkLedgerTables = "awseb-e-*-stack-LeadergateLedger-*"
 
 // selfOnly is the condition that makes the caller the instance it tags.
 func selfOnly() map[string]any {
@@ -49,7 +58,8 @@ func selfOnly() map[string]any {
 // be scoped to resources); ec2:CreateTags only on the calling instance, only
 // for the [LeaderTag] (with the values "true" or "false"), [DrainingTag] and
 // [DrainingReasonTag] keys; ec2:DeleteTags only on the calling instance and
-// only for the two draining keys.
+// only for the two draining keys; and the tick ledger's item calls on the
+// tables of Elastic Beanstalk environments (see [IAMOptions.Ledger]).
 //
 // Any instance holding this policy can still tag itself leader=true, which is
 // why the election never reads the tag; the draining tags it can set only on
@@ -111,9 +121,11 @@ func IAMPolicyWith(o IAMOptions) []byte {
 			Condition: cond,
 		})
 	}
-	if o.Ledger != "" {
-		p.Statement = append(p.Statement, ledgerStatements(o.Ledger)...)
+	table := o.Ledger
+	if table == "" {
+		table = ElasticBeanstalkLedgerTables
 	}
+	p.Statement = append(p.Statement, ledgerStatements(table)...)
 	return encodePolicy(p)
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/leadergate/leadergate/elect"
@@ -78,11 +79,18 @@ func strs(v any) []string {
 }
 
 func TestIAMPolicyIsLeastPrivilege(t *testing.T) {
-	version, stmts := decodePolicy(t, elect.IAMPolicy())
+	version, all := decodePolicy(t, elect.IAMPolicy())
 	if version != "2012-10-17" {
 		// Policy variables such as ${ec2:InstanceId} are only expanded
 		// under the 2012-10-17 language version.
 		t.Errorf("Version = %q, want 2012-10-17", version)
+	}
+	// The election's statements; the ledger's are checked apart.
+	var stmts []statement
+	for _, s := range all {
+		if !strings.Contains(fmt.Sprint(s.Action), "dynamodb:") {
+			stmts = append(stmts, s)
+		}
 	}
 	if len(stmts) != 3 {
 		t.Fatalf("got %d statements, want 3 (DescribeInstances, CreateTags, DeleteTags)", len(stmts))
@@ -180,8 +188,9 @@ func TestIAMPolicyProtectIsScopedByTheGroupTag(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stmts := decodePolicy(t, elect.IAMPolicyWith(tc.o))
-			if len(stmts) != 4 {
-				t.Fatalf("%d statements, want 4", len(stmts))
+			// The election's 3, protection, the ledger's 2.
+			if len(stmts) != 6 {
+				t.Fatalf("%d statements, want 6", len(stmts))
 			}
 			p := stmts[3]
 			if a := strs(p.Action); !reflect.DeepEqual(a, []string{"autoscaling:SetInstanceProtection"}) {
@@ -225,8 +234,10 @@ func TestIAMPolicyLedgerStatementIsScopedToTheTable(t *testing.T) {
 		fmt.Sprint(deny["Resource"]) != table || fmt.Sprint(deny["Condition"]) != "map[ForAnyValue:StringLike:map[dynamodb:LeadingKeys:[*#]]]" {
 		t.Errorf("controls statement = %v", deny)
 	}
-	if bytes.Contains(elect.IAMPolicy(), []byte("dynamodb")) {
-		t.Error("the default policy mentions DynamoDB")
+	// The default policy names DynamoDB tables of Elastic Beanstalk
+	// environments' stacks only (TestIAMPolicyCoversTheElasticBeanstalkLedger).
+	if n, m := bytes.Count(elect.IAMPolicy(), []byte("arn:aws:dynamodb:")), bytes.Count(elect.IAMPolicy(), []byte("arn:aws:dynamodb:*:*:table/"+elect.ElasticBeanstalkLedgerTables)); n != m {
+		t.Errorf("the default policy names %d DynamoDB resources, %d of them Elastic Beanstalk ledgers", n, m)
 	}
 	var op struct{ Statement []map[string]any }
 	if err := json.Unmarshal(elect.OperatorPolicy("billing-ledger"), &op); err != nil {
@@ -235,5 +246,28 @@ func TestIAMPolicyLedgerStatementIsScopedToTheTable(t *testing.T) {
 	if len(op.Statement) != 1 || op.Statement[0]["Effect"] != "Allow" || fmt.Sprint(op.Statement[0]["Resource"]) != table ||
 		bytes.Contains(elect.OperatorPolicy("billing-ledger"), []byte("ec2:")) {
 		t.Errorf("operator policy = %v; want the table's item calls only", op.Statement)
+	}
+}
+
+// The ledger is on by default on Elastic Beanstalk: the default policy
+// covers the table its .ebextensions make, whatever the environment, and
+// no other table.
+func TestIAMPolicyCoversTheElasticBeanstalkLedger(t *testing.T) {
+	_, stmts := decodePolicy(t, elect.IAMPolicy())
+	want := []string{"arn:aws:dynamodb:*:*:table/" + elect.ElasticBeanstalkLedgerTables, "arn:aws:dynamodb:*:*:table/" + elect.ElasticBeanstalkLedgerTables + "/index/*"}
+	var found bool
+	for _, s := range stmts {
+		if s.Sid == "LeadergateTickLedger" {
+			found = true
+			if !reflect.DeepEqual(strs(s.Resource), want) {
+				t.Errorf("the ledger statement covers %v, want %v", strs(s.Resource), want)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the default policy has no ledger statement:\n%s", elect.IAMPolicy())
+	}
+	if !bytes.Contains(elect.IAMPolicyWith(elect.IAMOptions{Ledger: "mine"}), []byte("table/mine\"")) || bytes.Contains(elect.IAMPolicyWith(elect.IAMOptions{Ledger: "mine"}), []byte("awseb-")) {
+		t.Error("--ledger TABLE must name that table only")
 	}
 }
