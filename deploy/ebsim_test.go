@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leadergate/leadergate/internal/ebsim"
 )
@@ -66,6 +67,13 @@ func TestEBFirstDeploy(t *testing.T) {
 	}
 	in := ins[0]
 	t.Logf("steps: %q", in.Steps())
+	// The shipped configuration turns the ledger on, with the table its
+	// CloudFormation resource made.
+	_, table := env.DynamoDB("LeadergateLedger")
+	if table == "" {
+		t.Fatal("the shipped .ebextensions declare no LeadergateLedger table")
+	}
+	in.WaitLog(t, `msg="tick ledger on" table=`+table, 1)
 	in.WaitLog(t, `job finished.*job=report`, 1)
 	if u := in.Unit("leadergate.service"); u.State() != "active" || u.Starts() != 1 || !u.Enabled() {
 		t.Errorf("leadergate.service: %s, %d starts, enabled %v; want active, started once, enabled", u.State(), u.Starts(), u.Enabled())
@@ -229,5 +237,257 @@ func TestEBBinaryUpgrade(t *testing.T) {
 	in.WaitLog(t, `job finished.*job=report`, n+1)
 	if len(runsOf(t, runs, "v2 ")) == 0 {
 		t.Errorf("no run after the upgrade: %q", runLines(t, runs))
+	}
+}
+
+// A configuration error the scheduler would stop at (here a misspelt
+// ledger table) fails the deployment before the swap: the old version
+// keeps serving and running its jobs. And the unit does not restart
+// forever on the 78 it exits with when started anyway.
+func TestEBConfigurationErrorFailsTheDeploymentBeforeTheSwap(t *testing.T) {
+	env, runs := newEBEnv(t, nil)
+	ins, err := env.Launch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ins[0]
+	deployOK(t, env, reportApp(env, "v1", nil))
+	n := len(in.WaitLog(t, `job finished.*job=report`, 1))
+
+	err = env.SetProperties(map[string]string{"LEADERGATE_LEDGER": "leadergate-ledgr"})
+	if err == nil || !strings.Contains(err.Error(), "leadergate-ledgr") || !strings.Contains(err.Error(), "the scheduler would not start") {
+		t.Fatalf("a configuration deployment naming a missing table: %v; want it to fail, naming the table", err)
+	}
+	t.Logf("the failed configuration deployment says:\n%s", err)
+	err = env.Deploy(reportApp(env, "v2", nil))
+	if err == nil {
+		t.Fatal("an application deployment with the missing table succeeded")
+	}
+	steps := in.Steps()
+	if i := slices.Index(steps, "deploy v2 (hooks)"); i < 0 || slices.Contains(steps[i:], "swap") {
+		t.Errorf("steps %q: the failed deployment went on to the swap", steps)
+	}
+	if b, _ := os.ReadFile(in.Root + ebsim.Current + "/bin/report"); !strings.Contains(string(b), "v1") {
+		t.Errorf("/var/app/current is not v1 after the failed deployment: %s", b)
+	}
+	in.WaitLog(t, `job finished.*job=report`, n+1)
+	if u := in.Unit("leadergate.service"); u.Starts() != 1 || u.State() != "active" {
+		t.Errorf("leadergate.service: %d starts, %s; the failed deployments must leave it running", u.Starts(), u.State())
+	}
+	if len(runsOf(t, runs, "v2 ")) != 0 {
+		t.Errorf("v2 ran: %q", runLines(t, runs))
+	}
+
+	// Started anyway (a reboot reads the environment file the failed
+	// deployment wrote): exit 78, and the unit stays failed.
+	out, err := in.Command("systemctl", "restart", "leadergate.service").CombinedOutput()
+	if err == nil {
+		t.Fatalf("systemctl restart with the missing table succeeded: %s", out)
+	}
+	u := in.Unit("leadergate.service")
+	if exits := u.Exits(); u.State() != "failed" || u.Starts() != 2 || exits[len(exits)-1] != 78 {
+		t.Errorf("leadergate.service: %s, %d starts, exits %v; want failed after one start that exited 78, no restart (RestartPreventExitStatus)", u.State(), u.Starts(), exits)
+	}
+	if log := in.Log("leadergate.log"); !strings.Contains(strings.Join(log, "\n"), "leadergate-ledgr") {
+		t.Errorf("the log does not name the table:\n%s", strings.Join(log, "\n"))
+	}
+}
+
+// fleetApp is an application version for the fleet scenarios: jobs
+// append "VERSION INSTANCE JOB TICK" to $RUNS. lines are the crontab's job
+// lines, after the header.
+func fleetApp(env *ebsim.Env, version string, lines string, extra map[string]string) ebsim.Bundle {
+	files := map[string]string{
+		"leader-jobs.cron": "# leader-jobs.cron\nCRON_TZ=UTC\n" + lines,
+		"bin/job":          "#!/bin/sh\necho \"" + version + " $EBSIM_INSTANCE_ID $LEADERGATE_JOB $LEADERGATE_SCHEDULED_AT\" >>\"$RUNS\"\n[ -z \"$2\" ] || sleep \"$2\"\n",
+	}
+	for k, v := range extra {
+		files[k] = v
+	}
+	return env.Bundle(version, files)
+}
+
+// exactlyOnce checks the runs file and the ledger: each (job, tick) ran
+// once, on one instance; each job's ticks have no gap from its first to
+// its last run (every is the job's period); the ledger holds exactly one
+// item per run, under the job's name, succeeded.
+func exactlyOnce(t *testing.T, env *ebsim.Env, runs string, every map[string]time.Duration) (stopped []string) {
+	t.Helper()
+	seen := map[string][]string{} // job@tick → "version instance"
+	ticks := map[string][]time.Time{}
+	for _, l := range runLines(t, runs) {
+		f := strings.Fields(l)
+		if len(f) != 4 {
+			t.Fatalf("runs line %q", l)
+		}
+		key := f[2] + "@" + f[3]
+		if len(seen[key]) == 0 {
+			at, err := time.Parse(time.RFC3339, f[3])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ticks[f[2]] = append(ticks[f[2]], at)
+		}
+		seen[key] = append(seen[key], f[0]+" "+f[1])
+	}
+	for k, v := range seen {
+		if len(v) != 1 {
+			t.Errorf("%s ran %d times: %q", k, len(v), v)
+		}
+	}
+	for job, ts := range ticks {
+		slices.SortFunc(ts, time.Time.Compare)
+		for i := 1; i < len(ts); i++ {
+			if d := ts[i].Sub(ts[i-1]); d != every[job] {
+				t.Errorf("%s: no run between %s and %s (every %s)", job, ts[i-1].Format(time.TimeOnly), ts[i].Format(time.TimeOnly), every[job])
+			}
+		}
+		if _, ok := every[job]; !ok {
+			t.Errorf("an unexpected job ran: %s", job)
+		}
+	}
+	items, err := env.Items("LeadergateLedger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := map[string]int{}
+	for _, it := range items {
+		if it["job"] == "" {
+			continue // not a run (a control, a preflight's look)
+		}
+		if _, ok := every[it["job"]]; !ok {
+			t.Errorf("the ledger has an item for job %q (pk %s): a job changed its key", it["job"], it["pk"])
+		}
+		tick, _ := time.Parse(time.RFC3339, it["tick"])
+		key := it["job"] + "@" + tick.UTC().Format(time.RFC3339)
+		recorded[key]++
+		// A run ends succeeded, or stopped by its instance's shutdown
+		// (SIGTERM: 143), which is recorded failed, never run again.
+		if len(seen[key]) == 1 && it["state"] != "succeeded" && (it["state"] != "failed" || it["exit_code"] != "143") {
+			t.Errorf("%s ran but the ledger says %s (exit %s)", key, it["state"], it["exit_code"])
+		}
+		if it["state"] == "failed" {
+			stopped = append(stopped, key)
+		}
+	}
+	for k := range seen {
+		if recorded[k] != 1 {
+			t.Errorf("%s ran; the ledger has %d items for it", k, recorded[k])
+		}
+	}
+	t.Logf("%d runs of %d ticks, %d ledger items, stopped by a shutdown: %q", len(runLines(t, runs)), len(seen), len(items), stopped)
+	return stopped
+}
+
+// A rolling deploy across three instances, one at a time, with the ledger
+// on: old and new crontabs are live together, the new one has the job on
+// another line, and the new binary restarts each scheduler in turn (the
+// leader's too). Every tick runs exactly once, under the same key.
+func TestEBRollingDeployWithTheLedger(t *testing.T) {
+	env, runs := newEBEnv(t, map[string]string{"LEADERGATE_TAKEOVER_AFTER": "3s"})
+	if _, err := env.Launch(3); err != nil {
+		t.Fatal(err)
+	}
+	ins := env.Instances()
+	deployOK(t, env, fleetApp(env, "v1", "# name: report\n*/2 * * * * * ./bin/job\n", nil))
+	waitRuns(t, runs, "v1 ", 2)
+
+	bin, err := os.ReadFile(buildHostBinary(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgraded := append(slices.Clone(bin), []byte("\x00ebsim: another build\n")...)
+	v2 := fleetApp(env, "v2", "# The report moved down a line, a job came above it.\n# name: sweep\n*/3 * * * * * ./bin/job\n# name: report\n*/2 * * * * * ./bin/job\n",
+		map[string]string{".leadergate/leadergate-linux-" + runtimeArch(): string(upgraded)})
+	batches := 0
+	err = env.Rolling(v2, 1, func(done []*ebsim.Instance) {
+		batches++
+		// Old and new live at once: both versions run before the next batch.
+		n := len(runLines(t, runs))
+		waitRuns(t, runs, "", n+2)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batches != 2 {
+		t.Errorf("%d pauses between batches, want 2 (3 instances, 1 per batch)", batches)
+	}
+	waitRuns(t, runs, "v2 ", 4)
+	for _, in := range ins {
+		if u := in.Unit("leadergate.service"); u.Starts() != 2 {
+			t.Errorf("%s: leadergate.service started %d times, want 2 (the new binary restarts it)", in.ID, u.Starts())
+		}
+	}
+	// Stop every scheduler before counting: nothing runs behind the count.
+	for _, in := range env.Instances() {
+		in.Terminate()
+	}
+	exactlyOnce(t, env, runs, map[string]time.Duration{"report": 2 * time.Second, "sweep": 3 * time.Second})
+}
+
+// An immutable deploy: new instances (same environment id) deploy the new
+// version while the old ones run theirs, then the old ones are
+// terminated, one in the middle of a run that finishes within its grace.
+// Every tick exactly once, and the runs move to the new instances.
+func TestEBImmutableDeployWithTheLedger(t *testing.T) {
+	env, runs := newEBEnv(t, map[string]string{"LEADERGATE_TAKEOVER_AFTER": "3s"})
+	if _, err := env.Launch(2); err != nil {
+		t.Fatal(err)
+	}
+	old := env.Instances()
+	deployOK(t, env, fleetApp(env, "v1", "# name: report\n*/2 * * * * * ./bin/job report 1\n", nil))
+	waitRuns(t, runs, "v1 ", 2)
+	var leaver string
+	err := env.Immutable(fleetApp(env, "v2", "\n# name: report\n*/2 * * * * * ./bin/job report 1\n", nil), func(old, fresh []*ebsim.Instance) {
+		if len(fresh) != 2 {
+			t.Errorf("%d new instances, want 2", len(fresh))
+		}
+		// Old and new instances are in the group together; the old
+		// leader goes while a run (one second long) has just started.
+		n := len(runsOf(t, runs, "v1 "))
+		waitRuns(t, runs, "v1 ", n+1)
+		leaver = runsOf(t, runs, "v1 ")[n]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range old {
+		if u := in.Unit("leadergate.service"); u.State() != "inactive" {
+			t.Errorf("old instance %s: leadergate.service %s after termination", in.ID, u.State())
+		}
+	}
+	n := len(runLines(t, runs))
+	waitRuns(t, runs, "", n+3)
+	last := runLines(t, runs)
+	for _, l := range last[n:] {
+		if slices.ContainsFunc(old, func(in *ebsim.Instance) bool { return strings.Contains(l, in.ID) }) {
+			t.Errorf("a terminated instance ran after it left: %q", l)
+		}
+	}
+	all := append(old, env.Instances()...)
+	for _, in := range env.Instances() {
+		in.Terminate()
+	}
+	stopped := exactlyOnce(t, env, runs, map[string]time.Duration{"report": 2 * time.Second})
+	f := strings.Fields(leaver)
+	if !slices.Contains(stopped, "report@"+f[3]) {
+		t.Errorf("the run %q, going on when its instance left, is not recorded stopped (%q)", leaver, stopped)
+	}
+	if t.Failed() {
+		for _, in := range all {
+			t.Logf("%s:\n%s", in.ID, strings.Join(in.Log("leadergate.log"), "\n"))
+		}
+	}
+}
+
+// waitRuns waits until the runs file has n lines starting with prefix.
+func waitRuns(t *testing.T, runs, prefix string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for len(runsOf(t, runs, prefix)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d runs %q after 90s:\n%s", len(runsOf(t, runs, prefix)), n, prefix, strings.Join(runLines(t, runs), "\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

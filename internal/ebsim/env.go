@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/leadergate/leadergate/internal/awsfake"
 	"github.com/leadergate/leadergate/internal/motoserver"
 )
@@ -406,4 +410,46 @@ const waitFor = 90 * time.Second
 
 func ctxFor(t testing.TB) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), waitFor)
+}
+
+// Items returns every item of the environment's DynamoDB table with this
+// logical id, each attribute as a string (S and N values; others in Go
+// syntax), for a test's checks of the ledger.
+func (e *Env) Items(logicalID string) ([]map[string]string, error) {
+	_, name := e.DynamoDB(logicalID)
+	if name == "" {
+		return nil, fmt.Errorf("no table %s in the environment", logicalID)
+	}
+	c, err := e.dynamo()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := ctxFor(e.t)
+	defer cancel()
+	var out []map[string]string
+	var start map[string]ddbtypes.AttributeValue
+	for {
+		page, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: &name, ExclusiveStartKey: start, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range page.Items {
+			m := map[string]string{}
+			for k, v := range it {
+				switch v := v.(type) {
+				case *ddbtypes.AttributeValueMemberS:
+					m[k] = v.Value
+				case *ddbtypes.AttributeValueMemberN:
+					m[k] = v.Value
+				default:
+					m[k] = fmt.Sprintf("%v", v)
+				}
+			}
+			out = append(out, m)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = page.LastEvaluatedKey
+	}
 }

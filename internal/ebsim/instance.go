@@ -95,9 +95,12 @@ func (in *Instance) Env(extra ...string) []string {
 		"AWS_SHARED_CREDENTIALS_FILE="+in.Root+"/none",
 		"EBSIM_INSTANCE_ID="+in.ID,
 	)
-	if ddb, _ := in.env.DynamoDB(""); ddb != "" {
-		env = append(env, "AWS_ENDPOINT_URL_DYNAMODB="+ddb)
+	// Never real AWS: without moto_server, DynamoDB is a closed port.
+	ddb, _ := in.env.DynamoDB("")
+	if ddb == "" {
+		ddb = "http://127.0.0.1:9"
 	}
+	env = append(env, "AWS_ENDPOINT_URL_DYNAMODB="+ddb)
 	return append(env, extra...)
 }
 
@@ -351,6 +354,9 @@ func (in *Instance) WaitLog(t testing.TB, re string, n int) []string {
 // Command returns a command that runs name on the instance: its
 // environment (see Env), in the live application directory.
 func (in *Instance) Command(name string, args ...string) *exec.Cmd {
+	if name == "systemctl" {
+		name = filepath.Join(in.bin, name) // never the host's
+	}
 	cmd := exec.Command(name, args...)
 	cmd.Dir = in.Root + Current
 	cmd.Env = in.Env()

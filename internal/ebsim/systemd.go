@@ -357,33 +357,36 @@ func (u *Unit) start(restarting bool) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var ready chan struct{}
 	var sock *net.UnixConn
+	closeSock := func() {}
 	if uf.notify {
+		// The socket lives as long as the process: it notifies the
+		// watchdog and STOPPING=1 too.
 		dir, err := os.MkdirTemp("", "ebsim")
 		if err != nil {
 			return fail(err)
 		}
-		defer os.RemoveAll(dir)
 		path := filepath.Join(dir, "notify")
 		sock, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 		if err != nil {
+			os.RemoveAll(dir)
 			return fail(err)
 		}
-		defer sock.Close()
+		closeSock = func() { sock.Close(); os.RemoveAll(dir) }
 		env = append(env, "NOTIFY_SOCKET="+path)
 		ready = make(chan struct{})
-		go func() {
+		go func(ready chan struct{}) {
 			buf := make([]byte, 4096)
+			var once sync.Once
 			for {
 				n, err := sock.Read(buf)
 				if err != nil {
 					return
 				}
 				if slices.Contains(strings.Split(string(buf[:n]), "\n"), "READY=1") {
-					close(ready)
-					return
+					once.Do(func() { close(ready) })
 				}
 			}
-		}()
+		}(ready)
 	}
 	cmd.Env = env
 	var out io.Writer = io.Discard
@@ -402,6 +405,7 @@ func (u *Unit) start(restarting bool) error {
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
+		closeSock()
 		pr.Close()
 		pw.Close()
 		return fail(fmt.Errorf("Job for %s failed: %v", u.Name, err))
@@ -442,8 +446,8 @@ func (u *Unit) start(restarting bool) error {
 	go func() {
 		err := cmd.Wait()
 		<-logDone
+		closeSock()
 		code := exitCode(cmd, err)
-		exited <- code
 		s.mu.Lock()
 		u.exits = append(u.exits, code)
 		stopped := u.stopped
@@ -460,6 +464,9 @@ func (u *Unit) start(restarting bool) error {
 			u.state = "failed"
 		}
 		s.mu.Unlock()
+		// After the state: a failed start's systemctl sees "failed" or
+		// "activating" (a restart coming), never the state before.
+		exited <- code
 		if restart {
 			time.Sleep(restartDelay)
 			u.start(true)
