@@ -16,6 +16,13 @@ import (
 // .ebextensions; jobs append to the returned runs file.
 func newEBEnv(t *testing.T, props map[string]string) (*ebsim.Env, string) {
 	t.Helper()
+	return newEBEnvOn(t, props, 0)
+}
+
+// newEBEnvOn is newEBEnv on a platform whose systemd has this version
+// (0: Amazon Linux 2023's).
+func newEBEnvOn(t *testing.T, props map[string]string, systemd int) (*ebsim.Env, string) {
+	t.Helper()
 	bin := buildHostBinary(t, "")
 	repo, err := filepath.Abs("..")
 	if err != nil {
@@ -26,7 +33,7 @@ func newEBEnv(t *testing.T, props map[string]string) (*ebsim.Env, string) {
 	for k, v := range props {
 		all[k] = v
 	}
-	return ebsim.New(t, ebsim.Options{Binary: bin, Repo: repo, Properties: all}), runs
+	return ebsim.New(t, ebsim.Options{Binary: bin, Repo: repo, Properties: all, Systemd: systemd}), runs
 }
 
 // reportApp is an application version whose job, every two seconds,
@@ -56,34 +63,47 @@ func runLines(t *testing.T, runs string) []string {
 	return strings.Split(s, "\n")
 }
 
+// The first deployment of the shipped configuration, on Amazon Linux 2023
+// (systemd 252) and Amazon Linux 2 (systemd 219, which ignores
+// StandardOutput=append:, so the scheduler writes its log file itself).
 func TestEBFirstDeploy(t *testing.T) {
-	env, runs := newEBEnv(t, nil)
-	ins, err := env.Launch(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Deploy(reportApp(env, "v1", nil)); err != nil {
-		t.Fatal(err)
-	}
-	in := ins[0]
-	t.Logf("steps: %q", in.Steps())
-	// The shipped configuration turns the ledger on, with the table its
-	// CloudFormation resource made.
-	_, table := env.DynamoDB("LeadergateLedger")
-	if table == "" {
-		t.Fatal("the shipped .ebextensions declare no LeadergateLedger table")
-	}
-	in.WaitLog(t, `msg="tick ledger on" table=`+table, 1)
-	in.WaitLog(t, `job finished.*job=report`, 1)
-	if u := in.Unit("leadergate.service"); u.State() != "active" || u.Starts() != 1 || !u.Enabled() {
-		t.Errorf("leadergate.service: %s, %d starts, enabled %v; want active, started once, enabled", u.State(), u.Starts(), u.Enabled())
-	}
-	lines := runLines(t, runs)
-	if len(lines) == 0 || !strings.HasPrefix(lines[0], "v1 "+in.ID+" ") {
-		t.Errorf("runs: %q", lines)
-	}
-	if !slices.Contains(in.Steps(), "swap") {
-		t.Errorf("steps %q", in.Steps())
+	t.Parallel()
+	for _, tc := range []struct {
+		platform string
+		systemd  int
+	}{{"Amazon Linux 2023", 252}, {"Amazon Linux 2", 219}} {
+		t.Run(tc.platform, func(t *testing.T) {
+			t.Parallel()
+			env, runs := newEBEnvOn(t, nil, tc.systemd)
+			ins, err := env.Launch(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := env.Deploy(reportApp(env, "v1", nil)); err != nil {
+				t.Fatal(err)
+			}
+			in := ins[0]
+			t.Logf("steps: %q", in.Steps())
+			// The shipped configuration turns the ledger on, with the table
+			// its CloudFormation resource made.
+			_, table := env.DynamoDB("LeadergateLedger")
+			if table == "" {
+				t.Fatal("the shipped .ebextensions declare no LeadergateLedger table")
+			}
+			in.WaitLog(t, `msg="tick ledger on" table=`+table, 1)
+			in.WaitLog(t, `job finished.*job=report`, 1)
+			if u := in.Unit("leadergate.service"); u.State() != "active" || u.Starts() != 1 || !u.Enabled() {
+				t.Errorf("leadergate.service: %s, %d starts, enabled %v; want active, started once, enabled", u.State(), u.Starts(), u.Enabled())
+			}
+			lines := runLines(t, runs)
+			if len(lines) == 0 || !strings.HasPrefix(lines[0], "v1 "+in.ID+" ") {
+				t.Errorf("runs: %q", lines)
+			}
+			want := []string{"deploy v1 (hooks)", "container_command 01_leadergate_install", "swap", "hook postdeploy/99_leadergate.sh"}
+			if got := in.Steps(); !slices.Equal(got, want) {
+				t.Errorf("steps %q, want %q", got, want)
+			}
+		})
 	}
 }
 
@@ -113,6 +133,7 @@ func runsOf(t *testing.T, runs, prefix string) []string {
 // no failed run in between. Before jobs started in their directory by
 // path, every run after this deploy failed in the deleted old directory.
 func TestEBCodeOnlyDeploy(t *testing.T) {
+	t.Parallel()
 	env, runs := newEBEnv(t, nil)
 	ins, err := env.Launch(1)
 	if err != nil {
@@ -148,6 +169,7 @@ func TestEBCodeOnlyDeploy(t *testing.T) {
 // started from (here: an unrelated option) reloads it: runs go on, the
 // installed binary and crontab are kept.
 func TestEBConfigurationOnlyDeploy(t *testing.T) {
+	t.Parallel()
 	env, runs := newEBEnv(t, nil)
 	ins, err := env.Launch(1)
 	if err != nil {
@@ -177,6 +199,7 @@ func TestEBConfigurationOnlyDeploy(t *testing.T) {
 // An environment property change is a configuration deployment with a new
 // environment file: the scheduler restarts and the jobs see the new value.
 func TestEBEnvironmentPropertyChange(t *testing.T) {
+	t.Parallel()
 	env, runs := newEBEnv(t, map[string]string{"GREETING": "hello"})
 	ins, err := env.Launch(1)
 	if err != nil {
@@ -205,6 +228,7 @@ func TestEBEnvironmentPropertyChange(t *testing.T) {
 // A new leadergate binary restarts the scheduler (the postdeploy hook
 // compares checksums): the new binary runs, the jobs go on.
 func TestEBBinaryUpgrade(t *testing.T) {
+	t.Parallel()
 	env, runs := newEBEnv(t, nil)
 	ins, err := env.Launch(1)
 	if err != nil {
@@ -245,6 +269,7 @@ func TestEBBinaryUpgrade(t *testing.T) {
 // keeps serving and running its jobs. And the unit does not restart
 // forever on the 78 it exits with when started anyway.
 func TestEBConfigurationErrorFailsTheDeploymentBeforeTheSwap(t *testing.T) {
+	t.Parallel()
 	env, runs := newEBEnv(t, nil)
 	ins, err := env.Launch(1)
 	if err != nil {
@@ -384,6 +409,7 @@ func exactlyOnce(t *testing.T, env *ebsim.Env, runs string, every map[string]tim
 // another line, and the new binary restarts each scheduler in turn (the
 // leader's too). Every tick runs exactly once, under the same key.
 func TestEBRollingDeployWithTheLedger(t *testing.T) {
+	t.Parallel()
 	env, runs := newEBEnv(t, map[string]string{"LEADERGATE_TAKEOVER_AFTER": "3s"})
 	if _, err := env.Launch(3); err != nil {
 		t.Fatal(err)
@@ -430,6 +456,7 @@ func TestEBRollingDeployWithTheLedger(t *testing.T) {
 // terminated, one in the middle of a run that finishes within its grace.
 // Every tick exactly once, and the runs move to the new instances.
 func TestEBImmutableDeployWithTheLedger(t *testing.T) {
+	t.Parallel()
 	env, runs := newEBEnv(t, map[string]string{"LEADERGATE_TAKEOVER_AFTER": "3s"})
 	if _, err := env.Launch(2); err != nil {
 		t.Fatal(err)

@@ -53,7 +53,9 @@
 // systemctl, for the commands and hooks, is a script that asks the
 // instance's service manager over HTTP on 127.0.0.1. It knows start, stop,
 // restart, reload, reload-or-restart, try-restart, is-active, is-failed,
-// enable, disable, daemon-reload and reset-failed. It reads the unit file
+// enable, disable, daemon-reload and reset-failed, and --version
+// ([Options.Systemd]: 252 as on Amazon Linux 2023, or 219 as on Amazon
+// Linux 2, where install.sh writes the unit for --log-file). It reads the unit file
 // at each start, as systemd does after daemon-reload; Type=notify waits
 // for READY=1 (a process that exits first fails the start, and systemctl
 // exits 1); Restart=always restarts an exited process after RestartSec

@@ -40,6 +40,9 @@ type Options struct {
 	EnvironmentID string
 	// Region of the instances; default us-east-1.
 	Region string
+	// Systemd is the version systemctl --version reports: 252 (Amazon
+	// Linux 2023) by default, 219 for Amazon Linux 2.
+	Systemd int
 	// Properties are the environment properties set on the environment
 	// (the console's "Environment properties"); the bundles' option_settings
 	// add theirs under these (set here wins, as in Elastic Beanstalk).
@@ -85,6 +88,9 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
+	}
+	if opts.Systemd == 0 {
+		opts.Systemd = 252
 	}
 	u, err := user.Current()
 	if err != nil {

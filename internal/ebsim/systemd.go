@@ -130,6 +130,9 @@ func (s *services) systemctl(args []string) (int, string) {
 	var names []string
 	for _, a := range args {
 		switch {
+		case a == "--version":
+			v := s.in.env.opts.Systemd
+			return 0, fmt.Sprintf("systemd %d (%d)\n+PAM +AUDIT +SELINUX (simulated)", v, v)
 		case strings.HasPrefix(a, "--root="), a == "--quiet", a == "-q", a == "--no-block", a == "--now":
 		case strings.HasPrefix(a, "-"):
 			return 1, "systemctl (simulated): unknown option " + a
