@@ -415,7 +415,7 @@ func TestEBRollingDeployWithTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	ins := env.Instances()
-	deployOK(t, env, fleetApp(env, "v1", "# name: report\n*/2 * * * * * ./bin/job\n", nil))
+	deployOK(t, env, fleetApp(env, "v1", "# name: report\n@every 2s ./bin/job\n", nil))
 	waitRuns(t, runs, "v1 ", 2)
 
 	bin, err := os.ReadFile(buildHostBinary(t, ""))
@@ -423,7 +423,7 @@ func TestEBRollingDeployWithTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	upgraded := append(slices.Clone(bin), []byte("\x00ebsim: another build\n")...)
-	v2 := fleetApp(env, "v2", "# The report moved down a line, a job came above it.\n# name: sweep\n*/3 * * * * * ./bin/job\n# name: report\n*/2 * * * * * ./bin/job\n",
+	v2 := fleetApp(env, "v2", "# The report moved down a line, a job came above it.\n# name: sweep\n@every 3s ./bin/job\n# name: report\n@every 2s ./bin/job\n",
 		map[string]string{".leadergate/leadergate-linux-" + runtimeArch(): string(upgraded)})
 	batches := 0
 	err = env.Rolling(v2, 1, func(done []*ebsim.Instance) {
@@ -462,10 +462,10 @@ func TestEBImmutableDeployWithTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := env.Instances()
-	deployOK(t, env, fleetApp(env, "v1", "# name: report\n*/2 * * * * * ./bin/job report 1\n", nil))
+	deployOK(t, env, fleetApp(env, "v1", "# name: report\n@every 2s ./bin/job report 1\n", nil))
 	waitRuns(t, runs, "v1 ", 2)
 	var leaver string
-	err := env.Immutable(fleetApp(env, "v2", "\n# name: report\n*/2 * * * * * ./bin/job report 1\n", nil), func(old, fresh []*ebsim.Instance) {
+	err := env.Immutable(fleetApp(env, "v2", "\n# name: report\n@every 2s ./bin/job report 1\n", nil), func(old, fresh []*ebsim.Instance) {
 		if len(fresh) != 2 {
 			t.Errorf("%d new instances, want 2", len(fresh))
 		}
