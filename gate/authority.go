@@ -24,10 +24,12 @@ type Permit struct {
 	Note  string
 }
 
-// Authority answers "may this job run now?". Today it is the election; an
-// exactly-once ledger keyed by (job, tick) can implement it later without
-// touching run or schedule. An error means "cannot tell": the job must not
-// run, and the error's ExitCode says why (75 temporary, 78 configuration).
+// Authority answers "may this job run now?": the election, or --assume.
+// Without a tick ledger its answer is final. With one (Options.Turn of run,
+// schedule's Options.Ledger) it is only the hint of who tries first: the
+// [Turn] decides, and an Authority that cannot tell delays this instance's
+// turn rather than skipping it. An error means "cannot tell"; its ExitCode
+// says why (75 temporary, 78 configuration: that one stops a ledger run too).
 type Authority interface {
 	MayRun(ctx context.Context, job Job) (Permit, error)
 }

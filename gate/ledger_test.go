@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// testLedger is the Ledger the test CLI uses when GATE_TEST_LEDGER is set
+// testLedger is the Turn the test CLI uses when GATE_TEST_LEDGER is set
 // (free, taken, fail75, lose). It notes every call in ledger.log of the
 // CLI's directory; in mode lose, the claim is lost once the command
 // creates the file "lose" there.
@@ -28,33 +28,38 @@ func (l *testLedger) note(s string) {
 	fmt.Fprintln(f, s)
 }
 
-func (l *testLedger) Claim(ctx context.Context) (Held, string, error) {
+func (l *testLedger) Take(ctx context.Context, req TurnRequest) (Claim, error) {
 	l.note("claim")
 	switch l.mode {
 	case "taken":
-		return nil, "t@T is taken by i-b (running)", nil
+		return Claim{Result: ClaimTakenElsewhere, Why: "t@T is taken by i-b (running)"}, nil
 	case "fail75":
-		return nil, "", exitErr{75, "ledger throttled"}
+		return Claim{}, exitErr{75, "ledger throttled"}
 	}
-	return &testHeld{l}, "claimed t@T (fence 1)", nil
+	if !req.Slot.TryTake() {
+		l.note("skip")
+		return Claim{Busy: true, Why: "t@T is recorded skipped"}, nil
+	}
+	return Claim{Held: &testHeld{l}, Result: ClaimWon, Why: "claimed t@T (fence 1)"}, nil
 }
 
-func (l *testLedger) Look(ctx context.Context) (bool, string, error) {
+func (l *testLedger) Look(ctx context.Context, req TurnRequest) (Claim, error) {
 	l.note("look")
 	switch l.mode {
 	case "taken":
-		return false, "t@T is taken by i-b (running)", nil
+		return Claim{Result: ClaimTakenElsewhere, Why: "t@T is taken by i-b (running)"}, nil
 	case "fail75":
-		return false, "", exitErr{75, "ledger throttled"}
+		return Claim{}, exitErr{75, "ledger throttled"}
 	}
-	return true, "would claim t@T", nil
+	return Claim{Result: ClaimWon, Why: "would claim t@T"}, nil
 }
 
 type testHeld struct{ l *testLedger }
 
-func (h *testHeld) Env() []string { return []string{"GATE_TEST_HELD=t@T"} }
+func (h *testHeld) RunID() string { return "t@T" }
+func (h *testHeld) Fence() int64  { return 1 }
 
-func (h *testHeld) Hold(ctx context.Context) (context.Context, func(int) error) {
+func (h *testHeld) Hold(ctx context.Context, grace time.Duration) (context.Context, func(End) error) {
 	h.l.note("hold")
 	held, lose := context.WithCancelCause(ctx)
 	done := make(chan struct{})
@@ -73,7 +78,8 @@ func (h *testHeld) Hold(ctx context.Context) (context.Context, func(int) error) 
 			}
 		}()
 	}
-	return held, func(code int) error {
+	return held, func(end End) error {
+		code := end.Code
 		close(done)
 		if cause := context.Cause(held); cause != nil {
 			h.l.note("finish refused " + strconv.Itoa(code))
@@ -160,7 +166,7 @@ func TestRunWithALedgerSupervisesTheClaimedRun(t *testing.T) {
 	t.Parallel()
 	t.Run("the command runs as a child with the claim's environment, and its end is recorded", func(t *testing.T) {
 		t.Parallel()
-		cmd := withLedger(t, "free", Options{Argv: sh(`echo "$$ $GATE_TEST_HELD"; exit 7`)})
+		cmd := withLedger(t, "free", Options{Argv: sh(`echo "$$ $LEADERGATE_RUN_ID"; exit 7`)})
 		r := run(t, cmd)
 		pid, held, _ := strings.Cut(strings.TrimSpace(r.stdout), " ")
 		if r.code != 7 || r.stderr != "" || held != "t@T" || pid == strconv.Itoa(r.pid) {
@@ -199,7 +205,7 @@ func TestRunWithALedgerSupervisesTheClaimedRun(t *testing.T) {
 	})
 }
 
-func TestRunWithALedgerAndNoOverlapClaimsNothingWhileThePreviousRunRuns(t *testing.T) {
+func TestRunWithALedgerAndNoOverlapRecordsTheTickSkippedWhileThePreviousRunRuns(t *testing.T) {
 	t.Parallel()
 	opts := Options{Argv: sh("echo ready; read x || true"), NoOverlap: true, LockDir: t.TempDir(), LockName: "nightly"}
 	first := withLedger(t, "free", opts)
@@ -210,14 +216,16 @@ func TestRunWithALedgerAndNoOverlapClaimsNothingWhileThePreviousRunRuns(t *testi
 	out := startPiped(t, first)
 	expectLine(t, out, "ready")
 
+	// The tick is recorded skipped fleet-wide, so that no other
+	// instance takes it over beside the run still going here.
 	second := withLedger(t, "free", opts)
 	r := run(t, second)
-	want := `leadergate: warning: skipped: previous run of "sh -c echo ready; read x || true" still running (--no-overlap)` + "\n"
+	want := `leadergate: warning: skipped: previous run of "sh -c echo ready; read x || true" still running (--no-overlap); the tick is recorded skipped` + "\n"
 	if r.code != 0 || r.stdout != "" || r.stderr != want {
 		t.Errorf("second run: exit %d, stdout %q, stderr %q; want 0, nothing, %q", r.code, r.stdout, r.stderr, want)
 	}
-	if got := ledgerLog(t, second.Dir); got != "" {
-		t.Errorf("the second run asked the ledger: %q", got)
+	if got := ledgerLog(t, second.Dir); got != "claim\nskip\n" {
+		t.Errorf("the second run's ledger calls %q, want a claim that records the tick skipped", got)
 	}
 	stdin.Close()
 	first.Wait()

@@ -48,44 +48,32 @@ type Options struct {
 	// failure hook of run --ping-url / --on-failure): leadergate then stays
 	// as parent, as with MaxRuntime.
 	Observer Observer
-	// Ledger, when set, is the tick ledger: it is asked once the command
-	// is found and the overlap lock is held, just before the command would
-	// start, so that a run that never starts is never claimed. A claimed
-	// command runs as a child holding the claim (as with MaxRuntime) and
-	// its end is recorded (124 after MaxRuntime). A dry run only looks.
-	Ledger Ledger
-}
-
-// Ledger is the tick ledger as Run uses it (Options.Ledger).
-type Ledger interface {
-	// Claim claims the run for this instance. A nil Held means the run is
-	// someone else's; why says whose, or what was claimed (for -v). An
-	// error means the ledger could not be asked: nothing runs, and its
-	// ExitCode says why (75 when it has none).
-	Claim(ctx context.Context) (h Held, why string, err error)
-	// Look says what Claim would do, writing nothing: for a dry run.
-	Look(ctx context.Context) (free bool, why string, err error)
-}
-
-// Held is a run claimed in the ledger.
-type Held interface {
-	// Env is what the command sees besides leadergate's environment.
-	Env() []string
-	// Hold keeps the claim while the command runs: held is cancelled when
-	// the claim is lost, which stops the command's process group. finish
-	// records the exit code, or returns why it could not (the claim was
-	// lost, or the ledger did not answer).
-	Hold(ctx context.Context) (held context.Context, finish func(exit int) error)
+	// Turn, when set, is the tick ledger: the Authority's answer only says
+	// whether this instance claims at the tick or after the takeover delay
+	// (an election that failed is no reason to skip), and the Turn decides.
+	// It is asked once the command is found and the overlap lock taken,
+	// so that a run that never starts is never claimed. A claimed command
+	// runs as a child holding the claim (as with MaxRuntime) and its end is
+	// recorded (124 after MaxRuntime). A dry run only looks.
+	Turn Turn
+	// RerunLost is --on-lost rerun: with Turn, a run lost with its
+	// instance runs again rather than being recorded lost.
+	RerunLost bool
 }
 
 // Observer hears a supervised command's start and end.
 type Observer interface {
-	Started()
+	// Started is called as the command starts, with the run's name as the
+	// command sees it (under a ledger: its claim's run id).
+	Started(run RunEnv)
 	// Output gets a copy of the command's stdout and stderr.
 	Output() io.Writer
 	// Finished is called with the exit code once the command has ended
 	// (not when it could not start).
 	Finished(code int, d time.Duration)
+	// Lost is called when the tick's earlier run is found lost with its
+	// instance: nobody else will report it, as its instance died.
+	Lost(run LostRun)
 }
 
 // codedError carries the exit code leadergate ends with.
@@ -193,7 +181,7 @@ func decide(p Permit, authErr error, o Options) decision {
 		return d
 	}
 	d.act = actRun
-	if o.Verbose && !o.DryRun && o.Ledger == nil { // with a ledger, once claimed
+	if o.Verbose && !o.DryRun && o.Turn == nil { // with a ledger, once claimed
 		d.lines = append(d.lines, fmt.Sprintf("running %s: %s", what, p.Reason))
 	}
 	return d
@@ -211,15 +199,21 @@ func decide(p Permit, authErr error, o Options) decision {
 // exitcode.Of(err) and err is one line for "leadergate: error: ". Warnings and
 // notes are written to opts.Stderr by Run itself.
 //
-// ctx bounds the question to auth. Once the command runs, it ends by itself,
-// by the signals forwarded to it, or by MaxRuntime, not by ctx: a CLI that
-// cancels its context on SIGTERM would otherwise signal the command twice.
+// ctx bounds the question to auth and, with a Turn, the wait for this
+// instance's turn (a context cancelled with a cause that has an ExitCode,
+// such as a signal, ends Run with that code). Once the command runs, it
+// ends by itself, by the signals forwarded to it, or by MaxRuntime, not by
+// ctx: a CLI that cancels its context on SIGTERM would otherwise signal the
+// command twice.
 func Run(ctx context.Context, auth Authority, job Job, opts Options) (code int, err error) {
 	o, err := opts.check()
 	if err != nil {
 		return exitcode.Of(err), err
 	}
 	p, authErr := auth.MayRun(ctx, job)
+	if o.Turn != nil {
+		return runTurn(ctx, o, job, p, authErr)
+	}
 	d := decide(p, authErr, o)
 	for _, l := range d.lines {
 		voice.Say(o.Stderr, voice.Info, l)
@@ -233,7 +227,27 @@ func Run(ctx context.Context, auth Authority, job Job, opts Options) (code int, 
 	case actFail:
 		return d.code, d.err
 	}
-	return runLeader(context.WithoutCancel(ctx), o, p.Reason)
+	return runLeader(ctx, o, p.Reason, nil)
+}
+
+// runTurn is Run with a tick ledger: the Authority's answer is the hint of
+// who claims first. Only a configuration error (78) stops the run here; an
+// election that failed only delays this instance's turn.
+func runTurn(ctx context.Context, o Options, job Job, p Permit, authErr error) (int, error) {
+	if authErr != nil && elect.CannotTell(authErr) == exitcode.Config {
+		d := decide(p, authErr, o)
+		return d.code, d.err
+	}
+	req := &TurnRequest{Job: job, Leader: authErr == nil && p.Run, RerunLost: o.RerunLost}
+	reason := p.Reason
+	switch {
+	case authErr != nil:
+		reason = "the election failed: this instance claims after the takeover delay if nobody has"
+		voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("election failed (%v); taking the tick over after the takeover delay if nobody has", authErr))
+	case p.Stale:
+		voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("%s", p.Note))
+	}
+	return runLeader(ctx, o, reason, req)
 }
 
 // warnUnresolved is a follower's check of its command: it looks the
@@ -256,9 +270,10 @@ func Resolve(name string) (path string, err *StartError) {
 	return path, nil
 }
 
-// runLeader runs the command on the leader: look it up, take the overlap
-// lock, claim the tick in the ledger, then exec or supervise.
-func runLeader(ctx context.Context, o Options, reason string) (int, error) {
+// runLeader runs the command on the leader (or, with a Turn, on whoever's
+// turn it is): look it up, take the overlap lock, claim the tick in the
+// ledger, then exec or supervise. ctx only bounds the claim's wait.
+func runLeader(ctx context.Context, o Options, reason string, req *TurnRequest) (int, error) {
 	what := display(o.Argv)
 	path, se := Resolve(o.Argv[0])
 	if se != nil {
@@ -274,7 +289,11 @@ func runLeader(ctx context.Context, o Options, reason string) (int, error) {
 		if err != nil {
 			return exitcode.Of(err), err
 		}
-		if held {
+		if held && req != nil && !o.DryRun {
+			// Under the ledger, the tick is recorded skipped fleet-wide,
+			// so that no other instance takes it over beside this run.
+			req.Slot = Slot{Take: func() bool { return false }}
+		} else if held {
 			if o.DryRun {
 				voice.Say(o.Stderr, voice.Info, fmt.Sprintf("dry run: would skip %s: previous run still running (--no-overlap)", what))
 			} else {
@@ -289,41 +308,73 @@ func runLeader(ctx context.Context, o Options, reason string) (int, error) {
 	}
 
 	if o.DryRun {
-		if o.Ledger != nil {
-			free, why, err := o.Ledger.Look(ctx)
+		if req != nil {
+			c, err := o.Turn.Look(ctx, *req)
 			if err != nil {
 				return notRun(what, err)
 			}
-			if !free {
-				voice.Say(o.Stderr, voice.Info, fmt.Sprintf("dry run: would skip %s: %s", what, why))
+			if c.Result != ClaimWon && c.Result != ClaimTakenOver {
+				voice.Say(o.Stderr, voice.Info, fmt.Sprintf("dry run: would skip %s: %s", what, c.Why))
 				return o.FollowerExit, nil
 			}
-			reason += "; " + why
+			reason += "; " + c.Why
 		}
 		voice.Say(o.Stderr, voice.Info, fmt.Sprintf("dry run: would run %s (%s): %s", what, path, reason))
 		return o.FollowerExit, nil
 	}
 	var claim Held
-	if o.Ledger != nil {
-		h, why, err := o.Ledger.Claim(ctx)
+	var env RunEnv // the run's name, as the command and the Observer see it
+	if req != nil {
+		h, err := takeTurn(ctx, o, *req, reason)
 		if err != nil {
-			return notRun(what, err)
+			return exitcode.Of(err), err
 		}
 		if h == nil {
-			if o.Verbose {
-				voice.Say(o.Stderr, voice.Info, fmt.Sprintf("skipped %s: %s", what, why))
-			}
 			return o.FollowerExit, nil
 		}
-		if o.Verbose {
-			voice.Say(o.Stderr, voice.Info, fmt.Sprintf("running %s: %s; %s", what, reason, why))
-		}
-		claim = h
+		claim, env.RunID, env.Fence = h, h.RunID(), h.Fence()
+		env.Job, env.Tick = req.Job.Name, req.Job.Tick
 	}
+	ctx = context.WithoutCancel(ctx)
 	if o.MaxRuntime > 0 || o.Observer != nil || claim != nil {
-		return supervise(ctx, o, path, lock, claim)
+		return supervise(ctx, o, path, lock, claim, env)
 	}
 	return execve(o, path, lock)
+}
+
+// takeTurn asks the Turn for the tick and says what came of it; a nil
+// Held and nil error: not this instance's to run.
+func takeTurn(ctx context.Context, o Options, req TurnRequest, reason string) (Held, error) {
+	what := display(o.Argv)
+	c, err := o.Turn.Take(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil && exitcode.Of(context.Cause(ctx)) > 1 {
+			return nil, context.Cause(ctx) // a signal while waiting: the CLI's own exit
+		}
+		_, err := notRun(what, err)
+		return nil, err
+	}
+	tick := req.Job.Tick.UTC().Format("2006-01-02T15:04:05Z")
+	if l := c.Lost; l != nil {
+		if c.Held != nil {
+			voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("rerunning %q at %s: attempt %d on %s was lost with its instance", req.Job.Name, tick, l.Attempt, l.Owner))
+		} else {
+			voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("the run of %q at %s on %s was lost with its instance (lease ended while running); recorded lost, not rerun (--on-lost rerun allows it)",
+				req.Job.Name, tick, l.Owner))
+		}
+		if o.Observer != nil {
+			o.Observer.Lost(*l)
+		}
+	}
+	switch {
+	case c.Busy:
+		voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("skipped: previous run of %s still running (--no-overlap); the tick is recorded skipped", what))
+	case c.Held == nil && o.Verbose:
+		voice.Say(o.Stderr, voice.Info, fmt.Sprintf("skipped %s: %s", what, c.Why))
+	case c.Held != nil && o.Verbose:
+		voice.Say(o.Stderr, voice.Info, fmt.Sprintf("running %s: %s; %s", what, reason, c.Why))
+	}
+	return c.Held, nil
 }
 
 // notRun is the failure of a ledger that could not be asked: as with an
@@ -354,7 +405,7 @@ var errMaxRuntime = errors.New("max runtime exceeded")
 // supervise runs the command as a child in its own process group, forwards
 // SIGTERM, SIGINT and SIGHUP to the group, and stops the group after
 // MaxRuntime or when its ledger claim (when not nil) is lost.
-func supervise(ctx context.Context, o Options, path string, lock *os.File, claim Held) (int, error) {
+func supervise(ctx context.Context, o Options, path string, lock *os.File, claim Held, env RunEnv) (int, error) {
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   o.Argv,
@@ -363,7 +414,7 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 		Stderr: os.Stderr,
 	}
 	if claim != nil {
-		cmd.Env = append(os.Environ(), claim.Env()...)
+		cmd.Env = append(os.Environ(), env.Env()...)
 	}
 	if lock != nil {
 		cmd.ExtraFiles = []*os.File{lock} // fd 3 in the command, so the lock outlives leadergate
@@ -383,8 +434,8 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 		code := exitcode.Of(err)
 		if claim != nil {
 			// Nothing ran: record the failure to start, so history says so.
-			_, finish := claim.Hold(ctx)
-			if ferr := finish(code); ferr != nil {
+			_, finish := claim.Hold(ctx, o.Grace)
+			if ferr := finish(End{Code: code}); ferr != nil {
 				voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("run: %v", ferr))
 			}
 		}
@@ -392,11 +443,14 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 	}
 	started := time.Now()
 	if o.Observer != nil {
-		o.Observer.Started()
+		if env.RunID == "" {
+			env.RunID = NewRunID()
+		}
+		o.Observer.Started(env)
 	}
-	var finish func(int) error
+	var finish func(End) error
 	if claim != nil {
-		ctx, finish = claim.Hold(ctx)
+		ctx, finish = claim.Hold(ctx, o.Grace)
 	}
 	cancel := context.CancelFunc(func() {})
 	if o.MaxRuntime > 0 {
@@ -426,7 +480,7 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 		if timedOut {
 			recorded = exitcode.MaxRuntime
 		}
-		ferr = finish(recorded)
+		ferr = finish(End{Code: recorded})
 	}
 	if o.Observer != nil {
 		o.Observer.Finished(code, time.Since(started))

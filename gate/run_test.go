@@ -106,7 +106,7 @@ func testCLI() int {
 	defer ln.Close()
 
 	if mode := os.Getenv("GATE_TEST_LEDGER"); mode != "" {
-		opts.Ledger = &testLedger{mode: mode, dir: os.Getenv("GATE_TEST_DIR")}
+		opts.Turn = &testLedger{mode: mode, dir: os.Getenv("GATE_TEST_DIR")}
 	}
 	code, err := Run(context.Background(), testAuth(os.Getenv("GATE_TEST_AUTH")), Job{Name: "test"}, opts)
 	if err != nil {

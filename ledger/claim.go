@@ -2,8 +2,11 @@ package ledger
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,6 +27,27 @@ type Ledger struct {
 	Clock  clock.Clock   // leases are measured and renewals waited for on it; nil: the system clock
 	Lease  time.Duration // DefaultLease when 0
 	Retain time.Duration // how long records are kept (TTL); DefaultRetain when 0
+	// Timeout bounds each call to the store (a renewal's, a finish's
+	// attempt); DefaultTimeout when 0.
+	Timeout time.Duration
+	Log     *slog.Logger // nil discards
+}
+
+// DefaultTimeout bounds one call to the store.
+const DefaultTimeout = 5 * time.Second
+
+func (l *Ledger) timeout() time.Duration {
+	if l.Timeout > 0 {
+		return l.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (l *Ledger) log() *slog.Logger {
+	if l.Log != nil {
+		return l.Log
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // Now is the time on the ledger's clock.
@@ -84,6 +108,17 @@ type ClaimOptions struct {
 	// created (a watch at the end of another's lease, to record it lost,
 	// which must never start a run).
 	Watch bool
+	// Token names this claim across its retries (NewToken): a record
+	// found with it is this instance's own write whose answer was lost,
+	// and is won, not taken. Empty: a new one.
+	Token string
+}
+
+// NewToken returns a random claim token.
+func NewToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand does not fail on Linux
+	return hex.EncodeToString(b[:])
 }
 
 // Claim tries to take the tick k for this instance. Exactly one caller
@@ -96,6 +131,9 @@ func (l *Ledger) Claim(ctx context.Context, k Key, opts ClaimOptions) (Claim, er
 		return Claim{}, err
 	}
 	k.Tick = k.Tick.UTC().Truncate(time.Second)
+	if opts.Token == "" {
+		opts.Token = NewToken()
+	}
 	if opts.Look {
 		r, found, err := l.Store.Get(ctx, k)
 		if err != nil {
@@ -111,7 +149,7 @@ func (l *Ledger) Claim(ctx context.Context, k Key, opts ClaimOptions) (Claim, er
 	now := l.Now()
 	r := Record{
 		Key: k, Owner: l.Owner, State: Running, Fence: 1, Attempt: 1,
-		LeaseUntil: now.Add(l.lease()), Started: now, Expires: l.expires(k, now),
+		LeaseUntil: now.Add(l.lease()), Started: now, Expires: l.expires(k, now), Token: opts.Token,
 	}
 	err := l.Store.Create(ctx, r)
 	var c *Conflict
@@ -119,13 +157,46 @@ func (l *Ledger) Claim(ctx context.Context, k Key, opts ClaimOptions) (Claim, er
 	case err == nil:
 		return Claim{Outcome: Won, Run: &Run{l: l, rec: r}}, nil
 	case errors.As(err, &c):
-		if c.Holder == nil {
-			return Claim{Outcome: Taken}, nil
+		h := c.Holder
+		if h == nil {
+			// Not every server returns the item: read it, for it may be
+			// this claim's own write whose answer was lost.
+			got, found, err := l.Store.Get(ctx, k)
+			if err != nil || !found || got.Token != opts.Token {
+				return Claim{Outcome: Taken}, nil
+			}
+			h = &got
 		}
-		return l.decide(ctx, *c.Holder, opts)
+		return l.decide(ctx, *h, opts)
 	default:
 		return Claim{}, err
 	}
+}
+
+// Skip records the tick k skipped, with why, unless it has a record (with
+// opts.Look, read first): the instance whose turn it was does not run it,
+// and nobody takes it over. One write; the Outcome is Taken either way.
+func (l *Ledger) Skip(ctx context.Context, k Key, why string, opts ClaimOptions) (Claim, error) {
+	if err := k.Check(); err != nil {
+		return Claim{}, err
+	}
+	k.Tick = k.Tick.UTC().Truncate(time.Second)
+	if opts.Look {
+		r, found, err := l.Store.Get(ctx, k)
+		if err != nil {
+			return Claim{}, err
+		}
+		if found {
+			return Claim{Outcome: Taken, Holder: &r}, nil
+		}
+	}
+	now := l.Now()
+	r := Record{Key: k, Owner: l.Owner, State: Skipped, Fence: 1, Attempt: 1, LeaseUntil: now, Started: now, Finished: now,
+		Expires: l.expires(k, now), Token: opts.Token, Reason: why}
+	if err := l.Store.Create(ctx, r); err != nil && !IsConflict(err) {
+		return Claim{}, err
+	}
+	return Claim{Outcome: Taken, Holder: &r}, nil
 }
 
 // Look says what Claim would come to now, writing nothing: one consistent
@@ -159,9 +230,13 @@ func (l *Ledger) expires(k Key, now time.Time) time.Time {
 	return t.Add(l.retain())
 }
 
-// decide acts on a record someone else wrote.
+// decide acts on a record found in place.
 func (l *Ledger) decide(ctx context.Context, r Record, opts ClaimOptions) (Claim, error) {
 	now := l.Now()
+	if r.Owner == l.Owner && r.Token == opts.Token && r.State == Running {
+		// This claim's own write, answered too late or not at all.
+		return Claim{Outcome: Won, Run: &Run{l: l, rec: r}}, nil
+	}
 	if !r.Expired(now) {
 		return Claim{Outcome: Taken, Holder: &r}, nil
 	}
@@ -169,8 +244,8 @@ func (l *Ledger) decide(ctx context.Context, r Record, opts ClaimOptions) (Claim
 		next := r
 		next.Owner, next.Fence, next.Attempt = l.Owner, r.Fence+1, r.Attempt+1
 		next.LeaseUntil, next.Started, next.Finished, next.ExitCode = now.Add(l.lease()), now, time.Time{}, 0
-		next.Expires, next.Tail = l.expires(r.Key, now), ""
-		switch err := l.Store.Swap(ctx, r, next); {
+		next.Expires, next.Tail, next.Token = l.expires(r.Key, now), "", opts.Token
+		switch err := l.swap(ctx, r, next); {
 		case err == nil:
 			return Claim{Outcome: Won, Run: &Run{l: l, rec: next, Rerun: &r}}, nil
 		case IsConflict(err):
@@ -181,7 +256,7 @@ func (l *Ledger) decide(ctx context.Context, r Record, opts ClaimOptions) (Claim
 	}
 	lost := r
 	lost.State = Lost
-	switch err := l.Store.Swap(ctx, r, lost); {
+	switch err := l.swap(ctx, r, lost); {
 	case err == nil:
 		return Claim{Outcome: LostFound, Holder: &lost}, nil
 	case IsConflict(err):
@@ -189,6 +264,29 @@ func (l *Ledger) decide(ctx context.Context, r Record, opts ClaimOptions) (Claim
 	default:
 		return Claim{}, err
 	}
+}
+
+// swap is Store.Swap that takes a refusal by its own write for success:
+// a retry after an answer that was lost finds prev gone and next in place.
+func (l *Ledger) swap(ctx context.Context, prev, next Record) error {
+	err := l.Store.Swap(ctx, prev, next)
+	var c *Conflict
+	if !errors.As(err, &c) {
+		return err
+	}
+	h := c.Holder
+	if h == nil {
+		got, found, gerr := l.Store.Get(ctx, next.Key)
+		if gerr != nil || !found {
+			return err
+		}
+		h = &got
+	}
+	if next.Owner == l.Owner && h.Owner == next.Owner && h.Fence == next.Fence && h.State == next.State && h.Token == next.Token &&
+		h.LeaseUntil.Equal(next.LeaseUntil) {
+		return nil
+	}
+	return err
 }
 
 // Run is a claimed tick, held by this instance.
@@ -214,9 +312,20 @@ func (r *Run) SetTail(out []byte) {
 // Record is the run's record as last written.
 func (r *Run) Record() Record { return r.rec }
 
-// RenewEvery is how often the lease is renewed: a third of it, so that two
-// renewals can fail before it runs out.
-func (r *Run) RenewEvery() time.Duration { return r.l.lease() / 3 }
+// RunID is the run's id (LEADERGATE_RUN_ID).
+func (r *Run) RunID() string { return r.rec.RunID() }
+
+// Fence is the run's fence (LEADERGATE_FENCE): 1 at the first claim, +1
+// at every takeover.
+func (r *Run) Fence() int64 { return r.rec.Fence }
+
+// RenewEvery is how often the lease is renewed while the job may stop
+// within grace: a third of the lease, or more often when the lease minus
+// grace (the time renewals have before the job must be stopped) is short,
+// so that a renewal can fail and be retried before the job is stopped.
+func (r *Run) RenewEvery(grace time.Duration) time.Duration {
+	return max(min(r.l.lease()/3, (r.l.lease()-grace)/3), 10*time.Millisecond)
+}
 
 // Renew extends the lease. A *Conflict means the tick was taken over: stop
 // the job at once. Another error means the ledger could not be reached: the
@@ -224,7 +333,7 @@ func (r *Run) RenewEvery() time.Duration { return r.l.lease() / 3 }
 func (r *Run) Renew(ctx context.Context) error {
 	next := r.rec
 	next.LeaseUntil = r.l.Now().Add(r.l.lease())
-	if err := r.l.Store.Swap(ctx, r.rec, next); err != nil {
+	if err := r.l.swap(ctx, r.rec, next); err != nil {
 		return err
 	}
 	r.rec = next
@@ -238,7 +347,21 @@ func (r *Run) Finish(ctx context.Context, exitCode int) error {
 	if exitCode != 0 {
 		next.State, next.Tail = Failed, r.tail
 	}
-	if err := r.l.Store.Swap(ctx, r.rec, next); err != nil {
+	if err := r.l.swap(ctx, r.rec, next); err != nil {
+		return err
+	}
+	r.rec = next
+	return nil
+}
+
+// Release lets the claim go without recording an end: the lease ends now,
+// so the run reads as lost (Record.AsOf) and the next instance to look
+// records it lost, or reruns it for a job that may run twice. For a run
+// stopped by shutdown or a drain, which did not do its work.
+func (r *Run) Release(ctx context.Context) error {
+	next := r.rec
+	next.LeaseUntil = r.l.Now().Add(-time.Millisecond)
+	if err := r.l.swap(ctx, r.rec, next); err != nil {
 		return err
 	}
 	r.rec = next

@@ -2,14 +2,19 @@ package ledger
 
 import "time"
 
-// ClaimAt is when an instance tries to claim a tick: the leader at the tick,
-// every other instance takeover later, so that a leader that died just
-// before the tick costs one takeover delay, not the tick.
-func ClaimAt(tick time.Time, leader bool, takeover time.Duration) time.Time {
+// ClaimAt is when an instance tries to claim a tick: the leader at the tick
+// plus its random delay (below jitter, the job's "# jitter:" bound), every
+// other instance takeover after the latest moment the leader could have
+// claimed (tick + jitter), so that a leader that died just before the tick
+// costs one takeover delay, not the tick, and a leader still in its jitter
+// is never overtaken. The jitter is applied before the claim, not after:
+// a claim then always means the run starts, and costs no renewal while it
+// waits.
+func ClaimAt(tick time.Time, leader bool, takeover, jitter, delay time.Duration) time.Time {
 	if leader {
-		return tick
+		return tick.Add(max(min(delay, jitter), 0))
 	}
-	return tick.Add(takeover)
+	return tick.Add(takeover + max(jitter, 0))
 }
 
 // maxCatchUpSteps bounds the walk over a window: a job every second over a

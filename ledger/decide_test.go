@@ -10,11 +10,20 @@ func every(d time.Duration) func(time.Time) time.Time {
 }
 
 func TestClaimAt(t *testing.T) {
-	if got := ClaimAt(tick, true, 15*time.Second); !got.Equal(tick) {
+	if got := ClaimAt(tick, true, 15*time.Second, 0, 0); !got.Equal(tick) {
 		t.Errorf("leader claims at %s", got)
 	}
-	if got := ClaimAt(tick, false, 15*time.Second); !got.Equal(tick.Add(15 * time.Second)) {
+	if got := ClaimAt(tick, false, 15*time.Second, 0, 0); !got.Equal(tick.Add(15 * time.Second)) {
 		t.Errorf("follower claims at %s", got)
+	}
+	// "# jitter: 1m": the leader claims after its own delay, never after
+	// the bound; the others after the latest the leader could claim, plus
+	// the takeover delay.
+	if got := ClaimAt(tick, true, 15*time.Second, time.Minute, 40*time.Second); !got.Equal(tick.Add(40 * time.Second)) {
+		t.Errorf("leader with jitter claims at %s", got)
+	}
+	if got := ClaimAt(tick, false, 15*time.Second, time.Minute, 40*time.Second); !got.Equal(tick.Add(75 * time.Second)) {
+		t.Errorf("follower with jitter claims at %s, want tick + 1m + 15s", got)
 	}
 }
 

@@ -37,6 +37,7 @@ const (
 	attrDetail   = "detail"   // its arguments
 	attrRequest  = "req"      // the request a rerun or backfill run answers
 	attrTail     = "tail"     // a failed run's last output
+	attrToken    = "token"    // random per claim: who wrote it, for a retry whose answer was lost
 	// GroupIndex is the global secondary index that lists a group's runs,
 	// all jobs, by tick: history without --job is one Query too, and a
 	// follower reads which jobs of a tick are taken with one Query. It
@@ -116,6 +117,9 @@ func toItem(r Record) map[string]types.AttributeValue {
 	for name, v := range r.notes() {
 		it[name] = s(v)
 	}
+	if r.Token != "" {
+		it[attrToken] = s(r.Token)
+	}
 	return it
 }
 
@@ -165,6 +169,7 @@ func fromItem(it map[string]types.AttributeValue) (Record, error) {
 	if t := num(attrTTL); t != 0 {
 		r.Expires = time.Unix(t, 0).UTC()
 	}
+	r.Token = str(attrToken)
 	return r, nil
 }
 
@@ -204,6 +209,7 @@ func (d *DynamoDB) Swap(ctx context.Context, prev, r Record) error {
 	names := map[string]string{
 		"#owner": attrOwner, "#state": attrState, "#fence": attrFence, "#attempt": attrAttempt,
 		"#lease": attrLease, "#exit": attrExit, "#started": attrStarted, "#ttl": attrTTL, "#finished": attrFinished,
+		"#token": attrToken,
 	}
 	it := toItem(r)
 	values := map[string]types.AttributeValue{
@@ -212,6 +218,12 @@ func (d *DynamoDB) Swap(ctx context.Context, prev, r Record) error {
 		":prev_owner": s(prev.Owner), ":prev_fence": n(prev.Fence), ":prev_state": s(string(prev.State)),
 	}
 	var remove []string
+	if r.Token != "" {
+		set = append(set, "#token = :token")
+		values[":token"] = it[attrToken]
+	} else {
+		remove = append(remove, "#token")
+	}
 	if r.Finished.IsZero() {
 		remove = append(remove, "#finished")
 	} else {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadergate/leadergate/gate"
 	"github.com/leadergate/leadergate/internal/clock/clocktest"
 )
 
@@ -20,29 +21,23 @@ func claimReal(t *testing.T, m *Memory, lease time.Duration) *Run {
 	return got.Run
 }
 
-func TestEnvNamesTheRunForItsJob(t *testing.T) {
+func TestARunIsNamedByItsKeyAndFence(t *testing.T) {
 	m := &Memory{}
 	c := clocktest.New(tick.Add(300 * time.Millisecond))
 	got, err := newLedgers(m, c, "i-a")[0].Claim(context.Background(), key(), ClaimOptions{})
 	if err != nil || got.Outcome != Won {
 		t.Fatal(got, err)
 	}
-	want := []string{
-		"LEADERGATE_SCHEDULED_AT=2026-03-14T03:00:00Z",
-		"LEADERGATE_JOB=billing",
-		"LEADERGATE_RUN_ID=e-abc123#billing@2026-03-14T03:00:00Z/1",
-		"LEADERGATE_FENCE=1",
-	}
-	if env := got.Run.Env(); strings.Join(env, "\n") != strings.Join(want, "\n") {
-		t.Errorf("Env = %q, want %q", env, want)
+	if id, fence := got.Run.RunID(), got.Run.Fence(); id != "e-abc123#billing@2026-03-14T03:00:00Z/1" || fence != 1 {
+		t.Errorf("run id %q, fence %d", id, fence)
 	}
 }
 
 func TestHoldRecordsTheExitWhenFinished(t *testing.T) {
 	m := &Memory{}
 	run := claimReal(t, m, time.Minute)
-	held, finish := run.Hold(context.Background(), nil)
-	if err := finish(3); err != nil {
+	held, finish := run.Hold(context.Background(), 0)
+	if err := finish(gate.End{Code: 3}); err != nil {
 		t.Fatalf("finish = %v", err)
 	}
 	if held.Err() == nil {
@@ -57,7 +52,7 @@ func TestHoldRecordsTheExitWhenFinished(t *testing.T) {
 func TestHoldLetsGoWhenTheTickIsTakenOver(t *testing.T) {
 	m := &Memory{}
 	run := claimReal(t, m, 300*time.Millisecond)
-	held, finish := run.Hold(context.Background(), nil)
+	held, finish := run.Hold(context.Background(), 0)
 	// Another instance takes the tick over (as after a freeze).
 	prev := run.Record()
 	next := prev
@@ -70,7 +65,7 @@ func TestHoldLetsGoWhenTheTickIsTakenOver(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the claim was still held 10s after its renewal was refused")
 	}
-	if err := finish(143); !errors.Is(err, ErrLeaseLost) || !strings.Contains(err.Error(), "taken over") {
+	if err := finish(gate.End{Code: 143}); !errors.Is(err, ErrLeaseLost) || !strings.Contains(err.Error(), "taken over") {
 		t.Errorf("finish = %v; want a lost lease, taken over", err)
 	}
 	r, _, _ := m.Get(context.Background(), prev.Key)
@@ -83,7 +78,7 @@ func TestHoldLetsGoWhenTheLedgerIsUnreachableUntilTheLeaseEnds(t *testing.T) {
 	m := &Memory{}
 	run := claimReal(t, m, 300*time.Millisecond)
 	m.Err = func(op string) error { return errors.New("connection refused") }
-	held, finish := run.Hold(context.Background(), nil)
+	held, finish := run.Hold(context.Background(), 0)
 	select {
 	case <-held.Done():
 	case <-time.After(10 * time.Second):
@@ -92,7 +87,7 @@ func TestHoldLetsGoWhenTheLedgerIsUnreachableUntilTheLeaseEnds(t *testing.T) {
 	if now := time.Now(); now.Before(run.Record().LeaseUntil) {
 		t.Errorf("let go at %s, before the lease ended at %s", now, run.Record().LeaseUntil)
 	}
-	if err := finish(143); !errors.Is(err, ErrLeaseLost) || !strings.Contains(err.Error(), "ran out") {
+	if err := finish(gate.End{Code: 143}); !errors.Is(err, ErrLeaseLost) || !strings.Contains(err.Error(), "ran out") {
 		t.Errorf("finish = %v; want a lost lease that ran out", err)
 	}
 }
@@ -108,8 +103,8 @@ func TestHoldRenewsOnTheLedgersClock(t *testing.T) {
 	if err != nil || got.Outcome != Won {
 		t.Fatal(got, err)
 	}
-	held, finish := got.Run.Hold(context.Background(), nil)
-	every := got.Run.RenewEvery()
+	held, finish := got.Run.Hold(context.Background(), 0)
+	every := got.Run.RenewEvery(0)
 	c.Advance(t, tick.Add(every))   // fails unless Hold waits on c for its renewal
 	c.WaitFor(t, tick.Add(2*every)) // the next renewal's wait: the first is written
 	r, _, _ := m.Get(context.Background(), key())
@@ -119,7 +114,7 @@ func TestHoldRenewsOnTheLedgersClock(t *testing.T) {
 	if held.Err() != nil {
 		t.Errorf("the claim was let go after a good renewal: %v", context.Cause(held))
 	}
-	if err := finish(0); err != nil {
+	if err := finish(gate.End{Code: 0}); err != nil {
 		t.Fatalf("finish = %v", err)
 	}
 	if r, _, _ := m.Get(context.Background(), key()); r.State != Succeeded {

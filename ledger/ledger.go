@@ -19,7 +19,9 @@ const (
 	Failed    State = "failed"
 	Lost      State = "lost" // its lease ran out while running: the instance died mid-job
 	// Skipped: the tick was not run, on purpose; Reason says why (a pause,
-	// an operator's skip). Nobody claims it afterwards.
+	// an operator's skip, or the job's previous run still running on the
+	// instance whose turn it was: its overlap rule, made fleet-wide).
+	// Nobody claims it afterwards.
 	Skipped State = "skipped"
 	// Missed: nobody ran the tick and nobody recorded why (every scheduler
 	// was down across it); the next scheduler found it and reported it.
@@ -135,6 +137,9 @@ type Record struct {
 	// Request is the operator's request this run answers (a rerun's or a
 	// backfill's id), so that a request is served once.
 	Request string
+	// Token is random per claim (and per rerun): a writer whose answer was
+	// lost recognises its own write by it when it asks again.
+	Token string
 }
 
 // RunID names this attempt of the run, for logs and LEADERGATE_RUN_ID.

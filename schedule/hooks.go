@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/leadergate/leadergate/gate"
 )
 
 // Hooks hear what the scheduler does: metrics, pings, failure hooks and
@@ -58,7 +60,15 @@ type RunInfo struct {
 	Tick     time.Time     // the nominal tick, as in LEADERGATE_SCHEDULED_AT
 	ID       string        // LEADERGATE_RUN_ID
 	Attempt  int           // 1, then 2... for "# retry:"
+	Fence    int64         // LEADERGATE_FENCE under a ledger claim; 0 without
 	Lateness time.Duration // how long after its tick the run started
+}
+
+// Env is the run's LEADERGATE_* variables, built by gate.RunEnv, the one
+// place that writes them: the job sees what the logs, hooks and pings say,
+// its tick in the job's own zone (CRON_TZ).
+func (r RunInfo) Env() []string {
+	return gate.RunEnv{Job: r.Job.Name, Tick: r.Tick.In(r.Job.TZ), RunID: r.ID, Attempt: r.Attempt, Fence: r.Fence}.Env()
 }
 
 // Outcomes of a run, the "result" label of the runs metric.

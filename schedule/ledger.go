@@ -3,73 +3,34 @@ package schedule
 import (
 	"context"
 	"time"
+
+	"github.com/leadergate/leadergate/gate"
 )
 
 // Ledger is the tick ledger as the scheduler uses it (Options.Ledger; nil
-// runs without one, as before). With it, every leader-only tick is claimed
-// before it runs, so that it runs once fleet-wide: the election only says
+// runs without one, as before): ledger.Turn implements it. With it, every
+// leader-only tick takes its turn through the same gate.Turn that `run
+// --ledger` uses, so that it runs once fleet-wide: the election only says
 // who tries first.
 type Ledger interface {
-	// Claim waits for this instance's turn at tick (the tick itself on the
-	// leader, the takeover delay after it elsewhere, leader being false
-	// also when the election failed) and claims it. Its Claim has no Held
-	// when the tick is not this instance's to run, and an error means the
-	// ledger cannot be asked: the job must not run.
-	// slot.Take is called just before the claim is written: when it says
-	// no (the previous run still runs here), nothing is written; a slot
-	// taken for a claim that is not won is given back with slot.Release.
-	Claim(ctx context.Context, job Job, tick time.Time, leader bool, slot Slot) (Claim, error)
+	gate.Turn
 	// CatchUp returns the one tick of job to run late, if any: the most
-	// recent one within job.CatchUp before now that is later than the
+	// recent one of next within window before now that is later than the
 	// job's newest record.
-	CatchUp(ctx context.Context, job Job, now time.Time) (tick time.Time, ok bool, err error)
+	CatchUp(ctx context.Context, job string, next func(time.Time) time.Time, now time.Time, window time.Duration) (tick time.Time, ok bool, err error)
+	// Orphans lists the group's runs recorded running, for a scheduler
+	// that starts (or becomes leader) to record lost, or rerun, those
+	// whose instance is gone: nobody who saw their tick may be alive.
+	Orphans(ctx context.Context) ([]gate.Job, error)
 }
 
-// Results of a claim (Claim.Result), the "result" label of the ticks
-// claimed metric.
+// Results of a claim, the "result" label of the ticks claimed metric (see
+// gate.ClaimWon).
 const (
-	// ClaimWon: the leader claimed the tick, at the tick.
-	ClaimWon = "won"
-	// ClaimTakenOver: this instance claimed a tick it was not first to
-	// claim: as a follower (or with its election failed) after the
-	// takeover delay, the leader not having claimed it, or to rerun a run
-	// lost with its instance ("# on-lost: rerun").
-	ClaimTakenOver = "taken_over"
-	// ClaimTakenElsewhere: another instance holds or held the tick (a run
-	// of it found lost and recorded lost included).
-	ClaimTakenElsewhere = "taken_elsewhere"
+	ClaimWon            = gate.ClaimWon
+	ClaimTakenOver      = gate.ClaimTakenOver
+	ClaimTakenElsewhere = gate.ClaimTakenElsewhere
 )
-
-// Claim is the ledger's answer for one tick.
-type Claim struct {
-	// Held is the claimed tick, for this instance to run; nil: it is not.
-	Held Held
-	// Result is ClaimWon or ClaimTakenOver with Held, ClaimTakenElsewhere
-	// without; empty when the ledger decided nothing (shutdown, or the
-	// previous run still runs here).
-	Result string
-	// Lost is the tick's run that this instance found lost with its
-	// instance (its lease ran out) and recorded lost, or reran: its run id
-	// and attempt (claimTick fills in the job and tick).
-	Lost *RunInfo
-}
-
-// Slot is this instance's overlap guard for one job.
-type Slot struct {
-	Take    func() bool
-	Release func()
-}
-
-// Held is a claimed tick.
-type Held interface {
-	// Env is what the job sees besides its environment
-	// (LEADERGATE_RUN_ID, LEADERGATE_FENCE, ...).
-	Env() []string
-	// Hold keeps the claim while the job runs. held is cancelled when the
-	// claim is lost, which stops the job's process group; finish records
-	// the exit.
-	Hold(ctx context.Context) (held context.Context, finish func(exit int) error)
-}
 
 // TailKeeper is a Held that keeps the end of a failed run's output in the
 // ledger, for history: the scheduler gives it the run's Result.Tail just
@@ -78,22 +39,26 @@ type TailKeeper interface {
 	SetTail(out []byte)
 }
 
-// claimTick consults the ledger for a leader-only tick, after the
-// Authority: a failed election is no reason to skip with a ledger.
-func (r *runner) claimTick(ctx context.Context, j Job, tick time.Time, leader bool, electionErr error, slot Slot) Held {
-	log := r.log.With("job", j.Name, "scheduled_at", tick.In(j.TZ).Format(time.RFC3339))
-	if electionErr != nil {
-		log.Warn("election failed; the ledger decides after the takeover delay", "error", electionErr)
+// claimTick asks the Authority who goes first and takes the tick's turn in
+// the ledger: a failed election is no reason to skip with a ledger. It
+// returns the claim to hold, or nil when the tick is not this instance's.
+func (r *runner) claimTick(ctx context.Context, t *tickRun, why trigger, slot gate.Slot) gate.Held {
+	j, log := t.job, t.log
+	req := gate.TurnRequest{Job: gate.Job{Name: j.Name, Tick: t.tick}, RerunLost: j.RerunLost, Recover: why == recovered, Watch: true, Slot: slot}
+	if why != recovered {
+		p, err := r.opts.Authority.MayRun(ctx, req.Job)
+		if err != nil {
+			log.Warn("election failed; the ledger decides after the takeover delay", "error", err)
+		}
+		req.Leader, req.Jitter = err == nil && p.Run, j.Jitter
 	}
-	c, err := r.opts.Ledger.Claim(ctx, j, tick, leader, slot)
+	c, err := r.opts.Ledger.Take(ctx, req)
 	if err == nil {
-		if c.Lost != nil {
-			lost := *c.Lost
-			lost.Job, lost.Tick = j, tick
-			r.opts.Hooks.LostRun(lost)
+		if l := c.Lost; l != nil {
+			r.opts.Hooks.LostRun(RunInfo{Job: j, Tick: t.tick, ID: l.RunID, Attempt: l.Attempt})
 		}
 		if c.Result != "" {
-			r.opts.Hooks.Claimed(j, tick, c.Result)
+			r.opts.Hooks.Claimed(j, t.tick, c.Result)
 		}
 	}
 	switch {
@@ -103,8 +68,10 @@ func (r *runner) claimTick(ctx context.Context, j Job, tick time.Time, leader bo
 	case err != nil:
 		log.Error("job skipped: the ledger cannot be reached, nothing runs", "error", err)
 		return nil
+	case c.Busy:
+		log.Warn("job skipped: its previous run is still running", "ledger", c.Why)
 	case c.Held == nil:
-		log.Debug("job skipped: the tick is taken")
+		log.Debug("job skipped: the tick is taken", "ledger", c.Why)
 	}
 	return c.Held
 }
@@ -123,13 +90,38 @@ func (r *runner) catchUp(ctx context.Context, jobs []Job) {
 		if j.CatchUp <= 0 {
 			j.CatchUp = r.opts.CatchUp
 		}
-		tick, ok, err := r.opts.Ledger.CatchUp(ctx, j, now)
+		tick, ok, err := r.opts.Ledger.CatchUp(ctx, j.Name, j.Next, now, j.CatchUp)
 		switch {
 		case err != nil:
 			r.log.Error("catch-up skipped: the ledger cannot be reached", "job", j.Name, "error", err)
 		case ok:
 			r.log.Warn("catching up a missed tick, once", "job", j.Name, "scheduled_at", tick.In(j.TZ).Format(time.RFC3339), "window", j.CatchUp)
 			r.start(ctx, j, tick, missed)
+		}
+	}
+}
+
+// orphans takes up, at start, the group's runs recorded running at ticks
+// before now: each is watched to the end of its lease and recorded lost,
+// or rerun for "# on-lost: rerun", unless its instance still renews it.
+// A scheduler that was running when their tick came watches them already;
+// one that starts later has only this. One Query.
+func (r *runner) orphans(ctx context.Context, jobs []Job) {
+	if r.opts.Ledger == nil {
+		return
+	}
+	found, err := r.opts.Ledger.Orphans(ctx)
+	if err != nil {
+		r.log.Error("the search for runs lost while no scheduler looked failed", "error", err)
+		return
+	}
+	for _, o := range found {
+		for _, j := range jobs {
+			if j.Name == o.Name && !j.EveryInstance {
+				r.log.Info("watching a run recorded running elsewhere", "job", j.Name, "scheduled_at", o.Tick.In(j.TZ).Format(time.RFC3339))
+				r.start(ctx, j, o.Tick, recovered)
+				break
+			}
 		}
 	}
 }

@@ -22,56 +22,72 @@ type fakeLedger struct {
 	claims   []time.Time
 	leader   []bool
 	finished []int
+	stopped  []bool // per finish: the run was stopped by shutdown or a drain
+	jitters  []time.Duration
 	holds    int
 	answer   func(tick time.Time) (bool, error) // won?
 	lost     bool                               // every claim finds a lost run
 	catchUp  func(j Job, now time.Time) (time.Time, bool, error)
+	jobs     map[string]Job // by name, for catchUp
 }
 
-func (l *fakeLedger) Claim(ctx context.Context, j Job, tick time.Time, leader bool, slot Slot) (Claim, error) {
+func (l *fakeLedger) Take(ctx context.Context, req gate.TurnRequest) (gate.Claim, error) {
 	l.mu.Lock()
-	l.claims = append(l.claims, tick)
-	l.leader = append(l.leader, leader)
+	l.claims = append(l.claims, req.Job.Tick)
+	l.leader = append(l.leader, req.Leader)
+	l.jitters = append(l.jitters, req.Jitter)
 	l.mu.Unlock()
-	won, err := l.answer(tick)
+	won, err := l.answer(req.Job.Tick)
 	switch {
 	case err != nil:
-		return Claim{}, err
+		return gate.Claim{}, err
 	case !won:
-		return Claim{Result: ClaimTakenElsewhere, Lost: l.lostRun()}, nil
-	case !slot.Take():
-		return Claim{}, nil
-	case !leader:
-		return Claim{Held: fakeHeld{l}, Result: ClaimTakenOver, Lost: l.lostRun()}, nil
+		return gate.Claim{Result: ClaimTakenElsewhere, Lost: l.lostRun()}, nil
+	case !req.Slot.TryTake():
+		return gate.Claim{Busy: true}, nil
+	case !req.Leader:
+		return gate.Claim{Held: fakeHeld{l}, Result: ClaimTakenOver, Lost: l.lostRun()}, nil
 	}
-	return Claim{Held: fakeHeld{l}, Result: ClaimWon, Lost: l.lostRun()}, nil
+	return gate.Claim{Held: fakeHeld{l}, Result: ClaimWon, Lost: l.lostRun()}, nil
 }
 
+func (l *fakeLedger) Look(ctx context.Context, req gate.TurnRequest) (gate.Claim, error) {
+	return gate.Claim{}, errors.New("fakeLedger: Look is for dry runs")
+}
+
+func (l *fakeLedger) Orphans(context.Context) ([]gate.Job, error) { return nil, nil }
+
 // lostRun is what every claim says it found lost, when l.lost.
-func (l *fakeLedger) lostRun() *RunInfo {
+func (l *fakeLedger) lostRun() *gate.LostRun {
 	if !l.lost {
 		return nil
 	}
-	return &RunInfo{ID: "lost-run", Attempt: 1}
+	return &gate.LostRun{RunID: "lost-run", Attempt: 1}
 }
 
-func (l *fakeLedger) CatchUp(ctx context.Context, j Job, now time.Time) (time.Time, bool, error) {
+func (l *fakeLedger) CatchUp(ctx context.Context, job string, next func(time.Time) time.Time, now time.Time, window time.Duration) (time.Time, bool, error) {
 	if l.catchUp == nil {
 		return time.Time{}, false, nil
 	}
-	return l.catchUp(j, now)
+	return l.catchUp(Job{Name: job, Schedule: scheduleFunc(next), CatchUp: window}, now)
 }
+
+type scheduleFunc func(time.Time) time.Time
+
+func (f scheduleFunc) Next(t time.Time) time.Time { return f(t) }
 
 type fakeHeld struct{ l *fakeLedger }
 
-func (h fakeHeld) Env() []string { return []string{"LEADERGATE_FENCE=7"} }
-func (h fakeHeld) Hold(ctx context.Context) (context.Context, func(int) error) {
+func (h fakeHeld) RunID() string { return "g#j@T/7" }
+func (h fakeHeld) Fence() int64  { return 7 }
+func (h fakeHeld) Hold(ctx context.Context, grace time.Duration) (context.Context, func(gate.End) error) {
 	h.l.mu.Lock()
 	h.l.holds++
 	h.l.mu.Unlock()
-	return ctx, func(code int) error {
+	return ctx, func(end gate.End) error {
 		h.l.mu.Lock()
-		h.l.finished = append(h.l.finished, code)
+		h.l.finished = append(h.l.finished, end.Code)
+		h.l.stopped = append(h.l.stopped, end.Stopped)
 		h.l.mu.Unlock()
 		return nil
 	}
@@ -368,5 +384,112 @@ func TestATickItsPreviousRunKeepsFromClaimingIsNoClaim(t *testing.T) {
 	first := t0.Truncate(time.Second).Add(time.Second).UTC().Format(time.RFC3339)
 	if got, want := ev.all(), []string{"claimed slow " + first + " won"}; !slices.Equal(got, want) {
 		t.Errorf("the hooks heard %q, want %q: the tick that could not be claimed is no claim", got, want)
+	}
+}
+
+// startedHooks records the runs the hooks heard start.
+type startedHooks struct {
+	NopHooks
+	mu   sync.Mutex
+	runs []RunInfo
+}
+
+func (h *startedHooks) Started(r RunInfo) {
+	h.mu.Lock()
+	h.runs = append(h.runs, r)
+	h.mu.Unlock()
+}
+
+// TestOneRunNameForTheJobTheLogsAndTheHooks: under a ledger claim, a
+// CRON_TZ=Europe/Berlin job sees its tick in Berlin time (as docs/
+// operations.md says) and the claim's run id and fence, and the logs and
+// the hooks (pings, the failure hook, history) name the same run. Before,
+// the ledger's variables came last and won: the job saw UTC and a run id
+// that differed from the logs'.
+func TestOneRunNameForTheJobTheLogsAndTheHooks(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	path := writeCrontab(t, dir, "CRON_TZ=Europe/Berlin\n# name: report\n0 4 * * * echo \"$LEADERGATE_JOB $LEADERGATE_SCHEDULED_AT $LEADERGATE_RUN_ID $LEADERGATE_FENCE $LEADERGATE_ATTEMPT\" > "+out+"\n")
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no time zone data:", err)
+	}
+	tick := time.Date(2026, 3, 14, 4, 0, 0, 0, berlin) // 03:00 UTC
+	clock := newFakeClock(tick.Add(-time.Minute))
+	logs := newLogSink()
+	hooks := &startedHooks{}
+	l := &fakeLedger{answer: func(time.Time) (bool, error) { return true, nil }}
+	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Ledger: l, Hooks: hooks})
+	logs.wait(t, "schedule loaded")
+	clock.Advance(t, tick)
+	started := logs.wait(t, "job started")
+	logs.wait(t, "job finished")
+	stop()
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "report 2026-03-14T04:00:00+01:00 g#j@T/7 7 1\n"
+	if string(b) != want {
+		t.Errorf("the job saw %q, want %q", b, want)
+	}
+	if id := started.Attrs["run_id"]; id != "g#j@T/7" {
+		t.Errorf("the log's run_id %q, want the claim's g#j@T/7", id)
+	}
+	if at := started.Attrs["scheduled_at"]; at != "2026-03-14T04:00:00+01:00" {
+		t.Errorf("the log's scheduled_at %q", at)
+	}
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	if len(hooks.runs) != 1 || hooks.runs[0].ID != "g#j@T/7" || hooks.runs[0].Fence != 7 {
+		t.Errorf("the hooks heard %+v, want the claim's run id and fence", hooks.runs)
+	}
+}
+
+// TestWithALedgerTheJitterIsWaitedBeforeTheClaim: "# jitter:" is handed to
+// the ledger's turn, which waits it out before claiming (and makes the
+// others wait its bound on top of the takeover delay); the run starts as
+// soon as the claim is won. Before, the claim came at the tick and the
+// jitter after it, with no lease renewed meanwhile: a jitter longer than
+// the lease let another instance take the tick over and the run was killed
+// midway.
+func TestWithALedgerTheJitterIsWaitedBeforeTheClaim(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "CRON_TZ=UTC\n# name: spread\n# jitter: 2m\n0 3 * * * true\n")
+	clock := newFakeClock(t0)
+	logs := newLogSink()
+	l := &fakeLedger{answer: func(time.Time) (bool, error) { return true, nil }}
+	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Ledger: l})
+	logs.wait(t, "schedule loaded")
+	clock.Advance(t, at03)
+	logs.wait(t, "job finished") // no clock move after the claim: no jitter after it
+	stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.jitters) != 1 || l.jitters[0] != 2*time.Minute {
+		t.Errorf("the turn was asked with jitter %v, want the job's 2m", l.jitters)
+	}
+}
+
+// TestARunStoppedByShutdownLetsItsClaimGo: a run stopped by the
+// scheduler's shutdown (a deploy's SIGTERM) ends its claim as stopped, so
+// that the ledger lets the lease go for a rerun rather than recording it
+// failed (as it did, with exit 143).
+func TestARunStoppedByShutdownLetsItsClaimGo(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "CRON_TZ=UTC\n# name: long\n0 3 * * * sleep 300\n")
+	clock := newFakeClock(t0)
+	logs := newLogSink()
+	l := &fakeLedger{answer: func(time.Time) (bool, error) { return true, nil }}
+	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Ledger: l, Grace: time.Second})
+	logs.wait(t, "schedule loaded")
+	clock.Advance(t, at03)
+	logs.wait(t, "job started")
+	stop()
+	logs.wait(t, "job stopped by shutdown")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.stopped) != 1 || !l.stopped[0] {
+		t.Errorf("ends recorded as stopped: %v, want one, stopped", l.stopped)
 	}
 }

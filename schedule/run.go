@@ -2,15 +2,11 @@ package schedule
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,6 +159,7 @@ func Run(ctx context.Context, opts Options) error {
 			r.drains(ctx)
 		}()
 	}
+	r.orphans(ctx, c.Jobs)
 	r.catchUp(ctx, c.Jobs)
 	r.loop(ctx, c)
 	r.stop()
@@ -307,8 +304,9 @@ func (r *runner) reload() (*Crontab, bool) {
 type trigger int
 
 const (
-	due    trigger = iota // its tick has come
-	missed                // catch-up runs a tick missed while no scheduler ran
+	due       trigger = iota // its tick has come
+	missed                   // catch-up runs a tick missed while no scheduler ran
+	recovered                // a run recorded running elsewhere, found at start: rerun or record it lost
 )
 
 func (r *runner) start(ctx context.Context, j Job, tick time.Time, why trigger) {
@@ -339,140 +337,173 @@ func (r *runner) release(name string) {
 	}
 }
 
+// tickRun is one tick of one job on its way through the scheduler: what
+// runOnce decided, for its attempts.
+type tickRun struct {
+	job  Job
+	tick time.Time
+	at   string // the tick as written in the crontab: in the job's zone
+	log  *slog.Logger
+	held gate.Held // the ledger's claim; nil without a ledger
+	free func()    // gives the overlap slot back, once
+	// ctx is the scheduler's (shutdown); jobCtx the run's: also a drain's
+	// deadline, the claim's loss and, per attempt, "# timeout:".
+	ctx, jobCtx context.Context
+}
+
 func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger) {
-	log := r.log.With("job", j.Name)
-	// The tick as written in the crontab: in the job's zone.
-	at := tick.In(j.TZ).Format(time.RFC3339)
-	var held Held
-	// free gives the overlap slot back, once: when the last attempt's
-	// process has ended (before its end is logged, so that a tick right
-	// after "job finished" finds the job free), or when runOnce returns.
-	var free func()
+	t := &tickRun{job: j, tick: tick, at: tick.In(j.TZ).Format(time.RFC3339), ctx: ctx}
+	t.log = r.log.With("job", j.Name)
+	var ok bool
 	if !j.EveryInstance && r.opts.Ledger != nil {
-		// With the ledger, waiting for the takeover delay is not running:
-		// the overlap slot is taken just before the claim is written.
-		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: j.Name, Tick: tick})
-		var slot bool
-		take := func() bool {
-			if slot = r.claim(j.Name); !slot {
-				log.Warn("job skipped: its previous run is still running", "scheduled_at", at)
-			}
-			return slot
-		}
-		release := func() {
-			if slot {
-				r.release(j.Name)
-				slot = false
-			}
-		}
-		free = release
-		defer func() { release() }()
-		if held = r.claimTick(ctx, j, tick, err == nil && p.Run, err, Slot{Take: take, Release: release}); held == nil {
-			return
-		}
-		if why == missed {
-			r.opts.Hooks.CaughtUp(j, tick)
-		}
-	} else if !r.claim(j.Name) {
-		log.Warn("job skipped: its previous run is still running or waiting for its election", "scheduled_at", at)
-		return
+		ok = r.takeTurn(t, why)
 	} else {
-		free = sync.OnceFunc(func() { r.release(j.Name) })
-		defer free()
+		ok = r.mayRun(t)
 	}
-	if !j.EveryInstance && r.opts.Ledger == nil {
-		seq := r.asked.Add(1)
-		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: j.Name, Tick: tick})
-		switch {
-		case ctx.Err() != nil:
-			log.Debug("job skipped: shutting down", "scheduled_at", at)
-			return
-		case err != nil:
-			// Fail closed: a job that cannot be cleared does not run.
-			if exitcode.Of(err) == exitcode.Config {
-				log.Debug("job skipped: cannot tell whether this instance is the leader", "scheduled_at", at, "error", err)
-				r.authError(seq, err, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can")
-			} else {
-				log.Warn("job skipped: cannot tell whether this instance is the leader", "scheduled_at", at, "error", err)
-			}
-			return
-		case !p.Run:
-			log.Debug("job skipped: not the leader", "scheduled_at", at, "reason", p.Reason)
-			return
-		case p.Stale:
-			log.Warn("job runs on a stale verdict", "scheduled_at", at, "note", p.Note)
-		}
-	}
-	if !r.jitter(ctx, j) {
-		log.Debug("job skipped: shutting down", "scheduled_at", at)
+	defer t.free()
+	if !ok {
 		return
 	}
 	if ctx.Err() != nil {
-		log.Debug("job skipped: shutting down", "scheduled_at", at)
+		t.log.Debug("job skipped: shutting down", "scheduled_at", t.at)
 		return
 	}
-	jobCtx := ctx
+	t.jobCtx = ctx
 	if !j.EveryInstance {
 		var done func()
-		jobCtx, done = r.leaderRun()
+		t.jobCtx, done = r.leaderRun()
 		defer done()
 	}
-	// "# retry: N backoff D": a failed run runs again, on this instance and
-	// under the same tick. Under a ledger claim, all attempts run inside
-	// the one claim: it is held (its lease renewed) from the first attempt
-	// to the last, and only the last attempt's end is recorded.
-	finish := func(int) error { return nil }
-	if held != nil {
-		jobCtx, finish = held.Hold(jobCtx)
+	r.attempts(t)
+}
+
+// takeTurn is runOnce's way in with a ledger: the ledger's turn decides
+// (the jitter is waited for inside it, before the claim). With the ledger,
+// waiting for the takeover delay is not running: the overlap slot is taken
+// just before the claim is written.
+func (r *runner) takeTurn(t *tickRun, why trigger) bool {
+	var slot bool
+	take := func() bool {
+		slot = r.claim(t.job.Name)
+		return slot
+	}
+	release := func() {
+		if slot {
+			r.release(t.job.Name)
+			slot = false
+		}
+	}
+	t.free = release
+	if t.held = r.claimTick(t.ctx, t, why, gate.Slot{Take: take, Release: release}); t.held == nil {
+		return false
+	}
+	if why == missed {
+		r.opts.Hooks.CaughtUp(t.job, t.tick)
+	}
+	return true
+}
+
+// mayRun is runOnce's way in without a ledger: the overlap slot, the
+// Authority for a leader-only job, then the job's jitter.
+func (r *runner) mayRun(t *tickRun) bool {
+	j, log, ctx := t.job, t.log, t.ctx
+	if !r.claim(j.Name) {
+		t.free = func() {}
+		log.Warn("job skipped: its previous run is still running or waiting for its election", "scheduled_at", t.at)
+		return false
+	}
+	t.free = sync.OnceFunc(func() { r.release(j.Name) })
+	if !j.EveryInstance {
+		seq := r.asked.Add(1)
+		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: j.Name, Tick: t.tick})
+		switch {
+		case ctx.Err() != nil:
+			log.Debug("job skipped: shutting down", "scheduled_at", t.at)
+			return false
+		case err != nil:
+			// Fail closed: a job that cannot be cleared does not run.
+			if exitcode.Of(err) == exitcode.Config {
+				log.Debug("job skipped: cannot tell whether this instance is the leader", "scheduled_at", t.at, "error", err)
+				r.authError(seq, err, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can")
+			} else {
+				log.Warn("job skipped: cannot tell whether this instance is the leader", "scheduled_at", t.at, "error", err)
+			}
+			return false
+		case !p.Run:
+			log.Debug("job skipped: not the leader", "scheduled_at", t.at, "reason", p.Reason)
+			return false
+		case p.Stale:
+			log.Warn("job runs on a stale verdict", "scheduled_at", t.at, "note", p.Note)
+		}
+	}
+	if !r.jitter(ctx, j) {
+		log.Debug("job skipped: shutting down", "scheduled_at", t.at)
+		return false
+	}
+	return true
+}
+
+// attempts runs the tick, again on failure for "# retry: N backoff D": on
+// this instance and under the same tick. Under a ledger claim, all
+// attempts run inside the one claim: it is held (its lease renewed) from
+// the first attempt to the last, and only the last attempt's end is
+// recorded.
+func (r *runner) attempts(t *tickRun) {
+	j := t.job
+	finish := func(gate.End) error { return nil }
+	if t.held != nil {
+		t.jobCtx, finish = t.held.Hold(t.jobCtx, r.opts.Grace)
 	}
 	again := func(res Result, n int) bool {
-		return n <= j.Retries && res.Failure() && res.Outcome != Stopped && jobCtx.Err() == nil
+		return n <= j.Retries && res.Failure() && res.Outcome != Stopped && t.jobCtx.Err() == nil
 	}
-	finished, last := false, 0
+	finished, last := false, gate.End{}
 	defer func() {
 		if !finished {
 			_ = finish(last) // a stop between attempts: the claim is let go
 		}
 	}()
 	for n := 1; ; n++ {
-		res, ok := r.attempt(ctx, jobCtx, log, j, tick, at, held, n, func(res Result) error {
-			if last = res.Code; again(res, n) {
+		res, ok := r.attempt(t, n, func(res Result) error {
+			if last = (gate.End{Code: res.Code, Stopped: res.Outcome == Stopped}); again(res, n) {
 				return nil
 			}
 			finished = true
-			free()
-			if k, ok := held.(TailKeeper); ok && res.Failure() {
+			t.free()
+			if k, ok := t.held.(TailKeeper); ok && res.Failure() {
 				k.SetTail(res.Tail)
 			}
-			return finish(res.Code)
+			return finish(last)
 		})
 		if !ok || !again(res, n) {
 			return
 		}
 		delay := retryDelay(j.RetryBackoff, n, randN)
-		log.Warn("job will run again", "scheduled_at", at, "attempt", n+1, "of", j.Retries+1, "in", delay)
+		t.log.Warn("job will run again", "scheduled_at", t.at, "attempt", n+1, "of", j.Retries+1, "in", delay)
 		select {
-		case <-jobCtx.Done():
+		case <-t.jobCtx.Done():
+			last.Stopped = t.ctx.Err() != nil || errors.Is(context.Cause(t.jobCtx), ErrDrained)
 			return
 		case <-r.clock.After(delay):
 		}
 	}
 }
 
-// attempt runs j once, in jobCtx (the held claim's context with a ledger),
-// and calls finish with its result; retry is false when the outcome was
-// already handled (its ledger claim refused the end).
-func (r *runner) attempt(ctx, jobCtx context.Context, log *slog.Logger, j Job, tick time.Time, at string, held Held, n int, finish func(Result) error) (res Result, retry bool) {
-	runID := newRunID()
-	log = log.With("run_id", runID)
+// attempt runs the tick's job once, in t.jobCtx, and calls finish with its
+// result; retry is false when the outcome was already handled (its ledger
+// claim refused the end).
+func (r *runner) attempt(t *tickRun, n int, finish func(Result) error) (res Result, retry bool) {
+	j, ctx, jobCtx := t.job, t.ctx, t.jobCtx
+	info := RunInfo{Job: j, Tick: t.tick, ID: newRunID(), Attempt: n}
+	if t.held != nil {
+		// The ledger's run id, the same in the job, the logs, the hooks
+		// and the history.
+		info.ID, info.Fence = t.held.RunID(), t.held.Fence()
+	}
+	log := t.log.With("run_id", info.ID)
 	cmd := exec.Command(j.Shell, "-c", j.Command)
 	cmd.Dir = r.opts.Dir
-	cmd.Env = append(append(append(make([]string, 0, len(r.environ)+len(j.Env)+3), r.environ...), j.Env...),
-		"LEADERGATE_JOB="+j.Name,
-		"LEADERGATE_SCHEDULED_AT="+at,
-		"LEADERGATE_RUN_ID="+runID,
-		"LEADERGATE_ATTEMPT="+strconv.Itoa(n),
-	)
+	cmd.Env = append(append(append(make([]string, 0, len(r.environ)+len(j.Env)+5), r.environ...), j.Env...), info.Env()...)
 	stdout := newLineLogger(log, "stdout")
 	stderr := newLineLogger(log, "stderr")
 	tail := &TailBuffer{}
@@ -486,11 +517,8 @@ func (r *runner) attempt(ctx, jobCtx context.Context, log *slog.Logger, j Job, t
 		defer cancel()
 	}
 
-	if held != nil {
-		cmd.Env = append(cmd.Env, held.Env()...) // the ledger's run id and fence win
-	}
-	info := RunInfo{Job: j, Tick: tick, ID: runID, Attempt: n, Lateness: r.clock.Now().Sub(tick)}
-	log.Info("job started", "scheduled_at", at, "lateness", info.Lateness)
+	info.Lateness = r.clock.Now().Sub(t.tick)
+	log.Info("job started", "scheduled_at", t.at, "lateness", info.Lateness)
 	r.opts.Hooks.Started(info)
 	started := time.Now() // the run's duration is real time, whatever the clock
 	code, err := gate.RunGroup(jobCtx, cmd, r.opts.Grace)
@@ -503,9 +531,16 @@ func (r *runner) attempt(ctx, jobCtx context.Context, log *slog.Logger, j Job, t
 		log.Error("job stopped or not recorded: its ledger claim", "exit_code", code, "duration", dur, "error", ferr)
 		return res, false
 	}
+	logEnd(log, ctx, jobCtx, j, res)
+	return res, true
+}
+
+// logEnd says how a run ended.
+func logEnd(log *slog.Logger, ctx, jobCtx context.Context, j Job, res Result) {
+	code, dur := res.Code, res.Duration
 	switch {
-	case err != nil:
-		log.Error("job could not start", "exit_code", code, "error", err)
+	case res.Err != nil:
+		log.Error("job could not start", "exit_code", code, "error", res.Err)
 	case ctx.Err() != nil:
 		log.Warn("job stopped by shutdown", "exit_code", code, "duration", dur)
 	case errors.Is(context.Cause(jobCtx), ErrDrained):
@@ -518,7 +553,6 @@ func (r *runner) attempt(ctx, jobCtx context.Context, log *slog.Logger, j Job, t
 	default:
 		log.Info("job finished", "exit_code", code, "duration", dur)
 	}
-	return res, true
 }
 
 // errTimedOut is the cause of a run's context when "# timeout:" ends it.
@@ -692,12 +726,4 @@ func (r *runner) stop() {
 // NewRunID returns a new run id, as in LEADERGATE_RUN_ID.
 func NewRunID() string { return newRunID() }
 
-func newRunID() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		// crypto/rand does not fail on Linux; a clock-based id still
-		// tells runs apart if it ever does.
-		return fmt.Sprintf("t%x", time.Now().UnixNano())
-	}
-	return hex.EncodeToString(b[:])
-}
+func newRunID() string { return gate.NewRunID() }

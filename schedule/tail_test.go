@@ -29,10 +29,10 @@ func (h tailHeld) SetTail(out []byte) {
 	h.l.tails[h.job] = append(h.l.tails[h.job], string(out))
 }
 
-func (l *tailLedger) Claim(ctx context.Context, j Job, tick time.Time, leader bool, slot Slot) (Claim, error) {
-	c, err := l.fakeLedger.Claim(ctx, j, tick, leader, slot)
+func (l *tailLedger) Take(ctx context.Context, req gate.TurnRequest) (gate.Claim, error) {
+	c, err := l.fakeLedger.Take(ctx, req)
 	if h, ok := c.Held.(fakeHeld); ok {
-		c.Held = tailHeld{fakeHeld: h, l: l, job: j.Name}
+		c.Held = tailHeld{fakeHeld: h, l: l, job: req.Job.Name}
 	}
 	return c, err
 }

@@ -26,6 +26,13 @@ const (
 	// closes. A hang on the IMDS token path is what a container behind an
 	// IMDS hop limit of 1 sees.
 	Hang
+	// Reset closes the connection without an answer and without passing
+	// the call on (Proxy only): nothing was done.
+	Reset
+	// DropAnswer passes the call on, so that it takes effect, then closes
+	// the connection without an answer (Proxy only): a write applied
+	// whose reply was lost.
+	DropAnswer
 )
 
 func (k FaultKind) String() string {
@@ -38,6 +45,10 @@ func (k FaultKind) String() string {
 		return "unauthorized"
 	case Hang:
 		return "hang"
+	case Reset:
+		return "reset"
+	case DropAnswer:
+		return "drop answer"
 	}
 	return fmt.Sprintf("FaultKind(%d)", int(k))
 }

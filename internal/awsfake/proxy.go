@@ -14,7 +14,8 @@ import (
 
 // Proxy sits in front of another EC2 or DynamoDB endpoint, such as
 // moto_server: it counts the calls and injects the faults that endpoint
-// cannot (throttling, 500s, hangs, UnauthorizedOperation), answering them
+// cannot (throttling, 500s, hangs, resets, a write applied whose answer is
+// dropped, UnauthorizedOperation), answering them
 // in the service's own error shape, and passes every other call through
 // unchanged.
 type Proxy struct {
@@ -107,6 +108,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.Kind == Hang && !sleep(r.Context(), p.srv.closing, f.Delay, true) {
 			panic(http.ErrAbortHandler)
 		}
+		if f.Kind == Reset {
+			panic(http.ErrAbortHandler) // the client sees the connection close
+		}
 	}
 
 	if target != "" {
@@ -125,6 +129,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	if hit && f.Kind == DropAnswer {
+		_, _ = io.Copy(io.Discard, resp.Body) // applied upstream; the answer is lost
+		panic(http.ErrAbortHandler)
+	}
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}

@@ -417,7 +417,7 @@ func TestARunLedgerKilledMidJobShowsLostInHistory(t *testing.T) {
 	nodes, _, ddb, _, _ := ledgerNodes(t, 1)
 	n := nodes[0]
 	started := filepath.Join(t.TempDir(), "started")
-	cmd := exec.Command("leadergate", "run", "--max-age", "0s", "--lease", "2s", "--job", "billing", "--tick", "2026-03-14T03:00:00Z",
+	cmd := exec.Command("leadergate", "run", "--max-age", "0s", "--lease", "2s", "--grace", "1s", "--job", "billing", "--tick", "2026-03-14T03:00:00Z",
 		"--", "sh", "-c", `touch "$1"; sleep 300`, "sh", started)
 	cmd.Env = n.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -569,7 +569,7 @@ func TestRunLedgerReportsALostRunItFinds(t *testing.T) {
 	lose := func(tick string) historyLine {
 		t.Helper()
 		started := filepath.Join(t.TempDir(), "started")
-		cmd := exec.Command("leadergate", "run", "--max-age", "0s", "--lease", "2s", "--job", "billing", "--tick", tick,
+		cmd := exec.Command("leadergate", "run", "--max-age", "0s", "--lease", "2s", "--grace", "1s", "--job", "billing", "--tick", tick,
 			"--", "sh", "-c", `touch "$1"; sleep 300`, "sh", started)
 		cmd.Env = n.env
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -184,7 +184,7 @@ func (c *onceCmd) run(base context.Context, d *Deps, key string, res ledger.Once
 	}
 	env := append(os.Environ(), run.Env()...) // before Hold: its renewals rewrite the record
 	// The wait's deadline does not bound the run; a signal stops it.
-	held, finish := run.Hold(context.WithoutCancel(base), nil)
+	held, finish := run.Hold(context.WithoutCancel(base), c.Grace)
 	stop, cancelStop := context.WithCancel(held)
 	defer cancelStop()
 	defer context.AfterFunc(base, cancelStop)()
@@ -193,10 +193,10 @@ func (c *onceCmd) run(base context.Context, d *Deps, key string, res ledger.Once
 	sup := &gate.Supervisor{Argv: argv, Grace: c.Grace, Env: env}
 	code, err := sup.RunOnce(stop)
 	if err != nil {
-		_ = finish(code)
+		_ = finish(gate.End{Code: code})
 		return fmt.Errorf("once: %w", err)
 	}
-	if ferr := finish(code); ferr != nil {
+	if ferr := finish(gate.End{Code: code}); ferr != nil {
 		if errors.Is(ferr, ledger.ErrLeaseLost) {
 			return &ledger.Error{Code: exitcode.TempFail, Err: fmt.Errorf("once %s: %w", key, ferr),
 				Fix: "another instance may run it again; see leadergate history"}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -39,8 +38,10 @@ func (f *LedgerFlags) tick(now time.Time) (time.Time, error) {
 	return t.UTC().Truncate(time.Second), nil
 }
 
-// runLedger is `run --ledger`: the leader claims the tick and runs the
-// command as its child, renewing the lease; a follower, or an instance
+// runLedger is `run --ledger`: the election (asked once, here, for it
+// also names this instance and its group) is the gate's Authority, and the
+// ledger's Turn takes the tick: the leader claims it at the tick and runs
+// the command as its child, renewing the lease; a follower, or an instance
 // whose election failed, waits --takeover-after and takes the tick only if
 // nobody has. A ledger it cannot reach: exit 75, nothing runs. The gate
 // does the rest as without the ledger (--no-overlap, --max-runtime,
@@ -52,6 +53,9 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	}
 	if f.Lease <= 0 {
 		return usageError{fmt.Errorf("run: --lease %s must be positive, e.g. 60s", f.Lease)}
+	}
+	if err := checkLease(f.Lease, c.Grace); err != nil {
+		return err
 	}
 	tick, err := f.tick(d.Now())
 	if err != nil {
@@ -72,52 +76,30 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 		return err
 	}
 
-	// SIGTERM while waiting for this instance's turn ends leadergate;
-	// once the command runs, the gate forwards signals to its group.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	// SIGTERM while waiting for this instance's turn ends leadergate with
+	// 128+N; once the command runs, the gate forwards signals to its group.
+	ctx, stop := signalContext()
+	defer stop()
 
 	who, err := g.whoLeads(d, log, tick)
 	if err != nil {
 		return err
 	}
-	if who.electionErr != nil {
-		say(d.Stderr, levelWarning, fmt.Sprintf("election failed (%v); taking the tick over after --takeover-after %s if nobody has", who.electionErr, f.TakeoverAfter))
-	}
-	key := ledger.Key{Group: who.group, Job: job, Tick: tick}
-	if err := key.Check(); err != nil {
+	if err := (ledger.Key{Group: who.group, Job: job, Tick: tick}).Check(); err != nil {
 		return &ledger.Error{Code: exitcode.Config, Err: err}
 	}
 	store, err := ledgerStore(context.Background(), g.Ledger, "", d, log, who.region)
 	if err != nil {
 		return err
 	}
-	claimAt := ledger.ClaimAt(tick, who.leader, f.TakeoverAfter)
-	rc := &runClaim{
-		l:       &ledger.Ledger{Store: store, Owner: who.self, Clock: d.Clock, Lease: f.Lease},
-		key:     key,
-		opts:    ledger.ClaimOptions{Look: !who.leader, Rerun: f.OnLost == "rerun"},
-		at:      claimAt,
-		timeout: g.Timeout,
-		stderr:  d.Stderr,
-		log:     log,
-	}
-	if o, ok := obs.(*runObserver); ok {
-		rc.reportLost = o.lost
-	}
-	if wait := claimAt.Sub(d.Now()); wait > 0 && !c.DryRun {
-		select {
-		case <-d.Clock.After(wait):
-		case s := <-sigs:
-			return exitStatus(128 + int(s.(syscall.Signal)))
-		}
-	}
-	signal.Stop(sigs)
-
 	opts := c.gateOptions(g, d, argv, obs)
-	opts.Ledger = rc
-	code, err := gate.Run(context.Background(), ledgerTurn(who.reason(f.TakeoverAfter)), gate.Job{Name: job, Tick: tick}, opts)
+	opts.Turn = &ledger.Turn{
+		Ledger:   &ledger.Ledger{Store: store, Owner: who.self, Clock: d.Clock, Lease: f.Lease, Timeout: g.Timeout, Log: log},
+		Group:    who.group,
+		Takeover: f.TakeoverAfter,
+	}
+	opts.RerunLost = f.OnLost == "rerun"
+	code, err := gate.Run(ctx, who.authority(f.TakeoverAfter), gate.Job{Name: job, Tick: tick}, opts)
 	waitObs()
 	if err != nil {
 		return err
@@ -125,91 +107,43 @@ func (c *runCmd) runLedger(g *Globals, d *Deps, argv []string) error {
 	return exitStatus(code)
 }
 
-// ledgerTurn is the gate's Authority under the ledger: it is always this
-// instance's turn to try (the wait for it is over); the claim decides.
-type ledgerTurn string
-
-func (t ledgerTurn) MayRun(context.Context, gate.Job) (gate.Permit, error) {
-	return gate.Permit{Run: true, Reason: string(t)}, nil
-}
-
-// runClaim is gate.Ledger for the one tick of run --ledger.
-type runClaim struct {
-	l       *ledger.Ledger
-	key     ledger.Key
-	opts    ledger.ClaimOptions
-	at      time.Time // when this instance claims: the tick, or the takeover delay after it
-	timeout time.Duration
-	stderr  io.Writer
-	log     *slog.Logger
-	// reportLost, when set (--ping-url, --on-failure), reports a run found
-	// lost with its instance: nobody else will, as its instance died.
-	reportLost func(runID string, attempt int)
-}
-
-var _ gate.Ledger = (*runClaim)(nil)
-
-func (c *runClaim) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("no answer from the ledger within --timeout %s", c.timeout))
-}
-
-// Claim implements gate.Ledger.
-func (c *runClaim) Claim(ctx context.Context) (gate.Held, string, error) {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	cl, err := c.l.Claim(ctx, c.key, c.opts)
-	if err != nil {
-		return nil, "", err
-	}
-	switch cl.Outcome {
-	case ledger.Taken:
-		return nil, takenBy(c.key, cl.Holder), nil
-	case ledger.LostFound:
-		say(c.stderr, levelWarning, fmt.Sprintf("the run of %q at %s on %s was lost with its instance (lease ended while running); recorded lost, not rerun (--on-lost rerun allows it)",
-			c.key.Job, c.key.TickString(), cl.Holder.Owner))
-		if c.reportLost != nil {
-			c.reportLost(cl.Holder.RunID(), cl.Holder.Attempt)
+// signalContext is cancelled, with the exit status 128+N as its cause, by
+// SIGTERM, SIGINT or SIGHUP.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(exitStatus(128 + int(s.(syscall.Signal))))
+		case <-done:
 		}
-		return nil, "recorded lost", nil
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
 	}
-	rec := cl.Run.Record()
-	if cl.Run.Rerun != nil {
-		say(c.stderr, levelWarning, fmt.Sprintf("rerunning %q at %s: attempt %d on %s was lost with its instance", c.key.Job, c.key.TickString(), cl.Run.Rerun.Attempt, cl.Run.Rerun.Owner))
-		if c.reportLost != nil {
-			c.reportLost(cl.Run.Rerun.RunID(), cl.Run.Rerun.Attempt)
-		}
-	}
-	return held{run: cl.Run, log: c.log}, fmt.Sprintf("claimed %s (fence %d)", c.key, rec.Fence), nil
 }
 
-// Look implements gate.Ledger: one read, no write.
-func (c *runClaim) Look(ctx context.Context) (bool, string, error) {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	cl, err := c.l.Look(ctx, c.key, c.opts)
-	if err != nil {
-		return false, "", err
-	}
-	at := ""
-	if c.at.After(c.l.Now()) {
-		at = " at " + c.at.UTC().Format(time.RFC3339) + " unless another instance has by then"
-	}
-	switch {
-	case cl.Outcome == ledger.Won && cl.Holder != nil:
-		return true, fmt.Sprintf("would rerun %s%s: its run on %s was lost (lease ended while running)", c.key, at, cl.Holder.Owner), nil
-	case cl.Outcome == ledger.Won:
-		return true, "would claim " + c.key.String() + at, nil
-	case cl.Outcome == ledger.LostFound:
-		return false, fmt.Sprintf("%s was lost on %s (lease ended while running); would record it lost, not rerun it (--on-lost rerun allows it)", c.key, cl.Holder.Owner), nil
-	}
-	return false, takenBy(c.key, cl.Holder), nil
+// authority is the election's answer, asked once by whoLeads, as the
+// gate's Authority: under the ledger it only says who claims first.
+func (w leadership) authority(takeover time.Duration) gate.Authority {
+	return decided{w, takeover}
 }
 
-func takenBy(k ledger.Key, h *ledger.Record) string {
-	if h == nil {
-		return k.String() + " is taken by another instance"
+type decided struct {
+	w        leadership
+	takeover time.Duration
+}
+
+func (d decided) MayRun(context.Context, gate.Job) (gate.Permit, error) {
+	if d.w.electionErr != nil {
+		return gate.Permit{}, d.w.electionErr
 	}
-	return k.String() + " is taken by " + h.Owner + " (" + string(h.State) + ")"
+	return gate.Permit{Run: d.w.leader, Reason: d.w.reason(d.takeover)}, nil
 }
 
 // leadership is what the election says before a ledger claim.

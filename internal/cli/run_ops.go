@@ -38,18 +38,23 @@ type runObserver struct {
 	tail schedule.TailBuffer
 }
 
-func (o *runObserver) Started() {
-	o.info.ID = schedule.NewRunID()
+// Started takes the run's id from the gate: under the ledger, the claim's,
+// as the command sees it in LEADERGATE_RUN_ID.
+func (o *runObserver) Started(run gate.RunEnv) {
+	o.info.ID = run.RunID
+	if run.Fence > 0 {
+		o.info.Fence = run.Fence
+	}
 	o.n.Started(o.info)
 }
 
 func (o *runObserver) Output() io.Writer { return &o.tail }
 
-// lost reports the tick's previous run, found lost with its instance here,
+// Lost reports the tick's previous run, found lost with its instance here,
 // as the failed run nobody else will report: the instance that ran it died.
-func (o *runObserver) lost(runID string, attempt int) {
+func (o *runObserver) Lost(l gate.LostRun) {
 	r := o.info
-	r.ID, r.Attempt = runID, attempt
+	r.ID, r.Attempt = l.RunID, l.Attempt
 	o.n.LostRun(r)
 }
 

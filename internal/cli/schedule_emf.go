@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/internal/emf"
+	"github.com/leadergate/leadergate/ledger"
 	"github.com/leadergate/leadergate/schedule"
 )
 
@@ -32,8 +33,8 @@ func (c *scheduleCmd) withEMF(g *Globals, d *Deps, log *slog.Logger, logTo io.Wr
 		return usageError{fmt.Errorf("--emf-namespace %q: a CloudWatch namespace has 1 to 255 characters", f.EMFNamespace)}
 	}
 	var group, self string
-	if l, ok := opts.Ledger.(*scheduleLedger); ok {
-		group, self = l.group, l.l.Owner
+	if t, ok := opts.Ledger.(*ledger.Turn); ok {
+		group, self = t.Group, t.Ledger.Owner
 	} else if who, err := g.whoLeads(d, log, time.Time{}); err == nil {
 		group, self = who.group, who.self
 	} else {

@@ -152,9 +152,9 @@ func TestScheduleLedgerCountsClaimsLostRunsAndCatchUps(t *testing.T) {
 				ran <- schedule.Run(ctx, schedule.Options{
 					File: tab, Authority: gate.Assume(tc.leader), Logger: log, Refresh: -1, Clock: clk,
 					Hooks: schedule.MultiHooks{m, ev},
-					Ledger: &scheduleLedger{
-						l:     &ledger.Ledger{Store: store, Owner: "i-self", Clock: clk, Lease: lease},
-						group: key.Group, takeover: takeover, timeout: cliWait, log: log,
+					Ledger: &ledger.Turn{
+						Ledger: &ledger.Ledger{Store: store, Owner: "i-self", Clock: clk, Lease: lease, Timeout: cliWait, Log: log},
+						Group:  key.Group, Takeover: takeover,
 					},
 				})
 			}()
@@ -210,61 +210,5 @@ func TestScheduleLedgerCountsClaimsLostRunsAndCatchUps(t *testing.T) {
 				t.Errorf("the tick's record: %+v (found %v, %v), want state %s", r, ok, err, tc.wantState)
 			}
 		})
-	}
-}
-
-// TestLostRunIsRecordedWhileTheNextTickHoldsTheSlot: a follower that saw a
-// tick running elsewhere looks again at the end of its lease, to record it
-// lost if its instance died. By then this instance may be running the
-// job's next tick, which holds the job's overlap slot: the look, which
-// never runs anything, must not need it (nor say the job was skipped).
-func TestLostRunIsRecordedWhileTheNextTickHoldsTheSlot(t *testing.T) {
-	tick := time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
-	key := ledger.Key{Group: "e-test", Job: "sweep", Tick: tick}
-	clk := clocktest.New(tick.Add(20 * time.Second)) // past the takeover delay
-	store := &ledger.Memory{Now: clk.Now}
-	running := ledger.Record{Key: key, Owner: "i-other", State: ledger.Running, Fence: 1, Attempt: 1,
-		LeaseUntil: tick.Add(time.Minute), Started: tick}
-	if err := store.Create(context.Background(), running); err != nil {
-		t.Fatal(err)
-	}
-	s := &scheduleLedger{
-		l:     &ledger.Ledger{Store: store, Owner: "i-self", Clock: clk, Lease: time.Minute},
-		group: key.Group, takeover: 15 * time.Second, timeout: cliWait, log: slog.New(slog.DiscardHandler),
-	}
-	var takes, busy int
-	slot := schedule.Slot{
-		Take: func() bool {
-			takes++
-			if takes > 1 { // the next tick runs here by the end of the lease
-				busy++
-				return false
-			}
-			return true
-		},
-		Release: func() {},
-	}
-	type answer struct {
-		c   schedule.Claim
-		err error
-	}
-	got := make(chan answer, 1)
-	go func() {
-		c, err := s.Claim(context.Background(), schedule.Job{Name: "sweep"}, tick, false, slot)
-		got <- answer{c, err}
-	}()
-	clk.Advance(t, running.LeaseUntil.Add(time.Second)) // the other instance died: no renewal came
-	a := <-got
-	if a.err != nil {
-		t.Fatal(a.err)
-	}
-	if a.c.Held != nil || a.c.Lost == nil || a.c.Lost.ID != running.RunID() {
-		t.Errorf("claim = %+v; want nothing to run here and the run %s found lost", a.c, running.RunID())
-	}
-	if busy != 0 {
-		t.Errorf("the look at the end of the lease asked for the busy slot %d time(s)", busy)
-	}
-	if r, _, _ := store.Get(context.Background(), key); r.State != ledger.Lost {
-		t.Errorf("record after the look: %s, want lost", r.State)
 	}
 }
