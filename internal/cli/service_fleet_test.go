@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadergate/leadergate/elect"
+	"github.com/leadergate/leadergate/internal/aemm"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
 // sampler checks every 100 ms that at most one node's service command is
@@ -251,4 +254,78 @@ func nodeByID(nodes []*node, id string) *node {
 		}
 	}
 	return nil
+}
+
+// TestServiceMovesOnASpotNotice: the holder's IMDS (AWS's
+// amazon-ec2-metadata-mock) gives a Spot interruption notice; the holder
+// stops the command and gives the lease back, and another instance starts
+// it, never two at once.
+func TestServiceMovesOnASpotNotice(t *testing.T) {
+	moto := motoserver.ForTest(t)
+	ddb := awsfake.NewProxy(moto.URL) // one at a time, as in the test above
+	t.Cleanup(ddb.Close)
+	ec := awsfake.NewEC2()
+	t.Cleanup(ec.Close)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var nodes []*node
+	for i := range 3 {
+		in := ec.Launch(awsfake.LaunchSpec{Tags: map[string]string{elect.TagEnvironmentID: "e-main"}, LaunchTime: base.Add(time.Duration(i) * time.Minute)})
+		n := newNode(t, in.ID, ec.URL())
+		n.env = append(n.env, "AWS_ENDPOINT_URL_DYNAMODB="+ddb.URL(), "LEADERGATE_LEDGER=lg-ledger", "AWS_REGION="+ec.Region())
+		nodes = append(nodes, n)
+	}
+	bin, err := aemmBin()
+	if aemm.Skip(err) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := nodes[0].leadergate("ledger", "create"); code != 0 {
+		t.Fatalf("ledger create: exit %d: %s", code, stderr)
+	}
+	// The oldest instance leads and takes the service first; its IMDS
+	// gives the notice 8 s after it starts.
+	mock, err := aemm.Start(bin, t.TempDir(), nodes[0].id, ec.Region(), "spot", "-d", "8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mock.Close)
+	nodes[0].env = append(nodes[0].env, "AWS_EC2_METADATA_SERVICE_ENDPOINT="+mock.URL)
+	dir := t.TempDir()
+	procs := map[string]*scheduler{}
+	for _, n := range nodes {
+		procs[n.id] = startScheduler(t, n, "service", "--name", "beat", "--max-age", "0s", "--lease", "3s",
+			"--takeover-after", "1s", "--grace", "500ms", "--imds-poll", "1s", "--log-format", "json",
+			"--", "sh", "-c", `echo $$ >> `+filepath.Join(dir, "$ID.pid")+`; exec sleep 1000`)
+	}
+	s := startSampler(dir)
+	t.Cleanup(func() {
+		s.close()
+		if t.Failed() {
+			for id, p := range procs {
+				t.Logf("stderr of %s:\n%s", id, p.stderr.String())
+			}
+		}
+	})
+	if !waitFor(30*time.Second, func() bool { id, _ := s.holder(); return id != "" }) {
+		t.Fatal("no instance started the service")
+	}
+	holder, pid := s.holder()
+	if holder != nodes[0].id {
+		t.Fatalf("%s holds the service, not the leader %s", holder, nodes[0].id)
+	}
+	noticeAt := waitNotice(t, mock, "/latest/meta-data/spot/instance-action", 30*time.Second)
+	next, _, at := s.startedAfter(t, pid, 30*time.Second)
+	t.Logf("spot notice on %s: its command last seen %.2f s after the notice appeared; %s started %.2f s after it (--imds-poll 1s)",
+		holder, s.lastSeen(pid).Sub(noticeAt).Seconds(), next, at.Sub(noticeAt).Seconds())
+	if next == holder {
+		t.Error("the instance with the notice took the service back")
+	}
+	if !strings.Contains(procs[holder].stderr.String(), `"why":"spot notice:`) {
+		t.Error("the holder did not say it handed over on the spot notice")
+	}
+	if o := s.overlaps(); len(o) > 0 {
+		t.Errorf("two service commands alive at once: %q", o)
+	}
 }
