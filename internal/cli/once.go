@@ -28,7 +28,7 @@ type onceCmd struct {
 	Key           string        `env:"LEADERGATE_KEY" placeholder:"KEY" help:"What is done once, e.g. migrate@v42 (default: the application version Elastic Beanstalk is deploying)."`
 	NoWait        bool          `env:"LEADERGATE_NO_WAIT" help:"Do not wait for a run on another instance: exit 0 (or --follower-exit) at once."`
 	RetryFailed   bool          `env:"LEADERGATE_RETRY_FAILED" help:"Run again a task whose run failed (or was lost) before this call; without it, its failure is the answer."`
-	OnLost        string        `env:"LEADERGATE_ON_LOST" enum:"rerun,fail" default:"rerun" placeholder:"rerun|fail" help:"A runner that died mid-run (its lease ran out): a waiter reruns it (fence + 1), or it is recorded lost and reported failed."`
+	OnLost        string        `env:"LEADERGATE_ON_LOST" enum:"rerun,fail,report" default:"rerun" placeholder:"rerun|fail" help:"A runner that died mid-run (its lease ran out): a waiter reruns it (fence + 1), or it is recorded lost and reported failed (report, run's word, means fail)."`
 	FollowerExit  *int          `env:"LEADERGATE_FOLLOWER_EXIT" placeholder:"N" help:"Exit code of the instances that did not run it (default: the exit code of the run)."`
 	MaxWait       time.Duration `env:"LEADERGATE_MAX_WAIT" default:"1h" placeholder:"D" help:"Give up waiting for another instance's run after this long (exit 75). (--timeout is the election's.)"`
 	TakeoverAfter time.Duration `env:"LEADERGATE_TAKEOVER_AFTER" default:"15s" placeholder:"D" help:"A follower runs a task nobody has started this long after it starts waiting: the leader goes first."`
@@ -108,7 +108,7 @@ func (c *onceCmd) Run(g *Globals, d *Deps) error {
 		ClaimAt:     claimAt,
 		NoWait:      c.NoWait,
 		RetryFailed: c.RetryFailed,
-		RefuseLost:  c.OnLost == "fail",
+		RefuseLost:  c.OnLost != "rerun", // "report": LEADERGATE_ON_LOST=report set for run and schedule
 		Poll:        min(ledger.DefaultOncePoll, c.Lease/4),
 		Waiting: func(r ledger.Record, err error) {
 			now := d.Now()
