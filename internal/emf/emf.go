@@ -25,8 +25,10 @@
 // A record follows the EMF specification (the package's tests validate
 // every record against its rules). CloudWatch Logs extracts metrics at
 // least once: a log line shipped twice counts twice. Records are written
-// only through the logger given; with a text logger they would be text, so
-// the CLI makes them only with --log-format json.
+// only through the logger given, which must be a JSON one: the CLI gives
+// the scheduler's own with --log-format json, and with text logs (--emf on)
+// a JSON logger on the same output, so that each record is a line of its
+// own.
 package emf
 
 import (
