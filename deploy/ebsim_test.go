@@ -518,3 +518,26 @@ func waitRuns(t *testing.T, runs, prefix string, n int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// With the ledger on (the default), an unnamed job fails the deployment
+// before the swap, naming the fix: its identity comes from its schedule
+// and command, so an edit would give it a new ledger key mid-deploy.
+func TestEBUnnamedJobWithTheLedgerFailsTheDeployment(t *testing.T) {
+	t.Parallel()
+	env, _ := newEBEnv(t, nil)
+	ins, err := env.Launch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = env.Deploy(env.Bundle("v1", map[string]string{
+		"leader-jobs.cron": "# leader-jobs.cron\n@every 2s ./bin/report\n",
+		"bin/report":       "#!/bin/sh\ntrue\n",
+	}))
+	if err == nil || !strings.Contains(err.Error(), "# name:") {
+		t.Fatalf("deploying an unnamed job with the ledger on: %v; want a failure naming # name:", err)
+	}
+	t.Logf("the deployment says:\n%s", err)
+	if slices.Contains(ins[0].Steps(), "swap") {
+		t.Errorf("steps %q: the failed deployment went live", ins[0].Steps())
+	}
+}
