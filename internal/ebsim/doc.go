@@ -44,7 +44,9 @@
 // settings. Commands and hooks get LEADERGATE_ROOT (which install.sh
 // honours), LEADERGATE_USER (the user running the test),
 // LEADERGATE_STATE_DIR and LEADERGATE_MARKER inside the root, the AWS
-// endpoints of the emulators, and EBSIM_INSTANCE_ID. A command of
+// endpoints of the emulators, EBSIM_INSTANCE_ID, and a PATH that finds the
+// simulated systemctl and then the instance's usr/local/bin (so a hook's
+// "leadergate" is the one install.sh installed). A command of
 // container_commands or commands: whose first word is an absolute path
 // that exists inside the root runs that file.
 //

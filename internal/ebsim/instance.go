@@ -85,7 +85,9 @@ func (in *Instance) Env(extra ...string) []string {
 		env = append(env, kv)
 	}
 	env = append(env,
-		"PATH="+in.bin+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		// The instance's own /usr/local/bin (where install.sh puts
+		// leadergate) before the host's.
+		"PATH="+in.bin+":"+in.Root+"/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"AWS_ENDPOINT_URL_EC2="+in.env.EC2.URL(),
 		"AWS_EC2_METADATA_SERVICE_ENDPOINT="+in.imds.URL(),
 		"AWS_ACCESS_KEY_ID=AKIDTEST",
