@@ -45,10 +45,10 @@ var ErrLeaseLost = errors.New("lease lost")
 func (r *Run) Hold(ctx context.Context, grace time.Duration) (held context.Context, finish func(gate.End) error) {
 	log := r.l.log()
 	clk := clock.Or(r.l.Clock)
-	// A grace as long as the lease leaves renewals no time: the callers
-	// refuse it (--lease must exceed --grace); here it is capped so that a
+	// A grace as long as the lease leaves renewals no time: the CLI
+	// refuses it (--lease must exceed --grace); here it is capped so that a
 	// holder still renews.
-	grace = min(max(grace, 0), r.l.lease()/2)
+	grace = min(max(grace, 0), r.l.lease()*9/10)
 	held, lose := context.WithCancelCause(ctx)
 	stop := make(chan struct{})
 	stopped := make(chan struct{})

@@ -224,3 +224,86 @@ func TestLedgerRunStoppedByADeployIsRerunByASchedulerThatStartsLater(t *testing.
 	n := slices.IndexFunc(all, func(l string) bool { return l == got[0] })
 	t.Logf("the stopped run of %s was rerun by the later scheduler (fence 2); %d lines before it", first[1], n)
 }
+
+// beats reads a job's heartbeat file: one unix time per line.
+func beats(t *testing.T, path string) []float64 {
+	t.Helper()
+	var out []float64
+	for _, l := range completeLines(t, path) {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(l), 64); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// TestLedgerAHolderCutOffFromDynamoDBIsGoneBeforeTheRerun: two schedulers,
+// each with its own DynamoDB proxy; a "# on-lost: rerun" job that ignores
+// SIGTERM (so only SIGKILL, --grace after it, stops it). Once it runs, its
+// holder's renewals hang. The holder must have stopped it (SIGTERM at the
+// lease's end minus --grace, SIGKILL at the lease's end) before the other
+// scheduler reruns it, a second after the lease. Before, the holder sent
+// SIGTERM only when the lease ended, SIGKILL a grace later: the rerun and
+// the old run ran side by side for about the grace minus a second.
+func TestLedgerAHolderCutOffFromDynamoDBIsGoneBeforeTheRerun(t *testing.T) {
+	nodes, _, ddb, _, _ := ledgerNodes(t, 2)
+	proxies := map[string]*awsfake.Proxy{}
+	for _, n := range nodes {
+		p := awsfake.NewProxy(ddb.URL())
+		t.Cleanup(p.Close)
+		proxies[n.id] = p
+		n.env = append(slices.DeleteFunc(n.env, func(kv string) bool { return strings.HasPrefix(kv, "AWS_ENDPOINT_URL_DYNAMODB=") }),
+			"AWS_ENDPOINT_URL_DYNAMODB="+p.URL())
+	}
+	work := t.TempDir()
+	crontab := filepath.Join(work, "leader-jobs.cron")
+	// At most 25 s, so that no run outlives the test.
+	job := fmt.Sprintf(`trap '' TERM; for i in $(seq 250); do date +%%s.%%N >> '%s'/beat-$ID-$LEADERGATE_FENCE; sleep 0.1; done`, work)
+	if err := os.WriteFile(crontab, []byte("# name: import\n# on-lost: rerun\n*/30 * * * * * "+job+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lease, grace := 4*time.Second, 3*time.Second
+	var scheds []*scheduler
+	for _, n := range nodes {
+		scheds = append(scheds, startScheduler(t, n, "schedule", "--max-age", "0s", "--refresh", "2s", "--log-format", "json", "--timeout", "2s",
+			"--grace", grace.String(), "--takeover-after", "1s", "--lease", lease.String(), crontab))
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, s := range scheds {
+				t.Logf("stderr of %s:\n%s", s.id, s.stderr.String())
+			}
+		}
+	})
+	var holder, other string
+	if !waitFor(45*time.Second, func() bool {
+		for _, n := range nodes {
+			if len(beats(t, filepath.Join(work, "beat-"+n.id+"-1"))) > 0 {
+				holder = n.id
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("the job did not start within 45s")
+	}
+	for _, n := range nodes {
+		if n.id != holder {
+			other = n.id
+		}
+	}
+	proxies[holder].Inject(awsfake.Fault{Kind: awsfake.Hang, Action: "UpdateItem"}) // its renewals get no answer
+	rerunBeats := filepath.Join(work, "beat-"+other+"-2")
+	if !waitFor(lease+20*time.Second, func() bool { return len(beats(t, rerunBeats)) > 0 }) {
+		t.Fatalf("%s did not rerun the job after %s was cut off", other, holder)
+	}
+	// Let the old run's last beat land if it still runs.
+	waitFor(grace+time.Second, func() bool { return false })
+	old, rerun := beats(t, filepath.Join(work, "beat-"+holder+"-1")), beats(t, rerunBeats)
+	over := max(0, old[len(old)-1]-rerun[0])
+	t.Logf("holder cut off: the old run's last beat %.2f s after the rerun's first (%.2f s of two runs at once); lease %s, grace %s",
+		old[len(old)-1]-rerun[0], over, lease, grace)
+	if over > 0 {
+		t.Errorf("the old run went on %.2f s beside the rerun", over)
+	}
+}
