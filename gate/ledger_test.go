@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -86,6 +87,10 @@ func (h *testHeld) Hold(ctx context.Context, grace time.Duration) (context.Conte
 			return fmt.Errorf("the claim was lost: %w", cause)
 		}
 		lose(nil)
+		if end.Stopped {
+			h.l.note("let go " + strconv.Itoa(code))
+			return nil
+		}
 		h.l.note("finish " + strconv.Itoa(code))
 		return nil
 	}
@@ -231,5 +236,22 @@ func TestRunWithALedgerAndNoOverlapRecordsTheTickSkippedWhileThePreviousRunRuns(
 	first.Wait()
 	if got := ledgerLog(t, first.Dir); got != "claim\nhold\nfinish 0\n" {
 		t.Errorf("first run's ledger calls %q", got)
+	}
+}
+
+// TestRunWithALedgerStoppedBySIGTERMLetsTheClaimGo: a shutdown's SIGTERM,
+// forwarded to the command, stops it: the claim is let go (so that the run
+// reads lost and may be rerun), not recorded failed with 143.
+func TestRunWithALedgerStoppedBySIGTERMLetsTheClaimGo(t *testing.T) {
+	t.Parallel()
+	cmd := withLedger(t, "free", Options{Argv: sh("echo ready; sleep 300 & wait")})
+	out := startPiped(t, cmd)
+	expectLine(t, out, "ready")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if got := ledgerLog(t, cmd.Dir); got != "claim\nhold\nlet go 143\n" {
+		t.Errorf("ledger calls %q, want the claim let go with 143", got)
 	}
 }

@@ -459,11 +459,13 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 	defer cancel()
 	stop := make(chan struct{})
 	forwarded := make(chan struct{})
+	var stopSignal bool // SIGTERM or SIGINT forwarded: a shutdown, a deploy
 	go func() {
 		defer close(forwarded)
 		for {
 			select {
 			case s := <-sigs:
+				stopSignal = stopSignal || s == syscall.SIGTERM || s == syscall.SIGINT
 				_ = g.Signal(s.(syscall.Signal)) // the group may be gone already
 			case <-stop:
 				return
@@ -480,7 +482,10 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 		if timedOut {
 			recorded = exitcode.MaxRuntime
 		}
-		ferr = finish(End{Code: recorded})
+		// A command that a shutdown's SIGTERM stopped did not fail: its
+		// claim is let go, so that it reads lost and --on-lost rerun (or
+		// # on-lost: rerun) runs it again; one that still exited 0 is done.
+		ferr = finish(End{Code: recorded, Stopped: stopSignal && !timedOut && code != 0})
 	}
 	if o.Observer != nil {
 		o.Observer.Finished(code, time.Since(started))
