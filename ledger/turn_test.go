@@ -251,3 +251,95 @@ func TestTheEndIsRecordedThroughABlip(t *testing.T) {
 		t.Errorf("record %+v, want succeeded", r)
 	}
 }
+
+// lossy is a Store whose chosen write is applied once and its answer lost.
+type lossy struct {
+	Store
+	op   string
+	done bool
+}
+
+func (s *lossy) lose(op string, err error) error {
+	if err == nil && op == s.op && !s.done {
+		s.done = true
+		return tempFail(errors.New("connection reset by peer"), "")
+	}
+	return err
+}
+
+func (s *lossy) Create(ctx context.Context, r Record) error {
+	return s.lose("Create", s.Store.Create(ctx, r))
+}
+
+func (s *lossy) Swap(ctx context.Context, prev, r Record) error {
+	return s.lose("Swap", s.Store.Swap(ctx, prev, r))
+}
+
+// TestAWriteWhoseAnswerIsLostIsRecognisedAsOwn: the claim (leader or
+// follower, a server that returns the refused item or not) and a rerun are
+// applied but answered with an error; the retry finds the record with this
+// turn's owner and token and runs the tick. Before, the retry found the
+// tick "taken" by its own record and nobody ran it.
+func TestAWriteWhoseAnswerIsLostIsRecognisedAsOwn(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		leader bool
+		hide   bool
+		seed   *Record
+		op     string
+	}{
+		{name: "the leader's claim", leader: true, op: "Create"},
+		{name: "the leader's claim, the server not returning the item", leader: true, hide: true, op: "Create"},
+		{name: "a follower's claim", op: "Create"},
+		{name: "a rerun of a lost run", op: "Swap",
+			seed: &Record{Key: key(), Owner: "i-dead", State: Running, Fence: 1, Attempt: 1, LeaseUntil: tick.Add(5 * time.Second), Started: tick}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clocktest.New(tick.Add(time.Minute))
+			mem := &Memory{HideHolder: tc.hide}
+			if tc.seed != nil {
+				if err := mem.Create(context.Background(), *tc.seed); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tr := newTurn(&lossy{Store: mem, op: tc.op}, clk, "i-self")
+			ch := take(tr, gate.TurnRequest{Job: gate.Job{Name: "billing", Tick: tick}, Leader: tc.leader, RerunLost: true})
+			clk.Advance(t, clk.Now().Add(100*time.Millisecond)) // the pause before the retry
+			got := wait(t, ch)
+			if got.err != nil || got.c.Held == nil {
+				t.Fatalf("turn = %+v, %v; want the tick run here", got.c, got.err)
+			}
+			r, _, _ := mem.Get(context.Background(), key())
+			if r.Owner != "i-self" || r.State != Running || r.Fence != got.c.Held.Fence() {
+				t.Errorf("record %+v, held fence %d", r, got.c.Held.Fence())
+			}
+		})
+	}
+}
+
+// TestTheTurnCostsOneWriteAndOneReadPerOtherInstance: the turn keeps the
+// ledger's cost: the leader one write at the tick (and one at the end),
+// a follower after the takeover delay one read.
+func TestTheTurnCostsOneWriteAndOneReadPerOtherInstance(t *testing.T) {
+	clk := clocktest.New(tick.Add(-time.Second))
+	mem := &Memory{}
+	leader := take(newTurn(mem, clk, "i-leader"), gate.TurnRequest{Job: gate.Job{Name: "billing", Tick: tick}, Leader: true, Watch: true})
+	follower := take(newTurn(mem, clk, "i-follower"), gate.TurnRequest{Job: gate.Job{Name: "billing", Tick: tick}, Watch: true})
+	clk.Advance(t, tick)
+	l := wait(t, leader)
+	if l.err != nil || l.c.Held == nil || l.c.Result != gate.ClaimWon {
+		t.Fatalf("leader = %+v, %v", l.c, l.err)
+	}
+	_, finish := l.c.Held.Hold(context.Background(), time.Second)
+	clk.Set(tick.Add(2 * time.Second))
+	if err := finish(gate.End{}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(t, tick.Add(15*time.Second))
+	if f := wait(t, follower); f.err != nil || f.c.Held != nil || f.c.Result != gate.ClaimTakenElsewhere {
+		t.Fatalf("follower = %+v, %v", f.c, f.err)
+	}
+	if c, s, g := mem.Calls("Create"), mem.Calls("Swap"), mem.Calls("Get"); c != 1 || s != 1 || g != 1 {
+		t.Errorf("calls: Create %d, Swap %d, Get %d; want 2 writes by the runner, 1 read by the other", c, s, g)
+	}
+}
