@@ -21,7 +21,9 @@ func TestScheduleWithLedgerKeepsAFailuresOutputAndWritesEMF(t *testing.T) {
 	n := nodes[0]
 	work := t.TempDir()
 	crontab := filepath.Join(work, "leader-jobs.cron")
-	body := "# name: bad\n* * * * * * echo charging 12 accounts; echo 'error: the bank said no' >&2; exit 3\n" +
+	// One stream: the order of lines across stdout and stderr is the
+	// order the scheduler read them, which two pipes do not fix.
+	body := "# name: bad\n* * * * * * echo charging 12 accounts; echo 'error: the bank said no'; exit 3\n" +
 		"# name: good\n* * * * * * echo all fine\n"
 	if err := os.WriteFile(crontab, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
