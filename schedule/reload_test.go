@@ -1,8 +1,10 @@
 package schedule
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,5 +58,60 @@ func TestReloadRefusesAPipeAndStillStops(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Errorf("Run returned %v", err)
+	}
+}
+
+// namesLedger records the job names it is asked to claim under, and
+// takes no tick.
+type namesLedger struct {
+	mu    sync.Mutex
+	names []string
+	asked chan struct{}
+}
+
+func (l *namesLedger) Take(_ context.Context, req gate.TurnRequest) (gate.Claim, error) {
+	l.mu.Lock()
+	l.names = append(l.names, req.Job.Name)
+	l.mu.Unlock()
+	l.asked <- struct{}{}
+	return gate.Claim{Result: ClaimTakenElsewhere}, nil
+}
+
+func (l *namesLedger) Look(context.Context, gate.TurnRequest) (gate.Claim, error) {
+	return gate.Claim{}, nil
+}
+
+func (l *namesLedger) Orphans(context.Context) ([]gate.Job, error) { return nil, nil }
+
+func (l *namesLedger) CatchUp(context.Context, string, func(time.Time) time.Time, time.Time, time.Duration) (time.Time, bool, error) {
+	return time.Time{}, false, nil
+}
+
+// The ledger keys a tick by the job's name: an unnamed job moved down by a
+// reload (lines added above it, as between two versions of a crontab in a
+// rolling deploy) is claimed under the same name. It was file:line.
+func TestTheLedgerKeyOfAnUnnamedJobSurvivesLinesAddedAboveIt(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "CRON_TZ=UTC\n0 3 * * * echo bill\n")
+	clock := newFakeClock(t0)
+	logs := newLogSink()
+	reload := make(chan os.Signal, 1)
+	l := &namesLedger{asked: make(chan struct{}, 10)}
+	startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Clock: clock, Reload: reload, Ledger: l})
+	logs.wait(t, "schedule loaded")
+	clock.Advance(t, at03)
+	<-l.asked
+
+	writeCrontab(t, dir, "CRON_TZ=UTC\nPATH=/usr/bin:/bin\n# name: other\n0 5 * * * echo other\n\n0 3 * * * echo bill\n")
+	reload <- syscall.SIGHUP
+	logs.wait(t, "schedule reloaded", "jobs", "2")
+	clock.Advance(t, at03.Add(24*time.Hour))
+	<-l.asked
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	want := DerivedName("0 3 * * *", time.UTC, "echo bill")
+	if len(l.names) != 2 || l.names[0] != want || l.names[1] != want {
+		t.Errorf("claimed under %q, want %q twice", l.names, want)
 	}
 }

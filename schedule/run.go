@@ -233,9 +233,10 @@ func (r *runner) loop(ctx context.Context, c *Crontab) {
 		case <-ctx.Done():
 			return
 		case <-r.opts.Reload:
+			at := r.clock.Now() // new jobs start here: before the file is read
 			if c, ok := r.reload(); ok {
 				r.opts.Hooks.Loaded(c.Jobs)
-				entries = replan(entries, c.Jobs, cursor, r.clock.Now(), r.opts.Hooks)
+				entries = replan(entries, c.Jobs, cursor, at, r.opts.Hooks)
 			}
 			continue
 		case <-beat:
