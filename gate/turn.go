@@ -96,8 +96,11 @@ type Claim struct {
 	// Why is what happened, for -v and logs: whose the tick is, what was
 	// claimed, or why it was skipped.
 	Why string
-	// Busy: the previous run still runs here; the tick was recorded skipped.
+	// Busy: the previous run still runs here; nothing runs.
 	Busy bool
+	// Skipped is why this instance recorded the tick skipped (the previous
+	// run still runs here); empty when it did not.
+	Skipped string
 	// Lost is the tick's earlier run, found lost with its instance (its
 	// lease ran out) and recorded lost, or rerun by this claim.
 	Lost *LostRun

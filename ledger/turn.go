@@ -169,16 +169,16 @@ func (t *Turn) Take(ctx context.Context, req gate.TurnRequest) (gate.Claim, erro
 
 // skip records the tick skipped: the previous run still runs here.
 func (t *Turn) skip(ctx context.Context, k Key, look bool, token string) (gate.Claim, error) {
-	why := "the previous run still runs on " + t.Ledger.Owner
+	why := "overlap: the previous run still runs on " + t.Ledger.Owner
 	cl, err := t.call(ctx, func(c context.Context) (Claim, error) {
 		return t.Ledger.Skip(c, k, why, ClaimOptions{Look: look, Token: token})
 	})
 	if err != nil {
 		return gate.Claim{}, err
 	}
-	c := gate.Claim{Busy: true, Why: "its previous run still runs here; " + k.String() + " is recorded skipped"}
+	c := gate.Claim{Busy: true, Why: "its previous run still runs here; " + k.String() + " is recorded skipped", Skipped: why}
 	if h := cl.Holder; h != nil && h.Token != token {
-		c.Why = "its previous run still runs here; " + takenBy(k, h)
+		c.Why, c.Skipped = "its previous run still runs here; "+takenBy(k, h), ""
 	}
 	return c, nil
 }

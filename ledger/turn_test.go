@@ -97,7 +97,7 @@ func TestABusyTurnRecordsTheTickSkippedSoNobodyTakesItOver(t *testing.T) {
 	follower := take(newTurn(store, clk, "i-follower"), gate.TurnRequest{Job: gate.Job{Name: "billing", Tick: tick}})
 	clk.Advance(t, tick)
 	l := wait(t, leader)
-	if l.err != nil || l.c.Held != nil || !l.c.Busy || l.c.Result != "" {
+	if l.err != nil || l.c.Held != nil || !l.c.Busy || l.c.Result != "" || l.c.Skipped == "" {
 		t.Fatalf("the busy leader's turn = %+v, %v; want nothing run, busy, no claim result", l.c, l.err)
 	}
 	clk.Advance(t, tick.Add(15*time.Second))

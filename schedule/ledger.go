@@ -60,6 +60,9 @@ func (r *runner) claimTick(ctx context.Context, t *tickRun, why trigger, slot ga
 		if c.Result != "" {
 			r.opts.Hooks.Claimed(j, t.tick, c.Result)
 		}
+		if c.Skipped != "" {
+			r.opts.Hooks.Skipped(j, t.tick, c.Skipped)
+		}
 	}
 	switch {
 	case ctx.Err() != nil:
