@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/leadergate/leadergate/internal/timeline"
 	"github.com/leadergate/leadergate/ledger"
 )
 
@@ -16,8 +15,8 @@ import (
 // leaves the old file (or none), never half a page.
 func (c *historyCmd) writeHistoryHTML(d *Deps, group string, recs []ledger.Record, now time.Time) error {
 	var b bytes.Buffer
-	if err := timeline.Render(&b, recs, timeline.Options{Group: group, Now: now, Since: c.Since}); err != nil {
-		return fmt.Errorf("history: --html: %w", err)
+	if err := drawTimeline(&b, group, recs, now, c.Since); err != nil {
+		return err
 	}
 	if c.HTML == "-" {
 		_, err := d.Stdout.Write(b.Bytes())

@@ -73,6 +73,9 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	if c.HTML != "" && c.JSON {
 		return usageError{errors.New("history: --html and --json: choose one")}
 	}
+	if c.HTML != "" && errNoPicture != nil {
+		return errNoPicture // before any call to the ledger
+	}
 	log := newLogger(d.Stderr, g.Verbose, "")
 	ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
 	defer cancel()

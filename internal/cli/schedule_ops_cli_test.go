@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -190,6 +191,17 @@ func series(fams map[string]*dto.MetricFamily, name string, labels ...string) (f
 //     counters survive it), and /healthz answers 200.
 func TestScheduleBinaryPingsFailureHookAndMetrics(t *testing.T) {
 	bin := buildMetricsBinary(t)
+	// The metrics build is the daemon's: the operator's picture and
+	// simulator stay in the default build, and it says so.
+	for _, args := range [][]string{{"simulate"}, {"history", "--ledger", "lg-ledger", "--group", "g", "--region", "us-east-1", "--html", "-"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 64 || !strings.Contains(string(out), "run it with the default build (leadergate-linux-*") {
+			t.Errorf("metrics build %v: %v, %s; want exit 64 naming the default build", args, err, out)
+		}
+	}
 	dir := t.TempDir()
 	hooks := filepath.Join(dir, "hooks")
 	if err := os.Mkdir(hooks, 0o700); err != nil {
