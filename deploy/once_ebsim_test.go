@@ -13,15 +13,11 @@ import (
 // onceApp is an application version whose predeploy hook migrates with
 // `leadergate once` (the key: the version label Elastic Beanstalk
 // deploys), the migration appending "INSTANCE KEY FENCE" to $ONCE_RUNS,
-// on the ledger the environment's own stack makes.
+// on the ledger the environment's own stack makes (.ebextensions/
+// leadergate-ledger.config).
 func onceApp(t *testing.T, env *ebsim.Env, version string) ebsim.Bundle {
 	t.Helper()
-	ledger, err := os.ReadFile(filepath.Join("..", ".ebextensions", "leadergate-ledger.config.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	return reportApp(env, version, map[string]string{
-		".ebextensions/leadergate-ledger.config": string(ledger),
 		".platform/hooks/predeploy/10_migrate.sh": `#!/bin/sh
 set -e
 # The simulator keeps the platform's files under $LEADERGATE_ROOT.
