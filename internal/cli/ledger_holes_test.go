@@ -23,6 +23,7 @@ import (
 // nobody ran the tick (0 runs); now the retry recognises its own write and
 // the tick runs once.
 func TestLedgerClaimWhoseAnswerIsLostRunsOnce(t *testing.T) {
+	t.Parallel()
 	nodes, _, ddb, _, _ := ledgerNodes(t, 3)
 	log := filepath.Join(t.TempDir(), "ran.log")
 	tick := time.Now().Truncate(time.Second).Add(2 * time.Second)
@@ -111,6 +112,7 @@ func overlap(runs []run) float64 {
 // such tick over after the takeover delay: two runs at once, about a
 // second in every two.
 func TestLedgerOverlapIsFleetWide(t *testing.T) {
+	t.Parallel()
 	nodes, _, _, _, _ := ledgerNodes(t, 3)
 	work := t.TempDir()
 	log := filepath.Join(work, "runs.log")
@@ -177,6 +179,7 @@ func TestLedgerOverlapIsFleetWide(t *testing.T) {
 // never saw the tick, reruns it (fence 2). Before, the stopped run was
 // recorded failed (exit 143) and nobody reran it.
 func TestLedgerRunStoppedByADeployIsRerunByASchedulerThatStartsLater(t *testing.T) {
+	t.Parallel()
 	nodes, _, _, _, _ := ledgerNodes(t, 2)
 	work := t.TempDir()
 	log := filepath.Join(work, "ran.log")
@@ -246,6 +249,8 @@ func beats(t *testing.T, path string) []float64 {
 // SIGTERM only when the lease ended, SIGKILL a grace later: the rerun and
 // the old run ran side by side for about the grace minus a second.
 func TestLedgerAHolderCutOffFromDynamoDBIsGoneBeforeTheRerun(t *testing.T) {
+	// Not parallel: its margin is the second between the old run's SIGKILL
+	// and the rerun, which a starved machine could eat.
 	nodes, _, ddb, _, _ := ledgerNodes(t, 2)
 	proxies := map[string]*awsfake.Proxy{}
 	for _, n := range nodes {
