@@ -36,11 +36,13 @@
 //     SIGTERM, then SIGKILL after the grace period if any member is left,
 //     and Run returns 124, like timeout(1). The command's own exit code
 //     passes through otherwise, 128+N after death by signal N.
-//   - With a [Ledger] (run --ledger), the claim is written only once the
-//     command is found and the overlap lock is held, so a run that never
-//     starts is never claimed; a dry run only reads. The command then runs
-//     as with MaxRuntime, holding the claim: losing it stops the group as
-//     MaxRuntime does, and the end is recorded (124 after MaxRuntime).
+//   - With a [Turn] (run --ledger), the Authority only says who claims
+//     first; the claim is written only once the command is found and the
+//     overlap lock tried (a busy lock records the tick skipped), so a run
+//     that never starts is never claimed; a dry run only reads. The command
+//     then runs as with MaxRuntime, holding the claim: losing it stops the
+//     group as MaxRuntime does, and the end is recorded (124 after
+//     MaxRuntime; let go, not failed, after a forwarded SIGTERM or SIGINT).
 //   - [RunGroup]: after its context is done, every process that stayed in
 //     the group is gone or was sent SIGKILL when it returns.
 //

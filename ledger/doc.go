@@ -8,18 +8,35 @@
 // never released cannot be claimed twice. The tick comes from the schedule,
 // so every instance derives the same key whatever its own clock says.
 //
+// # The turn
+//
+// [Turn] is the one loop that `run --ledger` and `schedule --ledger` share,
+// through gate.Turn: it waits for this instance's turn (the leader at the
+// tick plus its jitter, the others at tick + the jitter bound + the
+// takeover delay), claims the tick with one conditional write, or records
+// it [Skipped] when the job's previous run still runs here, and watches a
+// holder's lease to record its run lost or rerun it. The claimed [Run] is
+// a gate.Held: [Run.Hold] renews its lease and records its end.
+//
 // # Guarantees
 //
 //   - A tick is claimed at most once: the claim is a conditional create of its
-//     record, and nothing ever deletes or releases a record.
-//   - The runner renews a lease while its job runs; a renewal refused (the
-//     tick was taken over) or one that cannot get through before the lease
-//     ends stops the job (see [Run.Renew]).
+//     record, and nothing ever deletes a record.
+//   - A write whose answer is lost is recognised on retry by its owner and a
+//     per-claim token: a claim that went through runs its tick.
+//   - A tick skipped because its previous run still runs on the instance
+//     whose turn it was is recorded [Skipped]: nobody takes it over.
+//   - The runner renews a lease while its job runs, each renewal under its
+//     own deadline and retried; a renewal refused (the tick was taken over)
+//     stops the job at once, and renewals that get nothing through stop it
+//     grace before the lease ends, so that it is gone when others may rerun
+//     it (see [Run.Hold]). The end is retried until the lease ends.
 //   - A record left "running" with an expired lease was lost with its
-//     instance. [Ledger.Claim] marks it [Lost]; it is run again (fence + 1,
-//     attempt + 1) only when the caller says the job may run twice. Readers
-//     see it lost at once, marked or not ([Record.AsOf]): in prefix mode
-//     nobody claims that tick again.
+//     instance (or let go by a run stopped by shutdown, [Run.Release]).
+//     [Ledger.Claim] marks it [Lost]; it is run again (fence + 1, attempt +
+//     1) only when the caller says the job may run twice, by whoever looks
+//     next: a watcher, or a scheduler that starts later ([Turn.Orphans]).
+//     Readers see it lost at once, marked or not ([Record.AsOf]).
 //
 // # Deploy tasks and services
 //
@@ -38,7 +55,9 @@
 // seconds (NTP or Amazon Time Sync). A process frozen longer than its lease
 // can wake and act before it notices the lease is gone; the fence number,
 // passed to the job as LEADERGATE_FENCE, lets the job's own writes reject it.
-// A job that dies mid-run is rerun only if it says it may.
+// A job that dies mid-run is rerun only if it says it may. "Skip while the
+// previous run still runs" covers the instance whose turn a tick is, not a
+// run left on an instance that lost the leadership.
 //
 // The package talks to storage through [Store]; [DynamoDB] is the production
 // one and [Memory] a fake with DynamoDB's conditional semantics for tests.
