@@ -312,3 +312,27 @@ func TestLedgerAHolderCutOffFromDynamoDBIsGoneBeforeTheRerun(t *testing.T) {
 		t.Errorf("the old run went on %.2f s beside the rerun", over)
 	}
 }
+
+// TestLedgerTheEndIsRecordedThroughADynamoDBBlip: the finishing write
+// meets three 500s in a row (every attempt the SDK makes of one call). The
+// end is tried again within the lease and recorded: history says
+// succeeded. Before, the three attempts within a tenth of a second were
+// all there was: the run stayed "running", read lost once its lease ran
+// out, and a "# on-lost: rerun" job ran again although it had completed.
+func TestLedgerTheEndIsRecordedThroughADynamoDBBlip(t *testing.T) {
+	t.Parallel()
+	nodes, _, ddb, _, _ := ledgerNodes(t, 1)
+	n := nodes[0]
+	ddb.Inject(awsfake.Fault{Kind: awsfake.InternalError, Action: "UpdateItem", Count: 3})
+	tick := time.Now().UTC().Truncate(time.Second)
+	code, stderr := n.leadergate("run", "--max-age", "0s", "--lease", "5s", "--grace", "1s", "--job", "billing",
+		"--tick", tick.Format(time.RFC3339), "--", "true")
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	_, out := n.leadergateOut("history", "--job", "billing", "--json", "--since", "1h")
+	t.Logf("after a blip of three 500s at the finish, history says: %s", strings.TrimSpace(out))
+	if !strings.Contains(out, `"state":"succeeded"`) {
+		t.Errorf("history %q, want the run succeeded", out)
+	}
+}
