@@ -459,15 +459,17 @@ func (l *Ledger) ClaimRequest(ctx context.Context, c Control, tick time.Time) (C
 }
 
 // NewestTick returns the newest scheduled tick of job that has a record,
-// at or after since (zero when none): triggered runs and controls, whose
-// records sort with the ticks, are passed over. One Query.
-func (l *Ledger) NewestTick(ctx context.Context, group, job string, since time.Time) (time.Time, error) {
-	recs, err := l.Store.Recent(ctx, group, job, since, 50)
+// at or after since and at or before until (zero when none): triggered
+// runs and controls, whose records sort with the ticks, are passed over,
+// and so are the ticks after until (run since by a scheduler that looks
+// back now). One Query.
+func (l *Ledger) NewestTick(ctx context.Context, group, job string, since, until time.Time) (time.Time, error) {
+	recs, err := l.Store.Recent(ctx, group, job, since, 200)
 	if err != nil {
 		return time.Time{}, err
 	}
 	for _, r := range recs {
-		if r.Ref == "" {
+		if r.Ref == "" && !r.Tick.After(until) {
 			return r.Tick, nil
 		}
 	}

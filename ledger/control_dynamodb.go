@@ -178,3 +178,25 @@ func (d *DynamoDB) EndPause(ctx context.Context, group, job string, ended time.T
 	}
 	return true, nil
 }
+
+// Records reads the records of keys with eventually consistent
+// BatchGetItem calls (100 keys each); a key with no record is left out.
+func (d *DynamoDB) Records(ctx context.Context, keys []Key) ([]Record, error) {
+	items := make([]map[string]types.AttributeValue, len(keys))
+	for i, k := range keys {
+		items[i] = keyOf(k)
+	}
+	full, err := d.items(ctx, items)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, 0, len(full))
+	for _, it := range full {
+		r, err := fromItem(it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

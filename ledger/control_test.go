@@ -301,7 +301,12 @@ func TestNewestTickPassesOverTriggersAndControls(t *testing.T) {
 	tr, _ := op.Trigger(ctx, group, "billing", "")
 	l.ClaimRequest(ctx, tr, time.Time{})
 	op.Pause(ctx, group, "billing", time.Time{}, "")
-	if got, err := l.NewestTick(ctx, group, "billing", tick.Add(-time.Hour)); err != nil || !got.Equal(tick) {
+	if got, err := l.NewestTick(ctx, group, "billing", tick.Add(-time.Hour), c.Now()); err != nil || !got.Equal(tick) {
 		t.Errorf("newest tick = %v, %v; want %v", got, err, tick)
+	}
+	later, _ := l.Claim(ctx, Key{Group: group, Job: "billing", Tick: tick.Add(20 * time.Minute)}, ClaimOptions{})
+	later.Run.Finish(ctx, 0)
+	if got, err := l.NewestTick(ctx, group, "billing", tick.Add(-time.Hour), c.Now()); err != nil || !got.Equal(tick) {
+		t.Errorf("newest tick up to now = %v, %v; want %v (a tick after until is passed over)", got, err, tick)
 	}
 }

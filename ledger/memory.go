@@ -197,3 +197,19 @@ func (m *Memory) TakenAt(ctx context.Context, group string, tick time.Time) (map
 	}
 	return taken, nil
 }
+
+// Records implements the followers' batched read.
+func (m *Memory) Records(ctx context.Context, keys []Key) ([]Record, error) {
+	if err := m.enter("Records"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for _, k := range keys {
+		if r, ok := m.items[memKey(k)]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

@@ -24,6 +24,8 @@ type Turn struct {
 	Takeover time.Duration // how long after the tick (and the jitter) the others claim
 	// Rand draws the leader's jitter delay, below d; nil: math/rand/v2.
 	Rand func(d time.Duration) time.Duration
+
+	batch tickBatch // the followers' looks, one per tick (followerLook)
 }
 
 var _ gate.Turn = (*Turn)(nil)
@@ -101,6 +103,11 @@ func (t *Turn) Take(ctx context.Context, req gate.TurnRequest) (gate.Claim, erro
 	if err != nil {
 		return gate.Claim{}, err
 	}
+	return t.take(ctx, req, k)
+}
+
+// take is Take on the key k (a tick's, or a triggered run's).
+func (t *Turn) take(ctx context.Context, req gate.TurnRequest, k Key) (gate.Claim, error) {
 	if !req.Recover {
 		if err := t.sleepUntil(ctx, t.At(req)); err != nil {
 			return gate.Claim{}, err
@@ -109,6 +116,22 @@ func (t *Turn) Take(ctx context.Context, req gate.TurnRequest) (gate.Claim, erro
 	token := NewToken() // one per turn: its retries recognise its own write
 	look, watched := !req.Leader || req.Recover, req.Recover
 	var seen string // ClaimTakenElsewhere once the tick was found someone else's
+	if look && !watched {
+		switch done, h, claim, running, err := t.followerLook(ctx, k, req.Watch); {
+		case err != nil:
+			return gate.Claim{}, err
+		case done:
+			return gate.Claim{Result: gate.ClaimTakenElsewhere, Why: takenBy(k, h)}, nil
+		case claim:
+			look = false
+		case running != nil: // watched as below, from its lease
+			seen = gate.ClaimTakenElsewhere
+			if err := t.sleepUntil(ctx, running.LeaseUntil.Add(time.Second)); err != nil {
+				return gate.Claim{Result: seen, Why: takenBy(k, running)}, nil
+			}
+			watched = true
+		}
+	}
 	for {
 		// A watch of a run that may not be rerun only records it lost: it
 		// never runs here, so it needs no slot (the job's next tick may
