@@ -52,7 +52,13 @@ func (r *runner) claimTick(ctx context.Context, t *tickRun, why trigger, slot ga
 		}
 		req.Leader, req.Jitter = err == nil && p.Run, j.Jitter
 	}
-	c, err := r.opts.Ledger.Take(ctx, req)
+	var c gate.Claim
+	var err error
+	if t.req != nil {
+		c, err = r.opts.Controls.Take(ctx, *t.req, t.tick, req)
+	} else {
+		c, err = r.opts.Ledger.Take(ctx, req)
+	}
 	if err == nil {
 		if l := c.Lost; l != nil {
 			r.opts.Hooks.LostRun(RunInfo{Job: j, Tick: t.tick, ID: l.RunID, Attempt: l.Attempt})

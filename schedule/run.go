@@ -67,6 +67,8 @@ type Options struct {
 	Ledger Ledger
 	// CatchUp is the catch-up window of jobs without "# catch-up:".
 	CatchUp time.Duration
+	// Controls, with Ledger, are the operators' controls (see [Controls]).
+	Controls Controls
 
 	// Drains tells of this instance's drains (package lifecycle sends
 	// them). The Authority already answers "follower" while this instance
@@ -161,6 +163,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	r.orphans(ctx, c.Jobs)
 	r.catchUp(ctx, c.Jobs)
+	r.lookForMissed(ctx, c.Jobs, r.clock.Now())
 	r.loop(ctx, c)
 	r.stop()
 	return nil
@@ -188,6 +191,7 @@ type runner struct {
 	leaderRuns int
 	leaderCtx  context.Context
 	stopLeader context.CancelCauseFunc
+	controls   controlView // the controls of the tick batch in progress
 }
 
 // ErrDrained is the context cause of a leader-only run stopped by a drain's
@@ -244,6 +248,7 @@ func (r *runner) loop(ctx context.Context, c *Crontab) {
 		case <-wake:
 		}
 		now := r.clock.Now()
+		r.controlBatch(ctx, now, entries)
 		for i := range entries {
 			e := &entries[i]
 			if e.next.IsZero() || e.next.After(now) {
@@ -253,7 +258,7 @@ func (r *runner) loop(ctx context.Context, c *Crontab) {
 			if late := now.Sub(tick); late > maxLateness {
 				r.log.Warn("job skipped: missed its time (the scheduler was stopped or the clock jumped)",
 					"job", e.job.Name, "scheduled_at", tick.In(e.job.TZ).Format(time.RFC3339), "lateness", late)
-			} else {
+			} else if !r.skipPaused(ctx, e.job, tick) {
 				r.start(ctx, e.job, tick, due)
 			}
 			// Next from the tick keeps @every from drifting; from now when
@@ -308,6 +313,7 @@ const (
 	due       trigger = iota // its tick has come
 	missed                   // catch-up runs a tick missed while no scheduler ran
 	recovered                // a run recorded running elsewhere, found at start: rerun or record it lost
+	requested                // an operator's trigger, rerun or backfill (tickRun.req)
 )
 
 func (r *runner) start(ctx context.Context, j Job, tick time.Time, why trigger) {
@@ -350,6 +356,7 @@ type tickRun struct {
 	// ctx is the scheduler's (shutdown); jobCtx the run's: also a drain's
 	// deadline, the claim's loss and, per attempt, "# timeout:".
 	ctx, jobCtx context.Context
+	req         *Request // the operator's request it runs for, if any
 }
 
 func (r *runner) runOnce(ctx context.Context, j Job, tick time.Time, why trigger) {

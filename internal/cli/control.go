@@ -188,6 +188,9 @@ func waitForRun(d *Deps, store ledger.Store, k ledger.Key, deadline time.Time, p
 			return &ledger.Error{Code: exitcode.TempFail, Err: fmt.Errorf("trigger: the run was lost with its instance %s (attempt %d); it is not rerun", r.Owner, r.Attempt),
 				Fix: "see leadergate history; run leadergate trigger again if it may run twice"}
 		case found && r.State.Final():
+			if !started {
+				fmt.Fprintf(d.Stdout, "ran on %s (run id %s)\n", r.Owner, r.RunID())
+			}
 			fmt.Fprintf(d.Stdout, "%s on %s, exit code %d, after %s\n", r.State, r.Owner, r.ExitCode, r.Duration(now).Round(time.Second))
 			if r.ExitCode != 0 {
 				return exitStatus(r.ExitCode)

@@ -51,12 +51,14 @@ func (c *scheduleCmd) withLedger(g *Globals, d *Deps, log *slog.Logger, opts *sc
 	} else if err != nil {
 		log.Warn("the ledger cannot be reached at start; each tick tries again, and nothing runs until it can", "table", g.Ledger, "error", err)
 	}
-	opts.Ledger = &ledger.Turn{
+	turn := &ledger.Turn{
 		Ledger:   &ledger.Ledger{Store: store, Owner: who.self, Clock: d.Clock, Lease: f.Lease, Timeout: g.Timeout, Log: log},
 		Group:    who.group,
 		Takeover: f.TakeoverAfter,
 	}
+	opts.Ledger = turn
 	opts.CatchUp = f.CatchUp
+	opts.Controls = scheduleControls{&ledger.Controller{Ledger: turn.Ledger, Group: who.group, Takeover: f.TakeoverAfter}, turn}
 	log.Info("tick ledger on", "table", g.Ledger, "group", who.group, "instance", who.self, "takeover_after", f.TakeoverAfter, "lease", f.Lease)
 	return nil
 }
