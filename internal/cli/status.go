@@ -11,6 +11,8 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/clock"
+	"github.com/leadergate/leadergate/internal/voice"
+	"github.com/leadergate/leadergate/ledger"
 )
 
 type statusCmd struct {
@@ -33,6 +35,19 @@ type Status struct {
 	CachedAt       *time.Time `json:"cached_verdict_at,omitempty"`
 	CachedAge      string     `json:"cached_verdict_age,omitempty"` // a Go duration, rounded to the millisecond
 	CachedIsLeader *bool      `json:"cached_is_leader,omitempty"`
+
+	// With --ledger: the operators' pauses in force (leadergate pause).
+	Paused []StatusPause `json:"paused,omitempty"`
+}
+
+// StatusPause is one pause in force: of a job, or of the whole group (Job
+// empty).
+type StatusPause struct {
+	Job    string     `json:"job,omitempty"`
+	By     string     `json:"by"`    // the caller's ARN
+	Since  time.Time  `json:"since"` // UTC
+	Until  *time.Time `json:"until,omitempty"`
+	Reason string     `json:"reason,omitempty"`
 }
 
 // StatusCandidate is one running instance of the group, oldest first.
@@ -71,6 +86,9 @@ func (c *statusCmd) Run(g *Globals, d *Deps) error {
 		cachedPtr = &cached
 	}
 	s := newStatus(v, candidates, cachedPtr, d.Now())
+	if g.Ledger != "" {
+		s.Paused = pausesOf(ctx, g, d, v.Group)
+	}
 	if c.JSON {
 		enc := json.NewEncoder(d.Stdout)
 		enc.SetIndent("", "  ")
@@ -105,6 +123,21 @@ func (s Status) render(w io.Writer) error {
 	} else {
 		fmt.Fprintf(w, "cached    no verdict yet\n")
 	}
+	for _, p := range s.Paused {
+		what := p.Job
+		if what == "" {
+			what = "every job"
+		}
+		until := "until resumed"
+		if p.Until != nil {
+			until = "until " + p.Until.Format(time.RFC3339)
+		}
+		line := fmt.Sprintf("paused    %s %s, by %s since %s", what, until, p.By, p.Since.Format(time.RFC3339))
+		if p.Reason != "" {
+			line += ": " + p.Reason
+		}
+		fmt.Fprintln(w, line)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	// The last column is not padded, so no line ends in blanks.
 	fmt.Fprintln(tw, "\nINSTANCE\tLAUNCHED\tTAG leader")
@@ -129,4 +162,29 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// pausesOf reads the group's pauses in force from the ledger (one Query);
+// a ledger that cannot be read is a warning: status is the election's.
+func pausesOf(ctx context.Context, g *Globals, d *Deps, group string) []StatusPause {
+	log := newLogger(d.Stderr, g.Verbose, "")
+	store, err := ledgerStore(ctx, g.Ledger, "", d, log, "")
+	var items []ledger.Control
+	if err == nil {
+		items, err = store.Controls(ctx, group)
+	}
+	if err != nil {
+		voice.Say(d.Stderr, voice.Warning, "cannot read the ledger's controls: "+err.Error())
+		return nil
+	}
+	var out []StatusPause
+	for _, p := range (ledger.ControlSet{Items: items}).Pauses(d.Now()) {
+		sp := StatusPause{Job: p.Job, By: p.Actor, Since: p.At.UTC(), Reason: p.Reason}
+		if !p.Until.IsZero() {
+			u := p.Until.UTC()
+			sp.Until = &u
+		}
+		out = append(out, sp)
+	}
+	return out
 }
