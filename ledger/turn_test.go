@@ -319,7 +319,8 @@ func TestAWriteWhoseAnswerIsLostIsRecognisedAsOwn(t *testing.T) {
 
 // TestTheTurnCostsOneWriteAndOneReadPerOtherInstance: the turn keeps the
 // ledger's cost: the leader one write at the tick (and one at the end),
-// a follower after the takeover delay one read.
+// a follower after the takeover delay one look, batched with the other
+// jobs of its tick.
 func TestTheTurnCostsOneWriteAndOneReadPerOtherInstance(t *testing.T) {
 	clk := clocktest.New(tick.Add(-time.Second))
 	mem := &Memory{}
@@ -339,7 +340,9 @@ func TestTheTurnCostsOneWriteAndOneReadPerOtherInstance(t *testing.T) {
 	if f := wait(t, follower); f.err != nil || f.c.Held != nil || f.c.Result != gate.ClaimTakenElsewhere {
 		t.Fatalf("follower = %+v, %v", f.c, f.err)
 	}
-	if c, s, g := mem.Calls("Create"), mem.Calls("Swap"), mem.Calls("Get"); c != 1 || s != 1 || g != 1 {
-		t.Errorf("calls: Create %d, Swap %d, Get %d; want 2 writes by the runner, 1 read by the other", c, s, g)
+	// The other's read is batched for all the jobs of its tick: which are
+	// taken (one Query), and their records (one BatchGetItem).
+	if c, s, g, q, r := mem.Calls("Create"), mem.Calls("Swap"), mem.Calls("Get"), mem.Calls("TakenAt"), mem.Calls("Records"); c != 1 || s != 1 || g != 0 || q != 1 || r != 1 {
+		t.Errorf("calls: Create %d, Swap %d, Get %d, TakenAt %d, Records %d; want 2 writes by the runner, 1 batched look by the other", c, s, g, q, r)
 	}
 }
