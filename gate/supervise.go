@@ -46,9 +46,11 @@ type Supervisor struct {
 	BackoffMin, BackoffMax, Stable time.Duration
 	Logger                         *slog.Logger
 	Clock                          clock.Clock // waits between restarts; nil: the system clock
-	// Started and Exited, when set, hear each run (pings, history).
+	// Started and Exited, when set, hear each run (pings, the failure
+	// hook); stopped says the supervisor stopped it (its context ended),
+	// rather than it exiting on its own.
 	Started func(pid int)
-	Exited  func(code int, d time.Duration)
+	Exited  func(code int, d time.Duration, stopped bool)
 	// Guard is the guard's executable (os.Executable() when empty), run
 	// as `leadergate __guard CMD...`.
 	Guard string
@@ -80,7 +82,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		d := time.Since(start)
 		if s.Exited != nil {
-			s.Exited(code, d)
+			s.Exited(code, d, cancelled || ctx.Err() != nil)
 		}
 		if cancelled || ctx.Err() != nil {
 			log.Info("service command stopped", "pid", pid, "exit_code", code, "duration", d.Round(time.Millisecond))

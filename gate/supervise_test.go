@@ -119,7 +119,7 @@ func TestSupervisorRestartsACrashingCommandAndReportsTheLoop(t *testing.T) {
 		Guard:      testExe(t),
 		BackoffMin: time.Millisecond, BackoffMax: 4 * time.Millisecond, Stable: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		Exited: func(code int, d time.Duration) {
+		Exited: func(code int, d time.Duration, stopped bool) {
 			mu.Lock()
 			defer mu.Unlock()
 			if codes = append(codes, code); len(codes) == CrashLoop+1 {
@@ -155,7 +155,7 @@ func TestSupervisorStopsTheWholeGroupAndPassesSignalsThrough(t *testing.T) {
 		// still go, by SIGKILL after the grace.
 		Argv:  []string{"sh", "-c", "echo $$ > " + pids + "; sh -c 'trap \"\" TERM; while :; do sleep 0.05; done' & echo $! >> " + pids + "; wait"},
 		Guard: testExe(t), Grace: 200 * time.Millisecond,
-		Exited: func(c int, d time.Duration) { code = c },
+		Exited: func(c int, d time.Duration, stopped bool) { code = c },
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/gate"
 	"github.com/leadergate/leadergate/internal/exitcode"
+	"github.com/leadergate/leadergate/internal/notify"
 	"github.com/leadergate/leadergate/ledger"
 	"github.com/leadergate/leadergate/lifecycle"
 	"github.com/leadergate/leadergate/schedule"
@@ -35,6 +39,9 @@ type serviceCmd struct {
 	IMDSPoll         time.Duration `name:"imds-poll" env:"LEADERGATE_IMDS_POLL" default:"5s" help:"Poll IMDS this often for Spot and Auto Scaling notices, and hand over on one; 0s turns it off."`
 	DrainOnRebalance bool          `env:"LEADERGATE_DRAIN_ON_REBALANCE" help:"Also hand over on a Spot rebalance recommendation."`
 	LogFormat        string        `env:"LEADERGATE_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
+	PingURL          string        `env:"LEADERGATE_PING_URL" placeholder:"URL" help:"Ping URL/start at each start of the command, URL/<exit code> with the output's tail when it exits on its own (healthchecks.io protocol)."`
+	OnFailure        string        `env:"LEADERGATE_ON_FAILURE" placeholder:"COMMAND" help:"Shell command run when the command exits on its own with a failure (LEADERGATE_JOB, _EXIT_CODE, _OUTPUT_TAIL ... in its environment)."`
+	HookTimeout      time.Duration `env:"LEADERGATE_HOOK_TIMEOUT" default:"1m" help:"Stop the --on-failure command after this long."`
 	Command          []string      `arg:"" optional:"" passthrough:"" placeholder:"-- CMD ARGS" help:"The command, run directly (never through a shell)."`
 }
 
@@ -71,12 +78,44 @@ func (c *serviceCmd) Run(g *Globals, d *Deps) error {
 	sup := gate.Supervisor{
 		Argv: argv, Grace: c.Grace, Logger: log, Clock: d.Clock,
 	}
+	n, info, err := c.notifier(name, log)
+	if err != nil {
+		return err
+	}
+	if n != nil {
+		defer n.Wait(c.HookTimeout + 20*time.Second)
+	}
+	starts := 0
 	run := func(ctx context.Context, env []string) {
 		out, errOut := schedule.NewOutputWriter(log, "stdout"), schedule.NewOutputWriter(log, "stderr")
+		tail := &runTail{cur: &schedule.TailBuffer{}}
 		s := sup
-		s.Stdout, s.Stderr = out, errOut
+		s.Stdout, s.Stderr = io.MultiWriter(out, tail), io.MultiWriter(errOut, tail)
 		s.Env = append(os.Environ(), env...)
-		s.Started = func(pid int) { log.Info("service command started", "pid", pid, "env", strings.Join(env, " ")) }
+		var cur schedule.RunInfo
+		s.Started = func(pid int) {
+			log.Info("service command started", "pid", pid, "env", strings.Join(env, " "))
+			if n != nil {
+				starts++
+				cur = info
+				cur.ID, cur.Tick, cur.Attempt = envValue(env, "LEADERGATE_RUN_ID", name)+"."+strconv.Itoa(starts), d.Now(), starts
+				cur.Fence, _ = strconv.ParseInt(envValue(env, "LEADERGATE_FENCE", "0"), 10, 64)
+				n.Started(cur)
+			}
+		}
+		s.Exited = func(code int, dur time.Duration, stopped bool) {
+			// Wait has copied all of this run's output: the next run
+			// starts a tail of its own.
+			defer tail.next()
+			if n == nil || stopped { // a handover or shutdown is no failure of the command
+				return
+			}
+			res := schedule.Result{Outcome: schedule.Succeeded, Code: code, Duration: dur, Tail: tail.Bytes()}
+			if code != 0 {
+				res.Outcome = schedule.Failed
+			}
+			n.Finished(cur, res)
+		}
 		if err := s.Run(ctx); err != nil {
 			log.Error("service command cannot start", "err", err)
 			<-ctx.Done()
@@ -125,6 +164,59 @@ func (c *serviceCmd) Run(g *Globals, d *Deps) error {
 	}
 	log.Info("service waiting for its turn", "instance", who.self, "group", who.group, "ledger", g.Ledger, "lease", c.Lease)
 	return s.Loop(ctx)
+}
+
+// notifier is the pings and failure hook of --ping-url and --on-failure;
+// nil when neither is given.
+func (c *serviceCmd) notifier(name string, log *slog.Logger) (*notify.Notifier, schedule.RunInfo, error) {
+	if c.PingURL == "" && c.OnFailure == "" {
+		return nil, schedule.RunInfo{}, nil
+	}
+	j := schedule.Job{Name: name, OnFailure: c.OnFailure, Shell: "/bin/sh"}
+	if c.PingURL != "" {
+		var p schedule.Job
+		if err := schedule.SetDirective(&p, "ping", c.PingURL); err != nil {
+			return nil, schedule.RunInfo{}, usageError{err}
+		}
+		j.Ping = p.Ping
+	}
+	return notify.New(notify.Config{HookTimeout: c.HookTimeout, Logger: log}), schedule.RunInfo{Job: j}, nil
+}
+
+// runTail keeps the end of the output of the current run only: each exit
+// starts a new tail, so a failure reports its own run's output.
+type runTail struct {
+	mu  sync.Mutex
+	cur *schedule.TailBuffer
+}
+
+func (t *runTail) next() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cur = &schedule.TailBuffer{}
+}
+
+func (t *runTail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	cur := t.cur
+	t.mu.Unlock()
+	return cur.Write(p)
+}
+
+func (t *runTail) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cur.Bytes()
+}
+
+// envValue is the value of key in env, or def.
+func envValue(env []string, key, def string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return def
 }
 
 // handOver says why this instance must not run the service now: it was
