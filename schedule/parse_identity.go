@@ -33,10 +33,9 @@ func DerivedName(spec string, tz *time.Location, command string) string {
 }
 
 // readablePart is the command's first two words (after VAR=value
-// assignments, without their directories), reduced to letters,
-// digits, '.' and '_' joined by '-', at most 24 characters (cut at a
-// word's end); "job" when
-// nothing is left.
+// assignments, without their directories), reduced to letters, digits,
+// '.' and '_' joined by '-', at most 24 characters (cut at a word's end);
+// "job" when nothing is left.
 func readablePart(command string) string {
 	const maxLen = 24
 	words := strings.Fields(command)
@@ -74,9 +73,10 @@ func readablePart(command string) string {
 	return s
 }
 
-// lineName is the name jobs without "# name:" had before DerivedName:
-// the file's base name and the line number. --run-now still accepts it,
-// as --check prints it.
-func lineName(j Job) string {
-	return filepath.Base(j.File) + ":" + strconv.Itoa(j.Line)
+// isLineName reports whether s is j's place in its file: FILE:LINE as
+// --check prints it, or with the file's base name, which was the name of
+// a job without "# name:" before DerivedName. --run-now accepts both.
+func isLineName(j Job, s string) bool {
+	line := ":" + strconv.Itoa(j.Line)
+	return s == j.File+line || s == filepath.Base(j.File)+line
 }

@@ -143,3 +143,17 @@ func TestCheckShowsUnnamedJobsAndWarnsAboutThemUnderTheLedger(t *testing.T) {
 		}
 	}
 }
+
+func TestAJobsPlaceStillNamesItForRunNow(t *testing.T) {
+	j := Job{File: "/etc/app/leader-jobs.cron", Line: 7}
+	for s, want := range map[string]bool{
+		"/etc/app/leader-jobs.cron:7": true, // as --check prints it
+		"leader-jobs.cron:7":          true, // the old name
+		"leader-jobs.cron:8":          false,
+		"app/leader-jobs.cron:7":      false,
+	} {
+		if got := isLineName(j, s); got != want {
+			t.Errorf("isLineName(%q) = %t, want %t", s, got, want)
+		}
+	}
+}

@@ -75,7 +75,7 @@ func RunNow(ctx context.Context, opts Options, name string) (int, error) {
 		names = append(names, c.Jobs[i].Name)
 		// FILE:LINE, as --check prints it, also names a job: the only
 		// handle an unnamed job had before its name was derived.
-		if c.Jobs[i].Name == name || lineName(c.Jobs[i]) == name && job == nil {
+		if c.Jobs[i].Name == name || isLineName(c.Jobs[i], name) && job == nil {
 			job = &c.Jobs[i]
 		}
 	}
