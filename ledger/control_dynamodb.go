@@ -200,3 +200,45 @@ func (d *DynamoDB) Records(ctx context.Context, keys []Key) ([]Record, error) {
 	}
 	return out, nil
 }
+
+// runningStore lists the records of a job still recorded running.
+type runningStore interface {
+	Running(ctx context.Context, group, job string, since time.Time) ([]Record, error)
+}
+
+var _ runningStore = (*DynamoDB)(nil)
+
+// Running lists the records of job at or after since that are recorded
+// running, with one Query of its partition that DynamoDB filters (read
+// units count the records read, not those returned: 1,440 small records
+// are about 45 eventually consistent units, not one per record).
+func (d *DynamoDB) Running(ctx context.Context, group, job string, since time.Time) ([]Record, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(d.Table),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #tick >= :since"),
+		FilterExpression:         aws.String("#state = :running"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#tick": attrTick, "#state": attrState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": s(Key{Group: group, Job: job}.Partition()), ":since": s(since.UTC().Format(TickFormat)), ":running": s(string(Running)),
+		},
+	}
+	var out []Record
+	for range maxQueryPages {
+		page, err := d.api.query(ctx, in)
+		if err != nil {
+			return nil, d.classify(ctx, "Query", err)
+		}
+		for _, it := range page.Items {
+			r, err := fromItem(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	return out, nil
+}

@@ -310,3 +310,27 @@ func TestNewestTickPassesOverTriggersAndControls(t *testing.T) {
 		t.Errorf("newest tick up to now = %v, %v; want %v (a tick after until is passed over)", got, err, tick)
 	}
 }
+
+// TestMotoRunningListsOnlyTheRunsRecordedRunning: the orphans' look reads
+// one job's partition, filtered by DynamoDB to the runs still running.
+func TestMotoRunningListsOnlyTheRunsRecordedRunning(t *testing.T) {
+	m := startMoto(t)
+	c := clocktest.New(tick)
+	d := m.table(t, c.Now)
+	l := newLedgers(d, c, "i-a")[0]
+	ctx := context.Background()
+	for i := range 3 {
+		cl, err := l.Claim(ctx, Key{Group: group, Job: "billing", Tick: tick.Add(time.Duration(i) * time.Minute)}, ClaimOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i != 1 {
+			cl.Run.Finish(ctx, 0)
+		}
+	}
+	l.Claim(ctx, Key{Group: group, Job: "report", Tick: tick}, ClaimOptions{})
+	got, err := d.Running(ctx, group, "billing", tick.Add(-time.Hour))
+	if err != nil || len(got) != 1 || !got[0].Tick.Equal(tick.Add(time.Minute)) || got[0].State != Running {
+		t.Errorf("running = %+v, %v; want billing's one run still running", got, err)
+	}
+}

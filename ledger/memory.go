@@ -213,3 +213,19 @@ func (m *Memory) Records(ctx context.Context, keys []Key) ([]Record, error) {
 	}
 	return out, nil
 }
+
+// Running lists job's records recorded running at or after since.
+func (m *Memory) Running(ctx context.Context, group, job string, since time.Time) ([]Record, error) {
+	if err := m.enter("Running"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for _, r := range m.items {
+		if r.Group == group && r.Job == job && r.State == Running && !r.Tick.Before(since) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

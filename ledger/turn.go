@@ -266,19 +266,36 @@ func (t *Turn) CatchUp(ctx context.Context, job string, next func(time.Time) tim
 // than this and lost is not rerun late.
 const OrphanWindow = 24 * time.Hour
 
-// Orphans lists the group's runs still recorded running whose tick is
-// within OrphanWindow before now, with one Query: at a scheduler's start (and when it
+// Orphans lists the runs of jobs still recorded running whose tick is
+// within OrphanWindow before now: at a scheduler's start (and when it
 // becomes leader) each is taken with gate.TurnRequest.Recover, so that a
 // run lost while no instance that saw its tick lived (a restart of the
 // whole fleet, a replacement, a deploy's SIGTERM) is found by whoever looks
-// next, and rerun for a job that may run twice.
-func (t *Turn) Orphans(ctx context.Context) ([]gate.Job, error) {
+// next, and rerun for a job that may run twice. One Query per job, which
+// the store filters to the runs recorded running (a day of a job every
+// minute is 1,440 records; the group index holds keys only, and reading
+// every record of the group would cost a read per record); nil jobs: the
+// whole group, one Query of the index and a read of every record.
+func (t *Turn) Orphans(ctx context.Context, jobs []string) ([]gate.Job, error) {
 	cctx, cancel := context.WithTimeout(ctx, t.Ledger.timeout())
 	defer cancel()
 	now := t.Ledger.Now()
-	recs, err := t.Ledger.Store.Recent(cctx, t.Group, "", now.Add(-OrphanWindow), 0)
-	if err != nil {
-		return nil, err
+	var recs []Record
+	rs, ok := t.Ledger.Store.(runningStore)
+	switch {
+	case ok && jobs != nil:
+		for _, j := range jobs {
+			found, err := rs.Running(cctx, t.Group, j, now.Add(-OrphanWindow))
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, found...)
+		}
+	default:
+		var err error
+		if recs, err = t.Ledger.Store.Recent(cctx, t.Group, "", now.Add(-OrphanWindow), 0); err != nil {
+			return nil, err
+		}
 	}
 	var out []gate.Job
 	for _, r := range recs {

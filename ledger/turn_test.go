@@ -176,7 +176,7 @@ func TestARunStoppedByShutdownIsRerunByASchedulerThatStartsLater(t *testing.T) {
 		}
 		clk.Set(tick.Add(time.Hour)) // every instance replaced; a new one starts
 		fresh := newTurn(store, clk, "i-new")
-		found, err := fresh.Orphans(context.Background())
+		found, err := fresh.Orphans(context.Background(), []string{"billing"})
 		if err != nil || len(found) != 1 || found[0].Name != "billing" || !found[0].Tick.Equal(tick) {
 			t.Fatalf("orphans = %v, %v; want the stopped run", found, err)
 		}

@@ -18,10 +18,11 @@ type Ledger interface {
 	// recent one of next within window before now that is later than the
 	// job's newest record.
 	CatchUp(ctx context.Context, job string, next func(time.Time) time.Time, now time.Time, window time.Duration) (tick time.Time, ok bool, err error)
-	// Orphans lists the group's runs recorded running, for a scheduler
-	// that starts (or becomes leader) to record lost, or rerun, those
-	// whose instance is gone: nobody who saw their tick may be alive.
-	Orphans(ctx context.Context) ([]gate.Job, error)
+	// Orphans lists the runs of jobs (the leader-only jobs' names)
+	// recorded running, for a scheduler that starts (or becomes leader)
+	// to record lost, or rerun, those whose instance is gone: nobody who
+	// saw their tick may be alive.
+	Orphans(ctx context.Context, jobs []string) ([]gate.Job, error)
 }
 
 // Results of a claim, the "result" label of the ticks claimed metric (see
@@ -114,12 +115,21 @@ func (r *runner) catchUp(ctx context.Context, jobs []Job) {
 // before now: each is watched to the end of its lease and recorded lost,
 // or rerun for "# on-lost: rerun", unless its instance still renews it.
 // A scheduler that was running when their tick came watches them already;
-// one that starts later has only this. One Query.
+// one that starts later has only this. One Query per leader-only job.
 func (r *runner) orphans(ctx context.Context, jobs []Job) {
 	if r.opts.Ledger == nil {
 		return
 	}
-	found, err := r.opts.Ledger.Orphans(ctx)
+	var names []string
+	for _, j := range jobs {
+		if !j.EveryInstance {
+			names = append(names, j.Name)
+		}
+	}
+	if names == nil {
+		return
+	}
+	found, err := r.opts.Ledger.Orphans(ctx, names)
 	if err != nil {
 		r.log.Error("the search for runs lost while no scheduler looked failed", "error", err)
 		return

@@ -55,7 +55,7 @@ func (l *fakeLedger) Look(ctx context.Context, req gate.TurnRequest) (gate.Claim
 	return gate.Claim{}, errors.New("fakeLedger: Look is for dry runs")
 }
 
-func (l *fakeLedger) Orphans(context.Context) ([]gate.Job, error) { return nil, nil }
+func (l *fakeLedger) Orphans(context.Context, []string) ([]gate.Job, error) { return nil, nil }
 
 // lostRun is what every claim says it found lost, when l.lost.
 func (l *fakeLedger) lostRun() *gate.LostRun {

@@ -81,7 +81,7 @@ func (l *namesLedger) Look(context.Context, gate.TurnRequest) (gate.Claim, error
 	return gate.Claim{}, nil
 }
 
-func (l *namesLedger) Orphans(context.Context) ([]gate.Job, error) { return nil, nil }
+func (l *namesLedger) Orphans(context.Context, []string) ([]gate.Job, error) { return nil, nil }
 
 func (l *namesLedger) CatchUp(context.Context, string, func(time.Time) time.Time, time.Time, time.Duration) (time.Time, bool, error) {
 	return time.Time{}, false, nil
