@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // cronSpec is a field schedule read in a zone, with cron's rules for
@@ -316,18 +318,22 @@ func newCronSpec(spec string, loc *time.Location) (*cronSpec, error) {
 }
 
 // every is "@every D": the instants that are whole multiples of D since
-// the Unix epoch (1970-01-01 00:00:00 UTC). Every scheduler of a fleet
-// derives the same ticks, whenever it started, so the tick ledger sees
-// one tick where robfig/cron's Every, counting from each scheduler's
-// start, made every instance claim (and win) a tick of its own. D is a
-// whole number of seconds: @every 5m runs at :00, :05, ... of the hour;
-// a D that does not divide a day (7m, 25h) drifts against the clock
-// face, the same way on every instance.
-type every struct{ d time.Duration }
+// the Unix epoch (1970-01-01 00:00:00 UTC). It is robfig/cron's
+// ConstantDelaySchedule, anchored: robfig counts from each scheduler's
+// start, which under the tick ledger made every instance derive, claim and
+// win a tick of its own; from the epoch, every scheduler of a fleet derives
+// the same ticks, whenever it started. D is a whole number of seconds:
+// @every 5m runs at :00, :05, ... of the hour; a D that does not divide a
+// day (7m, 25h) drifts against the clock face, the same way on every
+// instance.
+type every struct{ cron.ConstantDelaySchedule }
 
-// Next returns the first multiple of d after t.
+func newEvery(d time.Duration) every { return every{cron.Every(d)} }
+
+// Next returns the first multiple of the delay after t: robfig's next
+// delay from the last multiple at or before t.
 func (e every) Next(t time.Time) time.Time {
-	s := int64(e.d / time.Second)
+	s := int64(e.Delay / time.Second)
 	if s <= 0 {
 		return time.Time{} // Parse refuses intervals under a second
 	}
@@ -336,5 +342,5 @@ func (e every) Next(t time.Time) time.Time {
 	if m < 0 {
 		m += s
 	}
-	return time.Unix(u-m+s, 0).UTC()
+	return e.ConstantDelaySchedule.Next(time.Unix(u-m, 0)).UTC()
 }

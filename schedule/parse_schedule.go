@@ -376,7 +376,7 @@ func buildSchedule(spec string, loc *time.Location) (Schedule, error) {
 		if err != nil {
 			return nil, err
 		}
-		return every{dur}, nil
+		return newEvery(dur), nil
 	}
 	return newCronSpec(spec, loc)
 }
