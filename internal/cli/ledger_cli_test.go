@@ -54,7 +54,7 @@ func TestLedgerScripts(t *testing.T) {
 			env.Defer(p.Close)
 			env.Values[ledgerFixtureKey{}] = &ledgerFixture{proxy: p, url: m.URL}
 			env.Setenv("AWS_ENDPOINT_URL_DYNAMODB", p.URL())
-			env.Setenv("AWS_ENDPOINT_URL_STS", m.URL) // the caller's identity, for controls
+			env.Setenv("AWS_ENDPOINT_URL_STS", p.URL()) // the caller's identity, for controls (counted by dcalls)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
