@@ -39,7 +39,7 @@ func (l *testLedger) Take(ctx context.Context, req TurnRequest) (Claim, error) {
 	}
 	if !req.Slot.TryTake() {
 		l.note("skip")
-		return Claim{Busy: true, Why: "t@T is recorded skipped"}, nil
+		return Claim{Busy: true, Why: "t@T is recorded skipped", Skipped: "overlap"}, nil
 	}
 	return Claim{Held: &testHeld{l}, Result: ClaimWon, Why: "claimed t@T (fence 1)"}, nil
 }

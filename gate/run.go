@@ -367,8 +367,10 @@ func takeTurn(ctx context.Context, o Options, req TurnRequest, reason string) (H
 		}
 	}
 	switch {
-	case c.Busy:
+	case c.Busy && c.Skipped != "":
 		voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("skipped: previous run of %s still running (--no-overlap); the tick is recorded skipped", what))
+	case c.Busy:
+		voice.Say(o.Stderr, voice.Warning, fmt.Sprintf("skipped: previous run of %s still running (--no-overlap); %s", what, c.Why))
 	case c.Held == nil && o.Verbose:
 		voice.Say(o.Stderr, voice.Info, fmt.Sprintf("skipped %s: %s", what, c.Why))
 	case c.Held != nil && o.Verbose:

@@ -44,7 +44,7 @@ type TailKeeper interface {
 // the ledger: a failed election is no reason to skip with a ledger. It
 // returns the claim to hold, or nil when the tick is not this instance's.
 func (r *runner) claimTick(ctx context.Context, t *tickRun, why trigger, slot gate.Slot) gate.Held {
-	j, log := t.job, t.log
+	j, log := t.job, t.log.With("scheduled_at", t.at)
 	req := gate.TurnRequest{Job: gate.Job{Name: j.Name, Tick: t.tick}, RerunLost: j.RerunLost, Recover: why == recovered, Watch: true, Slot: slot}
 	if why != recovered {
 		p, err := r.opts.Authority.MayRun(ctx, req.Job)
