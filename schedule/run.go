@@ -473,7 +473,9 @@ func (r *runner) attempts(t *tickRun) {
 	}()
 	for n := 1; ; n++ {
 		res, ok := r.attempt(t, n, func(res Result) error {
-			if last = (gate.End{Code: res.Code, Stopped: res.Outcome == Stopped}); again(res, n) {
+			// Stopped by shutdown or a drain and not done (a job that still
+			// exits 0 did its work): the claim is let go, not failed.
+			if last = (gate.End{Code: res.Code, Stopped: res.Outcome == Stopped && res.Code != 0}); again(res, n) {
 				return nil
 			}
 			finished = true
