@@ -89,11 +89,19 @@ func (r *runner) controlBatch(ctx context.Context, now time.Time, es []entry) {
 	view, err := r.opts.Controls.Read(rctx)
 	cancel()
 	cv.mu.Lock()
+	was := cv.err
 	cv.view, cv.err, cv.read = view, err, now
 	cv.mu.Unlock()
-	if err != nil && ctx.Err() == nil {
-		r.log.Error("the controls cannot be read: leader-only jobs are skipped until they can (a paused job must not run)", "error", err)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		// Once per change of the error, not once per batch: each skipped
+		// tick says so at WARN.
+		if was == nil || was.Error() != err.Error() {
+			r.log.Error("the controls cannot be read: leader-only jobs are skipped until they can (a paused job must not run)", "error", err)
+		}
 		return
+	case err == nil && was != nil:
+		r.log.Info("the controls can be read again: leader-only jobs run")
 	}
 	r.takeUp(ctx, view, now)
 }
