@@ -139,8 +139,13 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 		if r.State == ledger.Succeeded || r.State == ledger.Failed {
 			exit = strconv.Itoa(r.ExitCode)
 		}
-		if r.State != ledger.Lost && r.State.Final() && r.State != ledger.Skipped && r.State != ledger.Missed {
+		switch r.State {
+		case ledger.Lost, ledger.Skipped, ledger.Missed, ledger.ControlRecord: // no run, or its end is not known
+		default: // a running run: how long so far
 			dur = r.Duration(now).Round(time.Second).String()
+		}
+		if r.Attempt == 0 {
+			attempt = "-" // a tick not run
 		}
 		who, job := r.Owner, r.Job
 		if r.State == ledger.ControlRecord || r.State == ledger.Skipped && r.Owner == "" {
