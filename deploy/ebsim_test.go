@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -332,43 +333,31 @@ func fleetApp(env *ebsim.Env, version string, lines string, extra map[string]str
 	return env.Bundle(version, files)
 }
 
-// exactlyOnce checks the runs file and the ledger: each (job, tick) ran
-// once, on one instance; each job's ticks have no gap from its first to
-// its last run (every is the job's period); the ledger holds exactly one
-// item per run, under the job's name, succeeded.
+// exactlyOnce checks the runs file and the ledger: no (job, tick) ran
+// twice; each job's ticks from its first record to its last all have a
+// record (every is the job's period), exactly one, under the job's name;
+// a tick that ran is recorded succeeded, or lost when a shutdown stopped
+// it (its claim let go, the lease ended at once: the next instance to look
+// records it lost, and without "# on-lost: rerun" nobody runs it again); a
+// tick recorded but not run must be lost too (stopped before its first
+// line). It returns the lost ticks.
 func exactlyOnce(t *testing.T, env *ebsim.Env, runs string, every map[string]time.Duration) (stopped []string) {
 	t.Helper()
 	seen := map[string][]string{} // job@tick → "version instance"
-	ticks := map[string][]time.Time{}
 	for _, l := range runLines(t, runs) {
 		f := strings.Fields(l)
 		if len(f) != 4 {
 			t.Fatalf("runs line %q", l)
 		}
 		key := f[2] + "@" + f[3]
-		if len(seen[key]) == 0 {
-			at, err := time.Parse(time.RFC3339, f[3])
-			if err != nil {
-				t.Fatal(err)
-			}
-			ticks[f[2]] = append(ticks[f[2]], at)
-		}
 		seen[key] = append(seen[key], f[0]+" "+f[1])
+		if _, ok := every[f[2]]; !ok {
+			t.Errorf("an unexpected job ran: %s", l)
+		}
 	}
 	for k, v := range seen {
 		if len(v) != 1 {
 			t.Errorf("%s ran %d times: %q", k, len(v), v)
-		}
-	}
-	for job, ts := range ticks {
-		slices.SortFunc(ts, time.Time.Compare)
-		for i := 1; i < len(ts); i++ {
-			if d := ts[i].Sub(ts[i-1]); d != every[job] {
-				t.Errorf("%s: no run between %s and %s (every %s)", job, ts[i-1].Format(time.TimeOnly), ts[i].Format(time.TimeOnly), every[job])
-			}
-		}
-		if _, ok := every[job]; !ok {
-			t.Errorf("an unexpected job ran: %s", job)
 		}
 	}
 	items, err := env.Items("LeadergateLedger")
@@ -376,23 +365,35 @@ func exactlyOnce(t *testing.T, env *ebsim.Env, runs string, every map[string]tim
 		t.Fatal(err)
 	}
 	recorded := map[string]int{}
+	ticks := map[string][]time.Time{}
 	for _, it := range items {
 		if it["job"] == "" {
 			continue // not a run (a control, a preflight's look)
 		}
 		if _, ok := every[it["job"]]; !ok {
 			t.Errorf("the ledger has an item for job %q (pk %s): a job changed its key", it["job"], it["pk"])
+			continue
 		}
-		tick, _ := time.Parse(time.RFC3339, it["tick"])
+		tick, err := time.Parse(time.RFC3339, it["tick"])
+		if err != nil {
+			t.Errorf("item %v: %v", it, err)
+			continue
+		}
 		key := it["job"] + "@" + tick.UTC().Format(time.RFC3339)
 		recorded[key]++
-		// A run ends succeeded, or stopped by its instance's shutdown
-		// (SIGTERM: 143), which is recorded failed, never run again.
-		if len(seen[key]) == 1 && it["state"] != "succeeded" && (it["state"] != "failed" || it["exit_code"] != "143") {
-			t.Errorf("%s ran but the ledger says %s (exit %s)", key, it["state"], it["exit_code"])
+		ticks[it["job"]] = append(ticks[it["job"]], tick)
+		leaseEnded := false
+		if ms, err := strconv.ParseInt(it["lease_until"], 10, 64); err == nil {
+			leaseEnded = time.UnixMilli(ms).Before(time.Now())
 		}
-		if it["state"] == "failed" {
+		lost := it["state"] == "lost" || (it["state"] == "running" && leaseEnded)
+		switch {
+		case lost:
 			stopped = append(stopped, key)
+		case len(seen[key]) == 0:
+			t.Errorf("%s did not run but the ledger says %s (exit %s)", key, it["state"], it["exit_code"])
+		case it["state"] != "succeeded":
+			t.Errorf("%s ran but the ledger says %s (exit %s)", key, it["state"], it["exit_code"])
 		}
 	}
 	for k := range seen {
@@ -400,7 +401,16 @@ func exactlyOnce(t *testing.T, env *ebsim.Env, runs string, every map[string]tim
 			t.Errorf("%s ran; the ledger has %d items for it", k, recorded[k])
 		}
 	}
-	t.Logf("%d runs of %d ticks, %d ledger items, stopped by a shutdown: %q", len(runLines(t, runs)), len(seen), len(items), stopped)
+	for job, ts := range ticks {
+		slices.SortFunc(ts, time.Time.Compare)
+		for i := 1; i < len(ts); i++ {
+			if d := ts[i].Sub(ts[i-1]); d != every[job] {
+				t.Errorf("%s: no record between %s and %s (every %s): a tick nobody ran or recorded", job, ts[i-1].Format(time.TimeOnly), ts[i].Format(time.TimeOnly), every[job])
+			}
+		}
+	}
+	slices.Sort(stopped)
+	t.Logf("%d runs of %d ticks, %d ledger items, lost (stopped by a shutdown): %q", len(runLines(t, runs)), len(seen), len(items), stopped)
 	return stopped
 }
 
@@ -498,7 +508,7 @@ func TestEBImmutableDeployWithTheLedger(t *testing.T) {
 	stopped := exactlyOnce(t, env, runs, map[string]time.Duration{"report": 2 * time.Second})
 	f := strings.Fields(leaver)
 	if !slices.Contains(stopped, "report@"+f[3]) {
-		t.Errorf("the run %q, going on when its instance left, is not recorded stopped (%q)", leaver, stopped)
+		t.Errorf("the run %q, going on when its instance left, is not recorded lost (%q)", leaver, stopped)
 	}
 	if t.Failed() {
 		for _, in := range all {

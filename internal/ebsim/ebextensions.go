@@ -16,6 +16,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
 
+	"github.com/leadergate/leadergate/internal/awsfake"
 	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
@@ -193,7 +194,9 @@ func (e *Env) dynamo() (*dynamodb.Client, error) {
 			return nil, err
 		}
 		e.moto = m
+		e.ddb = awsfake.NewProxy(m.URL)
 		e.t.Cleanup(m.Close)
+		e.t.Cleanup(e.ddb.Close)
 	}
 	m := e.moto
 	e.mu.Unlock()

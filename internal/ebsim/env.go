@@ -65,6 +65,7 @@ type Env struct {
 	props     map[string]string
 	resources map[string]string // CloudFormation logical id → physical name
 	moto      *motoserver.Moto
+	ddb       *awsfake.Proxy // in front of moto for the instances
 	launched  int
 	epoch     time.Time
 }
@@ -140,16 +141,27 @@ func (e *Env) Current() *Bundle {
 	return e.current
 }
 
-// DynamoDB returns the endpoint of the environment's DynamoDB and the
+// DynamoDB returns the endpoint the instances use for DynamoDB and the
 // physical name of the resource with this logical id (for example
-// LeadergateLedger), or "" and "" before a bundle declared it.
+// LeadergateLedger), or "" and "" before a bundle declared a table. The
+// endpoint is a proxy in front of moto_server that makes DynamoDB calls
+// one at a time (moto's conditional writes are not atomic under
+// concurrency, real DynamoDB's are); [Env.DynamoDBProxy] injects faults.
 func (e *Env) DynamoDB(logicalID string) (endpoint, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.moto == nil {
+	if e.ddb == nil {
 		return "", ""
 	}
-	return e.moto.URL, e.resources[logicalID]
+	return e.ddb.URL(), e.resources[logicalID]
+}
+
+// DynamoDBProxy is the proxy the instances reach DynamoDB through (nil
+// before a bundle declared a table): faults, call counts.
+func (e *Env) DynamoDBProxy() *awsfake.Proxy {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ddb
 }
 
 // Properties returns the environment properties instances get.
