@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadergate/leadergate/internal/awsfake"
 	"github.com/leadergate/leadergate/internal/ebsim"
 )
 
@@ -549,5 +550,31 @@ func TestEBUnnamedJobWithTheLedgerFailsTheDeployment(t *testing.T) {
 	t.Logf("the deployment says:\n%s", err)
 	if slices.Contains(ins[0].Steps(), "swap") {
 		t.Errorf("steps %q: the failed deployment went live", ins[0].Steps())
+	}
+}
+
+// An instance role without the ledger's permissions fails the deployment
+// at once, before the swap, with the command that prints what to attach.
+func TestEBMissingLedgerPermissionFailsTheDeployment(t *testing.T) {
+	t.Parallel()
+	env, _ := newEBEnv(t, nil)
+	ins, err := env.Launch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployOK(t, env, reportApp(env, "v1", nil))
+	// The policy lost its PutItem (moto checks no IAM: the proxy answers
+	// as DynamoDB does).
+	env.DynamoDBProxy().Inject(awsfake.Fault{Kind: awsfake.Unauthorized, Action: "PutItem"})
+	err = env.Deploy(reportApp(env, "v2", nil))
+	env.DynamoDBProxy().ClearFaults()
+	_, table := env.DynamoDB("LeadergateLedger")
+	if err == nil || !strings.Contains(err.Error(), "leadergate iam-policy --ledger "+table) {
+		t.Fatalf("deploying without PutItem: %v; want a failure naming `leadergate iam-policy --ledger %s`", err, table)
+	}
+	t.Logf("the deployment says:\n%s", err)
+	steps := ins[0].Steps()
+	if i := slices.Index(steps, "deploy v2 (hooks)"); i < 0 || slices.Contains(steps[i:], "swap") {
+		t.Errorf("steps %q: the failed deployment went live", steps)
 	}
 }
