@@ -112,6 +112,7 @@ func (f *controlFleet) logged(msg string) int {
 // recorded missed and reported (ERROR line, failure hook) once, by one
 // instance; the controls show in history with their actor.
 func TestControlsPauseResumeAndMissedTicksOnAFleet(t *testing.T) {
+	t.Parallel() // its own moto_server and schedulers: it overlaps the other fleet tests
 	f := newControlFleet(t, "# name: tick\n"+
 		"# on-failure: echo \"$ID $LEADERGATE_OUTCOME $LEADERGATE_SCHEDULED_AT\" >> WORK/hook.log\n"+
 		"*/2 * * * * * echo \"$ID $LEADERGATE_SCHEDULED_AT $(date +%s.%N)\" >> WORK/ran.log\n")
@@ -282,6 +283,7 @@ func (s *scheduler) firstLogged(msg string) time.Time {
 // never ran runs five, one each, oldest first, one at a time, and a second
 // backfill runs none.
 func TestControlsTriggerAndBackfillOnAFleet(t *testing.T) {
+	t.Parallel() // its own moto_server and schedulers: it overlaps the other fleet tests
 	f := newControlFleet(t, "# name: tick\n*/2 * * * * * echo \"$ID $LEADERGATE_SCHEDULED_AT $(date +%s.%N)\" >> WORK/ran.log\n"+
 		"# name: three\n0 0 0 1 1 * exit 3\n"+
 		"# name: slow\n0 0 0 1 1 * echo \"$ID $LEADERGATE_SCHEDULED_AT start\" >> WORK/slow.log; sleep 30; echo \"$ID $LEADERGATE_SCHEDULED_AT end\" >> WORK/slow.log\n"+
