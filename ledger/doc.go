@@ -49,6 +49,21 @@
 // lease up early enough to stop its command before anyone else may take it
 // ([Lease.Keep]).
 //
+// # Operators' controls
+//
+// Pause, resume, trigger, rerun and backfill are [Control] items of a
+// group's own partition, written by an [Operator] (with the caller's ARN
+// from [Caller], and an audit record of state [ControlRecord] in the job's
+// history) and read by each scheduler once per tick batch
+// ([Controller.Read]). A pause's ticks and the ticks nobody ran are
+// recorded [Skipped] and [Missed] with a conditional create ([Ledger.Note]),
+// so one instance reports each. A trigger's run is a tick of its own key
+// ([Control.RunKey]) taken through the same turn; a rerun or backfill tick
+// replaces an ended or missed record once per request
+// ([Ledger.ClaimRequest], [Turn.TakeRequest]). A scheduler that follows
+// reads a tick once for all its jobs ([ControlStore.TakenAt] and one
+// batched read) instead of once per job.
+//
 // # Not guaranteed
 //
 // The lease is a clock: it assumes the instances' clocks agree within a few

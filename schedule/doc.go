@@ -168,7 +168,12 @@
 // skips (logged at debug level); when the Authority cannot tell, the job is
 // skipped with a warning: the scheduler fails closed. With a [Ledger]
 // (Options.Ledger), every leader-only tick is also claimed before it runs,
-// so that it runs once fleet-wide (see package ledger). The command runs
+// so that it runs once fleet-wide (see package ledger). With [Controls]
+// (Options.Controls) the operators' controls are read once per tick batch:
+// a paused job's tick is skipped (the leader records why), a batch whose
+// controls cannot be read runs no leader-only job (fail closed), triggers,
+// reruns and backfills are taken up and run like ticks, and at start the
+// ticks nobody ran are recorded missed and reported ([Hooks.Missed]). The command runs
 // as SHELL -c COMMAND in its own process group (gate.RunGroup), with
 // LEADERGATE_JOB (its name), LEADERGATE_SCHEDULED_AT (the nominal tick,
 // RFC 3339 in the job's zone, not the moment it started),
