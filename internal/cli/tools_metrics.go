@@ -19,7 +19,9 @@ import (
 // errNoPicture refuses history --html before any call to the ledger.
 var errNoPicture error = usageError{errors.New("history --html: the metrics build leaves the picture out to stay under 16 MiB: run it with the default build (leadergate-linux-* of the release)")}
 
-func drawTimeline(io.Writer, string, []ledger.Record, time.Time, time.Duration) error { return errNoPicture }
+func drawTimeline(io.Writer, string, []ledger.Record, time.Time, time.Duration) error {
+	return errNoPicture
+}
 
 func (c *simulateCmd) Run(*Deps) error {
 	return usageError{errors.New("simulate: the metrics build leaves the simulator out to stay under 16 MiB: run it with the default build (leadergate-linux-* of the release), or go run . simulate")}
