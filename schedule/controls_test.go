@@ -12,10 +12,13 @@ import (
 
 // fakeControls answers Read from a function and records the notes.
 type fakeControls struct {
-	mu    sync.Mutex
-	read  func() (ControlView, error)
-	reads int
-	notes []string // job + " " + reason
+	mu     sync.Mutex
+	read   func() (ControlView, error)
+	reads  int
+	notes  []string // job + " " + reason
+	missed []time.Time
+	lost   bool          // Note answers "someone else recorded it"
+	noted  chan struct{} // a send per Note, when not nil
 }
 
 func (c *fakeControls) Read(context.Context) (ControlView, error) {
@@ -29,13 +32,24 @@ func (c *fakeControls) Note(_ context.Context, job string, tick time.Time, misse
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.notes = append(c.notes, job+" "+reason)
-	return true, nil
+	if c.noted != nil {
+		c.noted <- struct{}{}
+	}
+	return !c.lost, nil
 }
 
-func (c *fakeControls) Settled(time.Duration) time.Duration { return time.Hour }
+func (c *fakeControls) Settled(time.Duration) time.Duration {
+	if c.missed != nil {
+		return 0
+	}
+	return time.Hour
+}
 
-func (c *fakeControls) Missed(context.Context, string, func(time.Time) time.Time, time.Time) ([]time.Time, int, error) {
-	return nil, 0, nil
+func (c *fakeControls) Missed(_ context.Context, job string, _ func(time.Time) time.Time, _ time.Time) ([]time.Time, int, error) {
+	if job != "billing" {
+		return nil, 0, nil
+	}
+	return c.missed, 3, nil
 }
 
 func (c *fakeControls) Take(context.Context, Request, time.Time, gate.TurnRequest) (gate.Claim, error) {
@@ -101,5 +115,78 @@ func TestControlsThatCannotBeReadRunNoLeaderOnlyJob(t *testing.T) {
 	defer l.mu.Unlock()
 	if len(l.claims) != 0 {
 		t.Errorf("%d claims written while the controls could not be read", len(l.claims))
+	}
+}
+
+// missedHooks records what the hooks heard of ticks not run.
+type missedHooks struct {
+	NopHooks
+	mu      sync.Mutex
+	missed  []time.Time
+	skipped []string
+}
+
+func (h *missedHooks) Missed(j Job, tick time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.missed = append(h.missed, tick)
+}
+
+func (h *missedHooks) Skipped(j Job, tick time.Time, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.skipped = append(h.skipped, tick.Format(time.RFC3339)+" "+reason)
+}
+
+type pausedAt struct{ tick time.Time }
+
+func (v pausedAt) Paused(job string, tick time.Time) (string, bool) {
+	return "paused by ann", tick.Equal(v.tick)
+}
+func (pausedAt) Requests(time.Time) []Request { return nil }
+
+// TestTicksNobodyRanAreRecordedAndReportedByTheInstanceThatRecordsThem: at
+// start, each tick nobody ran is recorded missed and reported (Hooks.Missed
+// and one ERROR line) by the instance whose write won, one covered by a
+// pause is recorded skipped and not reported as missed, older ones beyond
+// the limit are counted in one ERROR line; an instance whose write lost
+// reports nothing.
+func TestTicksNobodyRanAreRecordedAndReportedByTheInstanceThatRecordsThem(t *testing.T) {
+	t1 := time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
+	t2, t3 := t1.Add(time.Hour), t1.Add(2*time.Hour)
+	for _, lost := range []bool{false, true} {
+		dir := t.TempDir()
+		path := writeCrontab(t, dir, "# name: billing\n0 * * * * true\n")
+		logs := newLogSink()
+		l := &fakeLedger{answer: func(time.Time) (bool, error) { return true, nil }}
+		c := &fakeControls{read: func() (ControlView, error) { return pausedAt{t2}, nil }, missed: []time.Time{t1, t2, t3}, lost: lost, noted: make(chan struct{}, 10)}
+		h := &missedHooks{}
+		stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Ledger: l, Controls: c, Hooks: h})
+		logs.wait(t, "job missed more ticks than are recorded one by one: no instance ran them (every scheduler was down)")
+		for range 3 {
+			select {
+			case <-c.noted:
+			case <-time.After(wait):
+				t.Fatal("the three ticks nobody ran were not recorded")
+			}
+		}
+		stop()
+		h.mu.Lock()
+		missed, skipped := h.missed, h.skipped
+		h.mu.Unlock()
+		reports := len(logs.find("job missed: no instance ran it and none recorded why (every scheduler was down across it)"))
+		switch {
+		case lost && (len(missed) != 0 || len(skipped) != 0 || reports != 0):
+			t.Errorf("an instance whose writes lost reported %v missed, %v skipped, %d ERROR lines; want nothing", missed, skipped, reports)
+		case !lost && (len(missed) != 2 || !missed[0].Equal(t1) || !missed[1].Equal(t3) || reports != 2):
+			t.Errorf("missed reports %v (%d ERROR lines); want %s and %s", missed, reports, t1, t3)
+		case !lost && (len(skipped) != 1 || skipped[0] != t2.Format(time.RFC3339)+" paused"):
+			t.Errorf("skipped %v; want the paused tick %s", skipped, t2)
+		}
+		c.mu.Lock()
+		if want := "billing paused by ann"; c.notes[1] != want {
+			t.Errorf("the paused tick was recorded with %q; want %q", c.notes[1], want)
+		}
+		c.mu.Unlock()
 	}
 }
