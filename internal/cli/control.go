@@ -53,6 +53,19 @@ func (f controlFlags) operator(ctx context.Context, g *Globals, d *Deps, cmd str
 	return &ledger.Operator{Store: store, Controls: store, Actor: actor, Clock: d.Clock}, store, group, nil
 }
 
+// warnUnknown warns when the ledger has no record of job in the time it
+// keeps (a misspelt name would otherwise wait, or pause, for nothing):
+// one Query. The control is given all the same: a new job has no record.
+func warnUnknown(ctx context.Context, d *Deps, store ledger.Store, group, job string) {
+	if job == "" {
+		return
+	}
+	recs, err := store.Recent(ctx, group, job, d.Now().Add(-ledger.DefaultRetain), 1)
+	if err == nil && len(recs) == 0 {
+		voice.Say(d.Stderr, voice.Warning, fmt.Sprintf("the ledger has no run of %q in group %s: is the name right? (leadergate history lists the jobs)", job, group))
+	}
+}
+
 // target names what a pause or resume is about.
 func target(job, group string) string {
 	if job == "" {
@@ -95,10 +108,11 @@ func (c *pauseCmd) Run(g *Globals, d *Deps) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.Timeout)
 	defer cancel()
-	op, _, group, err := c.operator(ctx, g, d, "pause")
+	op, store, group, err := c.operator(ctx, g, d, "pause")
 	if err != nil {
 		return err
 	}
+	warnUnknown(ctx, d, store, group, c.Job)
 	p, err := op.Pause(ctx, group, c.Job, until, c.Reason)
 	if err != nil {
 		return fmt.Errorf("pause: %w", err)
@@ -157,6 +171,7 @@ func (c *triggerCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
+	warnUnknown(ctx, d, store, group, c.Job)
 	tr, err := op.Trigger(ctx, group, c.Job, c.Reason)
 	if err != nil {
 		return fmt.Errorf("trigger: %w", err)
