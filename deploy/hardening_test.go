@@ -292,7 +292,7 @@ func TestInstallRootJobs(t *testing.T) {
 		"Service.SyslogIdentifier": "leadergate-root",
 		// No metrics: it reads the same environment file as the main
 		// unit, and both cannot listen on its LEADERGATE_METRICS_ADDR.
-		"Service.ExecStart": "/usr/local/bin/leadergate schedule --grace 30s --metrics-addr= --no-lifecycle /etc/leadergate/leader-jobs.root.cron",
+		"Service.ExecStart": "/usr/local/bin/leadergate schedule --grace 30s --metrics-addr= --no-lifecycle --namespace root /etc/leadergate/leader-jobs.root.cron",
 	} {
 		if got := s[k]; len(got) != 1 || got[0] != v {
 			t.Errorf("root unit %s = %q, want %q", k, got, v)

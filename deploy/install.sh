@@ -535,12 +535,14 @@ write_unit "$unit" "$user" "$group" "$conf_dir/leader-jobs.cron" "$state_dir" \
 # it reads the same environment file, and two schedulers cannot both listen
 # on its LEADERGATE_METRICS_ADDR (the flag overrides the file); and no
 # lifecycle powers (--no-lifecycle): only the main unit drains the instance
-# when it stops, or on a Spot or Auto Scaling notice.
+# when it stops, or on a Spot or Auto Scaling notice. Its jobs are named
+# root/NAME (--namespace root): a job named alike in both crontabs is two
+# jobs in the tick ledger, not one key each scheduler finds taken.
 units=leadergate.service
 if [ -f "$root$conf_dir/$root_crontab_name.next" ] || [ -f "$root$conf_dir/$root_crontab_name" ]; then
     install -d -m 0700 -o 0 -g 0 "$root$state_dir-root"
     write_unit "$root_unit" root root "$conf_dir/$root_crontab_name" "$state_dir-root" \
-        "Environment=LEADERGATE_MARKER= LEADERGATE_NO_TAG=true" leadergate-root "$root_hardening" "--metrics-addr= --no-lifecycle"
+        "Environment=LEADERGATE_MARKER= LEADERGATE_NO_TAG=true" leadergate-root "$root_hardening" "--metrics-addr= --no-lifecycle --namespace root"
     units="$units leadergate-root.service"
 else
     remove_unit leadergate-root.service

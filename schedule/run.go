@@ -91,6 +91,12 @@ type Options struct {
 	// new /var/app/current into place) gives the next run the new one.
 	// Empty means the path the scheduler was started in (see [JobDir]).
 	Dir string
+	// Namespace, when set, is put in front of every job's name ("NS/name"),
+	// in logs, metrics, hooks and the tick ledger: what sets the jobs of
+	// this crontab apart from those of another scheduler of the same group
+	// (Elastic Beanstalk's root crontab beside the application's), so that
+	// a job named alike in both is two jobs, not one ledger key.
+	Namespace string
 }
 
 // Drain is one step-down of this instance, as the scheduler sees it.
@@ -123,7 +129,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Hooks == nil {
 		opts.Hooks = NopHooks{}
 	}
-	c, err := ParseFile(opts.File)
+	c, err := opts.parse()
 	if err != nil {
 		return err
 	}
@@ -287,7 +293,7 @@ func earliest(es []entry) (time.Time, bool) {
 // reload re-reads the file; a bad one is reported, line by line, and
 // ignored.
 func (r *runner) reload() (*Crontab, bool) {
-	c, err := ParseFile(r.opts.File)
+	c, err := r.opts.parse()
 	if err != nil {
 		var pe *ParseError
 		if errors.As(err, &pe) {
@@ -737,3 +743,15 @@ func (r *runner) stop() {
 func NewRunID() string { return newRunID() }
 
 func newRunID() string { return gate.NewRunID() }
+
+// parse reads opts.File, with every job named in opts.Namespace.
+func (o Options) parse() (*Crontab, error) {
+	c, err := ParseFile(o.File)
+	if err != nil || o.Namespace == "" {
+		return c, err
+	}
+	for i := range c.Jobs {
+		c.Jobs[i].Name = o.Namespace + "/" + c.Jobs[i].Name
+	}
+	return c, nil
+}

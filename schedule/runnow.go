@@ -65,7 +65,7 @@ func RunNow(ctx context.Context, opts Options, name string) (int, error) {
 		opts.Hooks = NopHooks{}
 	}
 	opts.Ledger = nil
-	c, err := ParseFile(opts.File)
+	c, err := opts.parse()
 	if err != nil {
 		return 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ type scheduleCmd struct {
 	Grace        time.Duration `env:"LEADERGATE_GRACE" default:"30s" help:"On SIGTERM, time running jobs get before SIGKILL."`
 	AllowOverlap bool          `env:"LEADERGATE_ALLOW_OVERLAP" help:"Start a job even while its previous run is still going."`
 	LogFormat    string        `env:"LEADERGATE_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
+	Namespace    string        `env:"LEADERGATE_NAMESPACE" placeholder:"NS" help:"Name every job NS/name (logs, metrics, the ledger): for a second scheduler of the same group, e.g. Elastic Beanstalk's root crontab, so that a job named alike in both crontabs is two jobs."`
 	LogFile      string        `env:"LEADERGATE_LOG_FILE" placeholder:"FILE" help:"Append the log to FILE instead of stderr: for systemd older than 240 (Amazon Linux 2), which ignores StandardOutput=append:. Rotate it with logrotate's copytruncate."`
 	Dir          string        `env:"LEADERGATE_DIR" placeholder:"DIR" help:"Start jobs in this directory, looked up by its path at each start (default: the directory the scheduler was started in, by path)."`
 	Preflight    bool          `env:"LEADERGATE_PREFLIGHT" help:"Check what a start needs (the file, the election's configuration, with --ledger the table, its keys and the permissions) and exit: 0, or 78 naming the fix. Temporary failures (75) do not fail it."`
@@ -41,6 +43,9 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 	}
 	if err := positive("--grace", c.Grace, "running jobs need some time between SIGTERM and SIGKILL: give e.g. --grace 1s"); err != nil {
 		return err
+	}
+	if strings.ContainsAny(c.Namespace, "#/ \t") {
+		return usageError{fmt.Errorf("--namespace %q: a namespace has no '#', '/' or spaces; e.g. root", c.Namespace)}
 	}
 	if err := positive("--refresh", c.Refresh, "the background leadership check needs a period: give e.g. --refresh 1m"); err != nil {
 		return err
@@ -82,6 +87,7 @@ func (c *scheduleCmd) Run(g *Globals, d *Deps) error {
 		Reload:       reload,
 		Clock:        d.Clock,
 		Dir:          c.Dir,
+		Namespace:    c.Namespace,
 	}
 	if c.RunNow != "" {
 		code, err := schedule.RunNow(ctx, opts, c.RunNow)
