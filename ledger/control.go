@@ -413,9 +413,15 @@ func (l *Ledger) Note(ctx context.Context, k Key, state State, reason string) (w
 // (fence + 1, attempt + 1) once per request; a backfill creates a tick that
 // has no record or replaces one recorded missed. Taken means there is
 // nothing (more) to do for that tick.
-func (l *Ledger) ClaimRequest(ctx context.Context, c Control, tick time.Time) (Claim, error) {
+//
+// token names the claim across its retries (NewToken; empty: a new one),
+// so that a write whose answer was lost is recognised as this claim's own.
+func (l *Ledger) ClaimRequest(ctx context.Context, c Control, tick time.Time, token string) (Claim, error) {
+	if token == "" {
+		token = NewToken()
+	}
 	if c.Kind == TriggerControl {
-		return l.Claim(ctx, c.RunKey(), ClaimOptions{})
+		return l.Claim(ctx, c.RunKey(), ClaimOptions{Token: token})
 	}
 	k := Key{Group: c.Group, Job: c.Job, Tick: tick.UTC().Truncate(time.Second)}
 	if err := k.Check(); err != nil {
@@ -424,11 +430,14 @@ func (l *Ledger) ClaimRequest(ctx context.Context, c Control, tick time.Time) (C
 	now := l.Now()
 	fresh := Record{
 		Key: k, Owner: l.Owner, State: Running, Fence: 1, Attempt: 1, Request: c.ID,
-		LeaseUntil: now.Add(l.lease()), Started: now, Expires: l.expires(k, now),
+		LeaseUntil: now.Add(l.lease()), Started: now, Expires: l.expires(k, now), Token: token,
 	}
 	prev, found, err := l.Store.Get(ctx, k)
 	if err != nil {
 		return Claim{}, err
+	}
+	if found && prev.Owner == l.Owner && prev.Token == token && prev.State == Running {
+		return Claim{Outcome: Won, Run: &Run{l: l, rec: prev}}, nil // this claim's own write, answered too late
 	}
 	if !found {
 		switch err := l.Store.Create(ctx, fresh); {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -108,7 +109,7 @@ func testATriggerRunsOnceBesideTheTickOfItsSecond(t *testing.T, s controlled) {
 	}
 	won := 0
 	for _, l := range newLedgers(s, c, "i-a", "i-b", "i-c") {
-		cl, err := l.ClaimRequest(ctx, reqs[0], time.Time{})
+		cl, err := l.ClaimRequest(ctx, reqs[0], time.Time{}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +154,7 @@ func testRerunAndBackfill(t *testing.T, s controlled) {
 	var runs []Record
 	for range 2 {
 		for _, l := range ls {
-			got, err := l.ClaimRequest(ctx, rr, rr.Ticks[0])
+			got, err := l.ClaimRequest(ctx, rr, rr.Ticks[0], "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -188,7 +189,7 @@ func testRerunAndBackfill(t *testing.T, s controlled) {
 		var got []time.Time
 		for _, tk := range bf.Ticks {
 			for _, l := range ls {
-				cl, err := l.ClaimRequest(ctx, bf, tk)
+				cl, err := l.ClaimRequest(ctx, bf, tk, "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -299,7 +300,7 @@ func TestNewestTickPassesOverTriggersAndControls(t *testing.T) {
 	c.Add(10 * time.Minute)
 	op := operator(m, c)
 	tr, _ := op.Trigger(ctx, group, "billing", "")
-	l.ClaimRequest(ctx, tr, time.Time{})
+	l.ClaimRequest(ctx, tr, time.Time{}, "")
 	op.Pause(ctx, group, "billing", time.Time{}, "")
 	if got, err := l.NewestTick(ctx, group, "billing", tick.Add(-time.Hour), c.Now()); err != nil || !got.Equal(tick) {
 		t.Errorf("newest tick = %v, %v; want %v", got, err, tick)
@@ -332,5 +333,59 @@ func TestMotoRunningListsOnlyTheRunsRecordedRunning(t *testing.T) {
 	got, err := d.Running(ctx, group, "billing", tick.Add(-time.Hour))
 	if err != nil || len(got) != 1 || !got[0].Tick.Equal(tick.Add(time.Minute)) || got[0].State != Running {
 		t.Errorf("running = %+v, %v; want billing's one run still running", got, err)
+	}
+}
+
+// droppedAnswer applies the first Create and Swap but loses their answers.
+type droppedAnswer struct {
+	*Memory
+	dropped map[string]bool
+}
+
+func (d *droppedAnswer) drop(op string, err error) error {
+	if err == nil && !d.dropped[op] {
+		d.dropped[op] = true
+		return errors.New("the answer was lost")
+	}
+	return err
+}
+
+func (d *droppedAnswer) Create(ctx context.Context, r Record) error {
+	return d.drop("Create", d.Memory.Create(ctx, r))
+}
+
+func (d *droppedAnswer) Swap(ctx context.Context, prev, r Record) error {
+	return d.drop("Swap", d.Memory.Swap(ctx, prev, r))
+}
+
+// TestARequestsClaimWhoseAnswerWasLostIsRecognisedOnRetry: a backfill's
+// claim (a create) and a rerun's (a swap) applied with their answers lost
+// are found, on the retry with the same token, to be this claim's own:
+// the run runs, rather than the tick staying claimed by nobody who runs it.
+func TestARequestsClaimWhoseAnswerWasLostIsRecognisedOnRetry(t *testing.T) {
+	c := clocktest.New(tick.Add(time.Hour))
+	ctx := context.Background()
+	s := &droppedAnswer{Memory: &Memory{}, dropped: map[string]bool{}}
+	l := &Ledger{Store: s, Owner: "i-a", Clock: clock.Func(c.Now), Lease: time.Minute}
+	bf := Control{Group: group, Kind: BackfillControl, Job: "billing", ID: "bf1", Ticks: []time.Time{tick}}
+	if _, err := l.ClaimRequest(ctx, bf, tick, "tok1"); err == nil {
+		t.Fatal("the lost answer was not an error")
+	}
+	cl, err := l.ClaimRequest(ctx, bf, tick, "tok1")
+	if err != nil || cl.Outcome != Won {
+		t.Fatalf("the retry = %v, %v; want its own claim, won", cl.Outcome, err)
+	}
+	s.dropped["Swap"] = true // the finish's answer arrives
+	if err := cl.Run.Finish(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.dropped["Swap"] = false
+	rr := Control{Group: group, Kind: RerunControl, Job: "billing", ID: "rr1", Ticks: []time.Time{tick}}
+	if _, err := l.ClaimRequest(ctx, rr, tick, "tok2"); err == nil {
+		t.Fatal("the lost answer was not an error")
+	}
+	cl, err = l.ClaimRequest(ctx, rr, tick, "tok2")
+	if err != nil || cl.Outcome != Won || cl.Run.Record().Fence != 2 {
+		t.Fatalf("the rerun's retry = %+v, %v; want its own claim, fence 2", cl, err)
 	}
 }

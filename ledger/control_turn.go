@@ -83,11 +83,12 @@ func (t *Turn) TakeRequest(ctx context.Context, c Control, tick, seen time.Time,
 		return t.take(ctx, req, k)
 	}
 	k := Key{Group: c.Group, Job: c.Job, Tick: tick.UTC().Truncate(time.Second)}
+	token := NewToken() // its retries recognise its own write
 	for {
 		if !req.Slot.TryTake() {
 			return gate.Claim{Busy: true, Why: "its previous run still runs here; the " + string(c.Kind) + " of " + k.String() + " is not run here"}, nil
 		}
-		cl, err := t.call(ctx, func(cc context.Context) (Claim, error) { return t.Ledger.ClaimRequest(cc, c, tick) })
+		cl, err := t.call(ctx, func(cc context.Context) (Claim, error) { return t.Ledger.ClaimRequest(cc, c, tick, token) })
 		if err != nil || cl.Outcome != Won {
 			req.Slot.Give()
 		}
