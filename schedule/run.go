@@ -426,16 +426,20 @@ func (r *runner) mayRun(t *tickRun) bool {
 		log.Warn("job skipped: its previous run is still running or waiting for its election", "scheduled_at", t.at)
 		return false
 	}
+	// A skip gives the slot back before it is logged: the next tick, seen
+	// right after the line, finds the job free.
 	t.free = sync.OnceFunc(func() { r.release(j.Name) })
 	if !j.EveryInstance {
 		seq := r.asked.Add(1)
 		p, err := r.opts.Authority.MayRun(ctx, gate.Job{Name: j.Name, Tick: t.tick})
 		switch {
 		case ctx.Err() != nil:
+			t.free()
 			log.Debug("job skipped: shutting down", "scheduled_at", t.at)
 			return false
 		case err != nil:
 			// Fail closed: a job that cannot be cleared does not run.
+			t.free()
 			if exitcode.Of(err) == exitcode.Config {
 				log.Debug("job skipped: cannot tell whether this instance is the leader", "scheduled_at", t.at, "error", err)
 				r.authError(seq, err, "cannot tell whether this instance is the leader; leader-only jobs are skipped until it can")
@@ -444,6 +448,7 @@ func (r *runner) mayRun(t *tickRun) bool {
 			}
 			return false
 		case !p.Run:
+			t.free()
 			log.Debug("job skipped: not the leader", "scheduled_at", t.at, "reason", p.Reason)
 			return false
 		case p.Stale:
@@ -451,6 +456,7 @@ func (r *runner) mayRun(t *tickRun) bool {
 		}
 	}
 	if !r.jitter(ctx, j) {
+		t.free()
 		log.Debug("job skipped: shutting down", "scheduled_at", t.at)
 		return false
 	}
