@@ -101,7 +101,7 @@ preflight() {
                 export "$name=$value"
             done <"$root$env_file"
         fi
-        LEADERGATE_STATE_DIR=$pf_state LEADERGATE_MARKER= LEADERGATE_NO_TAG=true \
+        LEADERGATE_STATE_DIR=$pf_state LEADERGATE_MARKER='' LEADERGATE_NO_TAG=true \
             "$1" schedule --preflight "$pf_state/${2##*/}" 2>&1
     ) && pf_code=0 || pf_code=$?
     rm -rf "$pf_state"
