@@ -22,7 +22,7 @@ func onceApp(t *testing.T, env *ebsim.Env, version string) ebsim.Bundle {
 set -e
 # The simulator keeps the platform's files under $LEADERGATE_ROOT.
 export LEADERGATE_MANIFEST="$LEADERGATE_ROOT/opt/elasticbeanstalk/deployment/app_version_manifest.json"
-exec "$LEADERGATE_ROOT/usr/local/bin/leadergate" once --lease 3s --takeover-after 1s --max-age 0s -- \
+exec "$LEADERGATE_ROOT/usr/local/bin/leadergate" once --lease 20s --takeover-after 1s --max-age 0s -- \
     sh -c 'echo "$EBSIM_INSTANCE_ID $LEADERGATE_JOB $LEADERGATE_FENCE" >>"$ONCE_RUNS"; sleep 1'
 `,
 	})
