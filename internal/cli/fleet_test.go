@@ -140,6 +140,7 @@ func motoFleet(t *testing.T) (moto *motoserver.Moto, proxy *awsfake.Proxy, launc
 }
 
 func TestRunOnTenInstancesAgainstMoto(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	moto, proxy, launchIn := motoFleet(t)
 	launch := func(n int) []string { return launchIn(n, "e-main") }
 	var nodes []*node

@@ -55,6 +55,7 @@ func ledgerNodes(t *testing.T, n int) (nodes []*node, ec2p, ddb *awsfake.Proxy, 
 // faulting, every instance replaced, everyone believing it leads), none in
 // the rounds where DynamoDB faults, where every instance exits 75.
 func TestRunWithLedgerOnTenInstancesAgainstMoto(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	nodes, ec2p, ddb, launch, terminate := ledgerNodes(t, 10)
 	log := filepath.Join(t.TempDir(), "ran.log")
 	takeover := time.Second
@@ -170,6 +171,7 @@ func TestRunWithLedgerOnTenInstancesAgainstMoto(t *testing.T) {
 // takeover within the delay; then a "# on-lost: rerun" job killed mid-run
 // with its scheduler runs again once elsewhere after the lease.
 func TestScheduleWithLedgerAgainstMoto(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	nodes, _, _, _, _ := ledgerNodes(t, 3)
 	work := t.TempDir()
 	ranLog := filepath.Join(work, "ran.log")
@@ -419,6 +421,7 @@ func (n *node) leadergateOut(args ...string) (int, string) {
 // that tick again (prefix mode has no schedule to look at), yet history
 // shows it lost once its lease has run out, and reading it writes nothing.
 func TestARunLedgerKilledMidJobShowsLostInHistory(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	nodes, _, ddb, _, _ := ledgerNodes(t, 1)
 	n := nodes[0]
 	started := filepath.Join(t.TempDir(), "started")
@@ -478,6 +481,7 @@ func TestARunLedgerKilledMidJobShowsLostInHistory(t *testing.T) {
 // --tick`. Only the job whose window reaches the missed tick runs, once,
 // late, for the most recent missed tick, although three were missed.
 func TestScheduleWithLedgerCatchesUpOnceThroughTheBinary(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	nodes, _, _, _, _ := ledgerNodes(t, 1)
 	n := nodes[0]
 	work := t.TempDir()
@@ -532,6 +536,7 @@ func TestScheduleWithLedgerCatchesUpOnceThroughTheBinary(t *testing.T) {
 // --on-failure work as without the ledger, for the claimed run only, with
 // the ledger's job name; a tick taken already pings nothing.
 func TestRunLedgerPingsAndFailureHook(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	nodes, _, _, _, _ := ledgerNodes(t, 1)
 	n := nodes[0]
 	srv := newPingServer(t, false)
@@ -565,6 +570,7 @@ func TestRunLedgerPingsAndFailureHook(t *testing.T) {
 // LEADERGATE_OUTCOME=lost, the lost attempt's run id and no exit code),
 // and reruns it only with --on-lost rerun.
 func TestRunLedgerReportsALostRunItFinds(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	nodes, _, _, _, _ := ledgerNodes(t, 1)
 	n := nodes[0]
 	srv := newPingServer(t, false)

@@ -227,6 +227,7 @@ func waitNotice(t *testing.T, m *aemm.Mock, path string, within time.Duration) t
 }
 
 func TestDrainOnSpotInterruptionNotice(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	f := startDrainFleet(t, "spot", "-d", fmt.Sprint(noticeDelay))
 	if !waitFor(15*time.Second, func() bool { return len(ticksOf(f.ran(t), f.ids[0])) >= 1 }) {
 		t.Fatal("the oldest instance ran nothing within 15s")
@@ -243,6 +244,7 @@ func TestDrainOnSpotInterruptionNotice(t *testing.T) {
 
 // With --drain-on-rebalance, a rebalance recommendation drains too.
 func TestDrainOnRebalanceRecommendationWhenAsked(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	f := startDrainFleetWith(t, []string{"--drain-on-rebalance"}, "spot", "-d", "600", "--rebalance-delay-sec", fmt.Sprint(noticeDelay))
 	if !waitFor(15*time.Second, func() bool { return len(ticksOf(f.ran(t), f.ids[0])) >= 1 }) {
 		t.Fatal("the oldest instance ran nothing within 15s")
@@ -256,6 +258,7 @@ func TestDrainOnRebalanceRecommendationWhenAsked(t *testing.T) {
 }
 
 func TestDrainOnAutoScalingTerminated(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	f := startDrainFleet(t, "asglifecycle", "--asg-termination-delay-sec", fmt.Sprint(noticeDelay))
 	if !waitFor(15*time.Second, func() bool { return len(ticksOf(f.ran(t), f.ids[0])) >= 1 }) {
 		t.Fatal("the oldest instance ran nothing within 15s")
@@ -284,6 +287,7 @@ func TestDrainOnAutoScalingTerminated(t *testing.T) {
 // once; a restart on the same instance removes the drain, and the oldest
 // leads again.
 func TestDrainOnSIGTERMAndUndrainAtRestart(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	f := startDrainFleet(t)
 	if !waitFor(15*time.Second, func() bool { return len(ticksOf(f.ran(t), f.ids[0])) >= 1 }) {
 		t.Fatal("the oldest instance ran nothing within 15s")
@@ -329,6 +333,7 @@ func TestDrainOnSIGTERMAndUndrainAtRestart(t *testing.T) {
 // lifecycle powers and says so, and its SIGTERM drains nothing; a Ctrl-C
 // (SIGINT) never drains, even the service's own scheduler.
 func TestSecondSchedulerAndCtrlCNeverDrain(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	f := startDrainFleet(t)
 	if !waitFor(15*time.Second, func() bool { return len(ticksOf(f.ran(t), f.ids[0])) >= 1 }) {
 		t.Fatal("the oldest instance ran nothing within 15s")

@@ -74,6 +74,7 @@ func onceRuns(path string) [][]string {
 // it) is rerun exactly once, by one waiter, after its lease; a task that
 // succeeded runs nothing again.
 func TestOnceOnThreeInstancesAgainstMoto(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	nodes, _, ddb, _, _ := ledgerNodes(t, 3)
 	dir := t.TempDir()
 	flags := []string{"--max-age", "0s", "--lease", "3s", "--takeover-after", "1s", "--grace", "500ms"}

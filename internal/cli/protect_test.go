@@ -19,6 +19,7 @@ import (
 // Scaling: the leader is protected from scale-in while its leader-only job
 // runs, unprotected when it ends, and the other instances never are.
 func TestScheduleProtectAgainstMoto(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	m := motoserver.ForTest(t)
 	protected := m.CreateASG(t, "web-asg", 2)
 	leader := oldestRunningIn(t, m.EC2)

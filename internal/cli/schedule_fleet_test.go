@@ -42,6 +42,7 @@ const (
 // the next oldest when the leader dies, nothing runs while EC2 throttles,
 // and every scheduler stops cleanly on SIGTERM.
 func TestScheduleFleetAgainstMoto(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	began := time.Now()
 	moto, proxy, launch := motoFleet(t)
 	ids := launch(3, "e-main")

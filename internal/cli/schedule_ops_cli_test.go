@@ -190,6 +190,7 @@ func series(fams map[string]*dto.MetricFamily, name string, labels ...string) (f
 //     each job made, by result, once a reload has stopped new ones (the
 //     counters survive it), and /healthz answers 200.
 func TestScheduleBinaryPingsFailureHookAndMetrics(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and schedulers: waits overlap with other fleets
 	bin := buildMetricsBinary(t)
 	// The metrics build is the daemon's: the operator's picture and
 	// simulator stay in the default build, and it says so.

@@ -134,6 +134,7 @@ func (s *sampler) overlaps() []string {
 // after a SIGKILL of the holder's leadergate, after a drain, and with the
 // holder cut off from DynamoDB while EC2 works.
 func TestServiceOnThreeInstancesAgainstMoto(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and services: waits overlap with other fleets
 	moto, ec2p, launchIn := motoFleet(t)
 	lease := 3 * time.Second
 	var nodes []*node
@@ -261,6 +262,7 @@ func nodeByID(nodes []*node, id string) *node {
 // stops the command and gives the lease back, and another instance starts
 // it, never two at once.
 func TestServiceMovesOnASpotNotice(t *testing.T) {
+	t.Parallel() // its own emulators, moto_server and services: waits overlap with other fleets
 	moto := motoserver.ForTest(t)
 	ddb := awsfake.NewProxy(moto.URL) // one at a time, as in the test above
 	t.Cleanup(ddb.Close)
