@@ -2,7 +2,6 @@ package cli
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,37 +11,14 @@ import (
 	"time"
 )
 
-// onceProc is one `leadergate once` started in the background.
-type onceProc struct {
-	id     string
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	done   chan struct{}
-}
+// onceProc is one `leadergate once` started in the background, as
+// startScheduler starts any leadergate process: its own process group,
+// stderr kept, SIGKILLed at the test's end.
+type onceProc struct{ *scheduler }
 
 func startOnce(t *testing.T, n *node, args ...string) *onceProc {
 	t.Helper()
-	p := &onceProc{id: n.id, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command("leadergate", append([]string{"once"}, args...)...)
-	p.cmd.Env = n.env
-	p.cmd.Stderr = p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-	})
-	return p
+	return &onceProc{startScheduler(t, n, append([]string{"once"}, args...)...)}
 }
 
 // exit waits for the process and returns its exit code.
