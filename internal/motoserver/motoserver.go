@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -38,8 +39,9 @@ type Moto struct {
 	URL string
 	// EC2 talks to moto directly, with test credentials, for a test's own
 	// set-up and checks.
-	EC2 *ec2.Client
-	cmd *exec.Cmd
+	EC2    *ec2.Client
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // ForTest starts moto_server for one test and stops it after, or skips the
@@ -59,6 +61,13 @@ func ForTest(tb testing.TB) *Moto {
 }
 
 // Start starts moto_server and waits until it answers.
+//
+// moto is handed a socket this process has already bound, as werkzeug's own
+// reloader hands one to its child (WERKZEUG_RUN_MAIN, WERKZEUG_SERVER_FD).
+// Picking a free port and letting moto bind it later raced with every other
+// test listening on port 0 in parallel: a Go server took the port in the
+// gap, moto exited, and the tests talked to the wrong server (405 Method Not
+// Allowed from DynamoDB).
 func Start(ctx context.Context) (*Moto, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
@@ -68,20 +77,39 @@ func Start(ctx context.Context) (*Moto, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer l.Close()
+	sock, err := l.(*net.TCPListener).File()
+	if err != nil {
+		return nil, err
+	}
+	defer sock.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.ExtraFiles = []*os.File{sock} // fd 3
+	cmd.Env = append(os.Environ(), "WERKZEUG_RUN_MAIN=true", "WERKZEUG_SERVER_FD=3")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout, cmd.Stderr = nil, nil
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}
-	m := &Moto{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	exited := make(chan struct{})
+	m := &Moto{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, exited: exited}
+	go func() { _ = cmd.Wait(); close(exited) }()
+	hc := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(m.URL + "/moto-api/")
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("moto_server exited before answering on %s", m.URL)
+		default:
+		}
+		resp, err := hc.Get(m.URL + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Server"), "Werkzeug") {
+				m.Close()
+				return nil, fmt.Errorf("%s answered %s (server %q), not as moto_server", m.URL, resp.Status, resp.Header.Get("Server"))
+			}
 			if m.EC2, err = m.client(ctx); err != nil {
 				m.Close()
 				return nil, err
@@ -110,7 +138,7 @@ func (m *Moto) Reset() error {
 func (m *Moto) Close() {
 	if m.cmd.Process != nil {
 		syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-		m.cmd.Wait()
+		<-m.exited
 	}
 }
 
