@@ -99,6 +99,26 @@ type Options struct {
 	Namespace string
 }
 
+// defaults fills what the caller left out, for Run and RunNow alike.
+func (opts *Options) defaults() error {
+	if opts.Authority == nil {
+		return errors.New("schedule: Options.Authority is nil")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Hooks == nil {
+		opts.Hooks = NopHooks{}
+	}
+	return nil
+}
+
 // Drain is one step-down of this instance, as the scheduler sees it.
 type Drain struct {
 	Reason   string
@@ -111,23 +131,11 @@ type Drain struct {
 // of every running job, SIGKILL after Grace to what is left, waits for
 // them, and returns nil.
 func Run(ctx context.Context, opts Options) error {
-	if opts.Authority == nil {
-		return errors.New("schedule: Options.Authority is nil")
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if err := opts.defaults(); err != nil {
+		return err
 	}
 	if opts.Refresh == 0 {
 		opts.Refresh = DefaultRefresh
-	}
-	if opts.Grace <= 0 {
-		opts.Grace = DefaultGrace
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
-	if opts.Hooks == nil {
-		opts.Hooks = NopHooks{}
 	}
 	c, err := opts.parse()
 	if err != nil {

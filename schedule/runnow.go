@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/leadergate/leadergate/gate"
-	"github.com/leadergate/leadergate/internal/clock"
 	"github.com/leadergate/leadergate/internal/exitcode"
 )
 
@@ -49,20 +47,8 @@ func (e *NotLeaderError) ExitCode() int { return 1 }
 // scheduler?" and returns the job's exit code. The tick ledger is not used
 // (a test run claims no tick) and # jitter: is not waited for.
 func RunNow(ctx context.Context, opts Options, name string) (int, error) {
-	if opts.Authority == nil {
-		return 0, errors.New("schedule: Options.Authority is nil")
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Grace <= 0 {
-		opts.Grace = DefaultGrace
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
-	if opts.Hooks == nil {
-		opts.Hooks = NopHooks{}
+	if err := opts.defaults(); err != nil {
+		return 0, err
 	}
 	opts.Ledger = nil
 	c, err := opts.parse()
