@@ -43,6 +43,23 @@ func TestDefaultBinaryLinksNoMetrics(t *testing.T) {
 	}
 }
 
+// TestDefaultBinaryLinksNoTemplates: html/template and text/template (with
+// the reflection-driven execution they keep alive) took the plain build
+// (go build -trimpath -ldflags "-s -w") to 16.45 MiB, over the 16 MiB
+// limit, for one page; internal/timeline writes it with plain Go code and
+// html.EscapeString instead (internal/timeline/page.go).
+func TestDefaultBinaryLinksNoTemplates(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Skipf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "html/template" || pkg == "text/template" {
+			t.Errorf("the default leadergate binary links %s: it costs about 0.5 MiB of the 16 MiB every cron line's binary may weigh; write markup with internal/timeline's escaping writer instead, or measure and update docs/performance.md and this test", pkg)
+		}
+	}
+}
+
 // TestBinaryLinksNoSchemaTables: service/dynamodb from v1.69.0 and
 // service/autoscaling from v1.81.0 carry schema tables ("schema-based
 // serialization") whose package init costs every cached check and run

@@ -251,3 +251,84 @@ func has(img image.Image, r image.Rectangle, c color.RGBA) bool {
 	}
 	return false
 }
+
+// TestTheBrowserShowsHostileValuesAsText: values that look like markup
+// (hostileOutcome) are shown by Chromium as the text they are, in the
+// page's title, headings, lists, tooltips, data attributes and a failed
+// run's output; the page has no script, and its structure is intact (one
+// job section, every record a mark).
+func TestTheBrowserShowsHostileValuesAsText(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a wedged browser fails, never hangs
+	defer cancel()
+	b := headless.ForTest(t, ctx)
+
+	recs, now := hostileOutcome()
+	var html bytes.Buffer
+	if err := Render(&html, recs, Options{Group: hostile, Now: now, Since: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "history.html")
+	if err := os.WriteFile(file, html.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Open(ctx, "file://"+file); err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Title, Text, Tail string
+		Scripts           int
+		Jobs, Headings    []string
+		States, Instances []string
+		Tooltips          []string
+		Moves             []string
+	}
+	const look = `(() => {
+  const all = (sel, f) => [...document.querySelectorAll(sel)].map(f);
+  return {
+    Title: document.title, Text: document.body.innerText, Scripts: document.scripts.length,
+    Tail: document.querySelector('details.tail pre').textContent,
+    Jobs: all('section.job', e => e.dataset.job),
+    Headings: all('section.job h2', e => e.textContent),
+    States: all('g.mark', e => e.dataset.state),
+    Instances: all('g.mark', e => e.dataset.instance),
+    Tooltips: all('g.mark title', e => e.textContent),
+    Moves: all('g.move', e => e.dataset.from + ' > ' + e.dataset.to),
+  };
+})()`
+	if err := b.Eval(ctx, look, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Scripts != 0 {
+		t.Errorf("the page has %d scripts", s.Scripts)
+	}
+	if s.Title != "leadergate: the ticks of "+hostile {
+		t.Errorf("the title is %q", s.Title)
+	}
+	if !slices.Equal(s.Jobs, []string{hostile}) || !slices.Equal(s.Headings, []string{hostile}) {
+		t.Errorf("job sections %q headed %q, want one, %q", s.Jobs, s.Headings, hostile)
+	}
+	if want := []string{"failed", "succeeded", "missed", "control", hostile}; !slices.Equal(s.States, want) {
+		t.Errorf("marks of states %q, want %q", s.States, want)
+	}
+	if want := []string{hostile, "i-0bbb", "i-0bbb", "", "i-0bbb"}; !slices.Equal(s.Instances, want) {
+		t.Errorf("marks of instances %q, want %q", s.Instances, want)
+	}
+	if len(s.Tooltips) == 0 || !strings.HasPrefix(s.Tooltips[0], hostile+"@2026-03-04T10:00:00Z: failed on "+hostile+", exit 1, 3s") {
+		t.Errorf("the failed run's tooltip: %q", s.Tooltips)
+	}
+	if want := []string{hostile + " > i-0bbb"}; !slices.Equal(s.Moves, want) {
+		t.Errorf("moves %q, want %q", s.Moves, want)
+	}
+	if s.Tail != hostile+"\n" {
+		t.Errorf("the failed run's output shows as %q", s.Tail)
+	}
+	for _, want := range []string{
+		"failed 2026-03-04T10:00:00Z on " + hostile + ", exit 1, 3s: " + hostile,
+		"no instance ran it (" + hostile + "); found by i-0bbb",
+		"pause by " + hostile + " (" + hostile + "): " + hostile,
+	} {
+		if !strings.Contains(s.Text, want) {
+			t.Errorf("the page does not show %q; it shows:\n%s", want, s.Text)
+		}
+	}
+}

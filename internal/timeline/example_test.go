@@ -69,3 +69,26 @@ func everyOutcome() ([]ledger.Record, time.Time) {
 	}
 	return recs, min(40).Add(30 * time.Second)
 }
+
+// hostile looks like markup, with both quotes and an ampersand: job names
+// come from crontabs, instance names from the fleet, notes and controls'
+// reasons from operators, a failed run's tail from the job's output.
+const hostile = `<script>alert(1)</script> "x" 'y' & z`
+
+// hostileOutcome is a ledger whose every value that reaches the page is
+// hostile: the group, a job's name, the instances (of a failed run and of
+// a move of leadership), a failure's note and output, a missed tick's
+// reason, a control's actor, detail and reason, and a state.
+func hostileOutcome() ([]ledger.Record, time.Time) {
+	min := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
+	key := func(n int) ledger.Key { return ledger.Key{Group: hostile, Job: hostile, Tick: min(n)} }
+	return []ledger.Record{
+		{Key: key(0), Owner: hostile, State: ledger.Failed, ExitCode: 1, Attempt: 1, Fence: 1,
+			Started: min(0), Finished: min(0).Add(3 * time.Second), Reason: hostile, Tail: hostile + "\n"},
+		{Key: key(5), Owner: "i-0bbb", State: ledger.Succeeded, Attempt: 1, Fence: 1, Started: min(5), Finished: min(5).Add(time.Second)},
+		{Key: key(10), Owner: "i-0bbb", State: ledger.Missed, Reason: hostile},
+		{Key: ledger.Key{Group: hostile, Job: hostile, Tick: min(12), Ref: "control#c1"}, State: ledger.ControlRecord,
+			Action: "pause", Actor: hostile, Detail: hostile, Reason: hostile, Started: min(12), Finished: min(12)},
+		{Key: key(15), Owner: "i-0bbb", State: ledger.State(hostile)},
+	}, min(20)
+}

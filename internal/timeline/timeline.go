@@ -17,45 +17,15 @@ package timeline
 
 import (
 	"cmp"
-	"embed"
 	"fmt"
-	"html/template"
-	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/leadergate/leadergate/ledger"
 )
-
-//go:embed page.html.tmpl
-var files embed.FS
-
-// page is parsed on first use, not at package init: the binary that links
-// this package is also every cron line's, and parsing costs about 1 ms.
-var (
-	pageOnce sync.Once
-	pageTmpl *template.Template
-)
-
-func page() *template.Template {
-	pageOnce.Do(func() { pageTmpl = parsePage() })
-	return pageTmpl
-}
-
-func parsePage() *template.Template {
-	return template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
-		// f writes a coordinate with one decimal: enough for a screen, and a
-		// page of a thousand marks stays small.
-		"f":   func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-		"add": func(a, b float64) float64 { return a + b },
-		"sub": func(a, b float64) float64 { return a - b },
-		"odd": func(i int) bool { return i%2 == 1 },
-	}).ParseFS(files, "page.html.tmpl"))
-}
 
 // Options say what the page is about.
 type Options struct {
@@ -180,11 +150,6 @@ type row struct {
 
 	// Tail is a failed run's last output.
 	Tail string
-}
-
-// Render writes the page for recs (any order, any mix of jobs).
-func Render(w io.Writer, recs []ledger.Record, o Options) error {
-	return page().Execute(w, build(recs, o))
 }
 
 func build(recs []ledger.Record, o Options) view {

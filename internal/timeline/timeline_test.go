@@ -160,3 +160,68 @@ func TestDeployTasksAndServicesAreDrawnFromTheirStart(t *testing.T) {
 		t.Errorf("the end of time, or a task that never started, is on the page")
 	}
 }
+
+// TestHostileValuesAreEscaped: values that look like markup (job and
+// instance names, notes, a failed run's output, a state) come out escaped,
+// in element text and in attributes, and the markup around them stays
+// whole: outside the style sheet, every < and > delimits a tag whose
+// attributes are all double-quoted without a quote, < or > inside. The
+// browser test checks that Chromium shows them as the literal text.
+func TestHostileValuesAreEscaped(t *testing.T) {
+	recs, now := hostileOutcome()
+	var b bytes.Buffer
+	if err := Render(&b, recs, Options{Group: hostile, Now: now, Since: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	const esc = "&lt;script&gt;alert(1)&lt;/script&gt; &#34;x&#34; &#39;y&#39; &amp; z"
+	for _, want := range []string{
+		"<title>leadergate: the ticks of " + esc + "</title>",
+		`<section class="job" id="job-0" data-job="` + esc + `">`,
+		"<h2>" + esc + "</h2>",
+		`aria-label="ticks of ` + esc + ` by instance"`,
+		`<g class="seg" data-instance="` + esc + `"><title>` + esc + " ran 1 tick",
+		`<g class="mark" data-state="failed" data-instance="` + esc + `" data-tick="`,
+		`<g class="mark" data-state="` + esc + `" data-instance="i-0bbb"`,
+		`<g class="move" data-from="` + esc + `" data-to="i-0bbb">`,
+		`<title>` + esc + `</title>&lt;script&gt;alert(1)&lt;/scrip…</text>`, // a lane, its label cut
+		`on <span class="mono">` + esc + `</span>, exit 1, 3s: ` + esc + `<details class="tail">`,
+		"<pre>" + esc + "\n</pre>",
+		"no instance ran it (" + esc + "); found by i-0bbb",
+		"pause by " + esc + " (" + esc + "): " + esc + "</li>",
+		`<td>` + esc + `</td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	if strings.Contains(page, "<script") || strings.Contains(page, `"x"`) || strings.Contains(page, `'y'`) || strings.Contains(page, "& z") {
+		t.Errorf("a value went into the page unescaped:\n%s", page)
+	}
+
+	head, body, ok := strings.Cut(page, "</style>")
+	if !ok || !strings.Contains(head, "<style>") {
+		t.Fatal("the page has no style sheet")
+	}
+	_, head, _ = strings.Cut(head, "<style>")
+	markup := strings.Replace(page, head, "", 1)
+	tag := regexp.MustCompile(`^<(!DOCTYPE html|/?[a-z][a-z0-9]*(\s+[a-zA-Z][a-zA-Z0-9-]*(="[^"<>]*")?)*\s*/?)>$`)
+	n := 0
+	for rest := markup; rest != ""; n++ {
+		i := strings.IndexAny(rest, "<>")
+		if i < 0 {
+			break
+		}
+		if rest[i] == '>' {
+			t.Fatalf("a > outside a tag: %s", rest[max(0, i-80):i+1])
+		}
+		j := strings.IndexAny(rest[i+1:], "<>")
+		if j < 0 || rest[i+1+j] != '>' || !tag.MatchString(rest[i:i+2+j]) {
+			t.Fatalf("a broken tag: %s", rest[i:min(len(rest), i+120)])
+		}
+		rest = rest[i+2+j:]
+	}
+	if n < 100 || !strings.HasSuffix(body, "</html>\n") {
+		t.Errorf("%d tags, and the page ends %q", n, body[max(0, len(body)-20):])
+	}
+}
