@@ -22,10 +22,11 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 DIST    ?= dist
 # Two builds of one program, both without inlining (-gcflags=all=-l), which
 # makes them smaller and faster to start (fewer pages to map):
-#   leadergate          the default: no Prometheus metrics; 13.7 MB, and the
+#   leadergate          the default: no Prometheus metrics; 14.8 MB, and the
 #                       cached check a cron line pays at 1.17x the baseline
 #                       (docs/performance.md)
-#   leadergate-metrics  -tags metrics, for schedule --metrics-addr; 16.0 MB.
+#   leadergate-metrics  -tags metrics, for schedule --metrics-addr; 16.7 MB
+#                       (15.97 MiB, of the 16 MiB limit).
 #                       client_golang's package init (its default registry
 #                       registers the Go and process collectors, protobuf its
 #                       descriptors) costs every process about 4.5 ms before
