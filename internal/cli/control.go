@@ -184,10 +184,16 @@ func (c *triggerCmd) Run(g *Globals, d *Deps) error {
 	return waitForRun(d, store, k, tr.At.Add(ledger.RequestWindow), c.Poll)
 }
 
+// slowStart is how long trigger --wait waits for a start before it says
+// that nobody has started the run: the leader looks every minute, and the
+// others take a request over after --takeover-after.
+const slowStart = 3 * time.Minute
+
 // waitForRun reads the record of k every poll until its run has ended, and
 // returns its exit code; a run not started by deadline was dropped.
 func waitForRun(d *Deps, store ledger.Store, k ledger.Key, deadline time.Time, poll time.Duration) error {
-	started := false
+	started, warned := false, false
+	slow := d.Now().Add(slowStart)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		r, found, err := store.Get(ctx, k)
@@ -214,6 +220,13 @@ func waitForRun(d *Deps, store ledger.Store, k ledger.Key, deadline time.Time, p
 		case !found && now.After(deadline):
 			return &ledger.Error{Code: exitcode.TempFail, Err: fmt.Errorf("trigger: no scheduler took the run within %s; it is dropped", ledger.RequestWindow),
 				Fix: "check that leadergate schedule --ledger runs on the group's instances"}
+		case !found && !warned && now.After(slow):
+			// The leader looks at least once a minute: this long without a
+			// start, nobody is going to start it soon. Say so, once, rather
+			// than wait an hour in silence.
+			warned = true
+			voice.Say(d.Stderr, voice.Warning, fmt.Sprintf("no scheduler has started %s after %s: is %q in the crontab of group %s's schedulers, and do they run with the ledger? waiting until %s, then it is dropped",
+				k.TickString(), slowStart, k.Job, k.Group, deadline.UTC().Format(time.RFC3339)))
 		}
 		<-d.Clock.After(poll)
 	}
