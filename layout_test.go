@@ -8,18 +8,54 @@ import (
 	"testing"
 )
 
-// TestReleaseBinaryLinksNoTestMachinery: the moto_server launcher (and the
-// LEADERGATE_REQUIRE_MOTO switch it reads) and the deployment simulator
-// (internal/ebsim) are for tests; the release binary must not link them.
+// testMachinery reports whether pkg is for tests only: the moto_server
+// launcher (and the LEADERGATE_REQUIRE_MOTO switch it reads), the fault
+// proxy in front of it, the deployment simulator, the fake clock, the EMF
+// checks, the browser driver, AWS's metadata mock and testscript.
+func testMachinery(pkg string) bool {
+	for _, suffix := range []string{"/internal/motoserver", "/internal/awsfake/faultproxy", "/internal/ebsim", "/clocktest",
+		"/emftest", "/internal/headless", "/internal/aemm"} {
+		if strings.HasSuffix(pkg, suffix) {
+			return true
+		}
+	}
+	return strings.Contains(pkg, "testscript")
+}
+
+// TestReleaseBinaryLinksNoTestMachinery: the release binary links none of
+// the test machinery.
 func TestReleaseBinaryLinksNoTestMachinery(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	if err != nil {
 		t.Skipf("go list: %v\n%s", err, out)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
-		if strings.HasSuffix(pkg, "/internal/motoserver") || strings.HasSuffix(pkg, "/internal/ebsim") || strings.HasSuffix(pkg, "/clocktest") ||
-			strings.HasSuffix(pkg, "/emftest") || strings.HasSuffix(pkg, "/internal/headless") || strings.HasSuffix(pkg, "/internal/aemm") || strings.Contains(pkg, "testscript") {
+		if testMachinery(pkg) {
 			t.Errorf("the leadergate binary links %s, which is test machinery", pkg)
+		}
+	}
+}
+
+// TestOnlyTestsImportTestMachinery: outside the test machinery itself,
+// only _test.go files import it, in either build (a package the default
+// binary does not link yet, or the metrics build, could otherwise bring it
+// into a release).
+func TestOnlyTestsImportTestMachinery(t *testing.T) {
+	for _, tags := range []string{"", "metrics"} {
+		out, err := exec.Command("go", "list", "-tags", tags, "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", "./...").CombinedOutput()
+		if err != nil {
+			t.Skipf("go list: %v\n%s", err, out)
+		}
+		for line := range strings.Lines(string(out)) {
+			pkg, imports, _ := strings.Cut(strings.TrimSpace(line), " ")
+			if testMachinery(pkg) {
+				continue
+			}
+			for imp := range strings.FieldsSeq(imports) {
+				if testMachinery(imp) {
+					t.Errorf("%s imports %s in a file that is not a _test.go file (tags %q); test machinery is for tests only (internal/README.md)", pkg, imp, tags)
+				}
+			}
 		}
 	}
 }

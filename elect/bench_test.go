@@ -14,6 +14,7 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 	"github.com/leadergate/leadergate/internal/motoserver"
 
 	"github.com/leadergate/leadergate/internal/clock"
@@ -121,7 +122,7 @@ func BenchmarkElection(b *testing.B) {
 // BenchmarkElectionMoto is the same against moto_server.
 func BenchmarkElectionMoto(b *testing.B) {
 	moto := motoserver.ForTest(b)
-	proxy := awsfake.NewProxy(moto.URL)
+	proxy := faultproxy.New(moto.URL)
 	defer proxy.Close()
 	ids := runInstances(b, moto, 5, "e-main")
 	e := electorFor(b, ids[0], proxy.URL())

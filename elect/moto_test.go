@@ -19,6 +19,7 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 	"github.com/leadergate/leadergate/internal/exitcode"
 	"github.com/leadergate/leadergate/internal/motoserver"
 
@@ -121,7 +122,7 @@ func taggedLeaders(t *testing.T, c *ec2.Client, env string) (tagged []string, ol
 
 func TestMotoTwoEnvironments(t *testing.T) {
 	moto := motoserver.ForTest(t)
-	proxy := awsfake.NewProxy(moto.URL)
+	proxy := faultproxy.New(moto.URL)
 	t.Cleanup(proxy.Close)
 	direct := moto.EC2
 

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 	"github.com/leadergate/leadergate/internal/clock"
 	"github.com/leadergate/leadergate/internal/clock/clocktest"
 	"github.com/leadergate/leadergate/internal/exitcode"
@@ -26,7 +27,7 @@ import (
 // motoLedger is moto_server's DynamoDB behind a fault-injecting proxy.
 type motoLedger struct {
 	moto  *motoserver.Moto
-	proxy *awsfake.Proxy
+	proxy *faultproxy.Proxy
 	cfg   aws.Config // through the proxy
 }
 
@@ -55,7 +56,7 @@ func startMoto(tb testing.TB) *motoLedger {
 	if err := sharedMoto.Reset(); err != nil {
 		tb.Fatal(err)
 	}
-	p := awsfake.NewProxy(sharedMoto.URL)
+	p := faultproxy.New(sharedMoto.URL)
 	tb.Cleanup(p.Close)
 	cfg, err := config.LoadDefaultConfig(context.Background(),
 		config.WithRegion("us-east-1"),

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/awsfake/internal/fakeserver"
 )
 
 // Instance states, as DescribeInstances names them.
@@ -98,8 +100,8 @@ func instLess(a, b *inst) int {
 // All its methods are safe for concurrent use.
 type EC2 struct {
 	opts   options
-	srv    *server
-	faults faultSet
+	srv    *fakeserver.Server
+	faults Faults
 	reqSeq atomic.Uint64
 
 	mu     sync.RWMutex
@@ -133,18 +135,18 @@ func NewEC2(opts ...Option) *EC2 {
 		counts: map[string]int{},
 	}
 	e.reqSeq.Store(seed)
-	startServer(e, &e.srv)
+	fakeserver.Start(e, &e.srv)
 	return e
 }
 
 // URL is the endpoint to give the SDK as BaseEndpoint.
-func (e *EC2) URL() string { return e.srv.url }
+func (e *EC2) URL() string { return e.srv.URL() }
 
 // Region is the Region the emulator serves.
 func (e *EC2) Region() string { return e.opts.region }
 
 // Close stops the server; hanging requests return at once.
-func (e *EC2) Close() { e.srv.close() }
+func (e *EC2) Close() { e.srv.Close() }
 
 func (e *EC2) now() time.Time { return e.opts.clock().UTC() }
 
@@ -362,13 +364,13 @@ func (e *EC2) SetConsistencyLag(d time.Duration) {
 }
 
 // Inject adds a fault; see [Fault].
-func (e *EC2) Inject(f Fault) { e.faults.inject(f) }
+func (e *EC2) Inject(f Fault) { e.faults.Inject(f) }
 
 // ClearFaults removes every fault; the latency stays.
-func (e *EC2) ClearFaults() { e.faults.clear() }
+func (e *EC2) ClearFaults() { e.faults.Clear() }
 
 // SetLatency delays every answer by d (zero for none).
-func (e *EC2) SetLatency(d time.Duration) { e.faults.setLatency(d) }
+func (e *EC2) SetLatency(d time.Duration) { e.faults.SetLatency(d) }
 
 // Calls counts the requests received for action, answered or not, failed
 // or not; "" counts every request.

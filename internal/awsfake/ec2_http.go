@@ -9,12 +9,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/leadergate/leadergate/internal/awsfake/internal/fakeserver"
 )
 
 const (
 	ec2APIVersion = "2016-11-15"
 	ec2XMLNS      = "http://ec2.amazonaws.com/doc/" + ec2APIVersion + "/"
-	maxBody       = 1 << 20
 )
 
 // apiError is an EC2 error answer.
@@ -41,18 +42,18 @@ var actions = map[string]func(*EC2, url.Values, string) ([]byte, *apiError){
 
 // ServeHTTP answers one EC2 Query API request.
 func (e *EC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, fakeserver.MaxBody+1))
 	params := url.Values{}
 	var perr *apiError
 	switch {
 	case err != nil:
 		perr = badRequest("InvalidRequest", "read the request body: %v", err)
-	case len(body) > maxBody:
-		perr = errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "the request body is larger than %d bytes", maxBody)
+	case len(body) > fakeserver.MaxBody:
+		perr = errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "the request body is larger than %d bytes", fakeserver.MaxBody)
 	default:
 		perr = parseParams(r, body, params)
 	}
-	c := &Call{Action: params.Get("Action"), Params: params, Attempt: sdkAttempt(r.Header.Get("Amz-Sdk-Request"))}
+	c := &Call{Action: params.Get("Action"), Params: params, Attempt: fakeserver.SDKAttempt(r.Header.Get("Amz-Sdk-Request"))}
 	e.record(c)
 
 	reqID := e.requestID()
@@ -108,15 +109,15 @@ func (e *EC2) handle(r *http.Request, body []byte, params url.Values, perr *apiE
 		return nil, badRequest("InvalidAction", "The action %s is not valid for this web service.", action), true
 	}
 
-	f, hit, latency := e.faults.take(action)
-	if !sleep(r.Context(), e.srv.closing, latency, false) {
+	f, hit, latency := e.faults.Take(action)
+	if !e.srv.Sleep(r.Context(), latency, false) {
 		return nil, nil, false
 	}
 	if hit {
 		if aerr := f.ec2Error(e.opts.accountID, action); aerr != nil {
 			return nil, aerr, true
 		}
-		if f.Kind == Hang && !sleep(r.Context(), e.srv.closing, f.Delay, true) {
+		if f.Kind == Hang && !e.srv.Sleep(r.Context(), f.Delay, true) {
 			return nil, nil, false
 		}
 	}
@@ -147,17 +148,6 @@ func parseParams(r *http.Request, body []byte, params url.Values) *apiError {
 		params[k] = append(params[k], v...)
 	}
 	return nil
-}
-
-// sdkAttempt reads the attempt number from "attempt=2; max=3".
-func sdkAttempt(h string) int {
-	for part := range strings.SplitSeq(h, ";") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "attempt="); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	return 0
 }
 
 func errorXML(aerr *apiError, reqID string) []byte {

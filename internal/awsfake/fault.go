@@ -1,8 +1,6 @@
 package awsfake
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -27,10 +25,10 @@ const (
 	// IMDS hop limit of 1 sees.
 	Hang
 	// Reset closes the connection without an answer and without passing
-	// the call on (Proxy only): nothing was done.
+	// the call on (faultproxy.Proxy only): nothing was done.
 	Reset
 	// DropAnswer passes the call on, so that it takes effect, then closes
-	// the connection without an answer (Proxy only): a write applied
+	// the connection without an answer (faultproxy.Proxy only): a write applied
 	// whose reply was lost.
 	DropAnswer
 )
@@ -71,28 +69,6 @@ type Fault struct {
 	Code string
 }
 
-// dynamoError is the answer DynamoDB gives to a call meeting f: HTTP 400
-// with a JSON __type for throttling and refusals, 500 for an internal
-// error; status 0 for a Hang.
-func (f Fault) dynamoError() (status int, body []byte) {
-	var code, msg string
-	switch f.Kind {
-	case Throttle:
-		status, code, msg = http.StatusBadRequest, "ProvisionedThroughputExceededException", "The level of configured provisioned throughput for the table was exceeded."
-		if f.Code != "" {
-			code = f.Code
-		}
-	case InternalError:
-		status, code, msg = http.StatusInternalServerError, "InternalServerError", "Internal server error"
-	case Unauthorized:
-		status, code, msg = http.StatusBadRequest, "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/leadergate/i-0 is not authorized to perform this action"
-	default:
-		return 0, nil
-	}
-	b, _ := json.Marshal(map[string]string{"__type": "com.amazonaws.dynamodb.v20120810#" + code, "message": msg})
-	return status, b
-}
-
 // ec2Error is the answer EC2 gives to a call of action meeting f, in an
 // account; nil for a Hang, which answers late rather than wrongly.
 func (f Fault) ec2Error(accountID, action string) *apiError {
@@ -107,32 +83,50 @@ func (f Fault) ec2Error(accountID, action string) *apiError {
 	return nil
 }
 
-type faultSet struct {
+// EC2Answer is the error answer EC2 gives to a call of action meeting f, in
+// the default account, as the status and XML body to send with requestID;
+// status 0 when f answers late or not at all rather than wrongly.
+func (f Fault) EC2Answer(action, requestID string) (status int, body []byte) {
+	aerr := f.ec2Error(buildOptions(nil).accountID, action)
+	if aerr == nil {
+		return 0, nil
+	}
+	return aerr.status, errorXML(aerr, requestID)
+}
+
+// Faults is the list of faults injected into one emulator, and the latency
+// it adds to every call: each emulator here keeps one, and so does the
+// test-only faultproxy.Proxy. The zero value holds none.
+type Faults struct {
 	mu      sync.Mutex
 	faults  []*Fault // remaining Count in place
 	latency time.Duration
 }
 
-func (s *faultSet) inject(f Fault) {
+// Inject adds a fault after those already injected.
+func (s *Faults) Inject(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &f)
 }
 
-func (s *faultSet) clear() {
+// Clear removes every fault.
+func (s *Faults) Clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = nil
 }
 
-func (s *faultSet) setLatency(d time.Duration) {
+// SetLatency delays every call by d.
+func (s *Faults) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latency = d
 }
 
-// take returns the fault this call meets, if any, and the latency to add.
-func (s *faultSet) take(action string) (Fault, bool, time.Duration) {
+// Take returns the fault a call of action meets, if any, counting it
+// against the fault's Count, and the latency to add.
+func (s *Faults) Take(action string) (Fault, bool, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
@@ -149,26 +143,4 @@ func (s *faultSet) take(action string) (Fault, bool, time.Duration) {
 		return got, true, s.latency
 	}
 	return Fault{}, false, s.latency
-}
-
-// sleep waits d, or forever when d is zero and forever is set; it reports
-// false when the request or the emulator ended first.
-func sleep(ctx context.Context, closing <-chan struct{}, d time.Duration, forever bool) bool {
-	if d <= 0 && !forever {
-		return true
-	}
-	var timeout <-chan time.Time
-	if d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		timeout = t.C
-	}
-	select {
-	case <-timeout:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-closing:
-		return false
-	}
 }

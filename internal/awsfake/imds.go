@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/awsfake/internal/fakeserver"
 )
 
 // IMDS paths, for Fault.Action and Calls.
@@ -49,8 +51,8 @@ type identityDocument struct {
 // methods are safe for concurrent use.
 type IMDS struct {
 	opts   options
-	srv    *server
-	faults faultSet
+	srv    *fakeserver.Server
+	faults Faults
 	doc    identityDocument
 	data   map[string]string // metadata path → value
 
@@ -102,24 +104,24 @@ func NewIMDS(instanceID, region string, opts ...Option) *IMDS {
 	}
 	js, _ := json.MarshalIndent(doc, "", "  ")
 	m.data[IMDSIdentityPath] = string(js)
-	startServer(m, &m.srv)
+	fakeserver.Start(m, &m.srv)
 	return m
 }
 
 // URL is the endpoint to give the SDK's imds client as Endpoint.
-func (m *IMDS) URL() string { return m.srv.url }
+func (m *IMDS) URL() string { return m.srv.URL() }
 
 // Close stops the server; hanging requests return at once.
-func (m *IMDS) Close() { m.srv.close() }
+func (m *IMDS) Close() { m.srv.Close() }
 
 // Inject adds a fault; Fault.Action is a path such as IMDSTokenPath.
-func (m *IMDS) Inject(f Fault) { m.faults.inject(f) }
+func (m *IMDS) Inject(f Fault) { m.faults.Inject(f) }
 
 // ClearFaults removes every fault; the latency stays.
-func (m *IMDS) ClearFaults() { m.faults.clear() }
+func (m *IMDS) ClearFaults() { m.faults.Clear() }
 
 // SetLatency delays every answer by d (zero for none).
-func (m *IMDS) SetLatency(d time.Duration) { m.faults.setLatency(d) }
+func (m *IMDS) SetLatency(d time.Duration) { m.faults.SetLatency(d) }
 
 // Calls counts the requests received for path, answered or not; ""
 // counts every request.
@@ -166,8 +168,8 @@ func (m *IMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (m *IMDS) handle(w http.ResponseWriter, r *http.Request) (status int, body string, answer bool) {
 	path := r.URL.Path
-	f, hit, latency := m.faults.take(path)
-	if !sleep(r.Context(), m.srv.closing, latency, false) {
+	f, hit, latency := m.faults.Take(path)
+	if !m.srv.Sleep(r.Context(), latency, false) {
 		return 0, "", false
 	}
 	if hit {
@@ -179,7 +181,7 @@ func (m *IMDS) handle(w http.ResponseWriter, r *http.Request) (status int, body 
 		case Unauthorized:
 			return http.StatusUnauthorized, "Unauthorized", true
 		case Hang:
-			if !sleep(r.Context(), m.srv.closing, f.Delay, true) {
+			if !m.srv.Sleep(r.Context(), f.Delay, true) {
 				return 0, "", false
 			}
 		}

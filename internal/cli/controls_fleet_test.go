@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 )
 
 // controlFleet is three schedulers of one group against moto (DynamoDB and
 // STS), for the operators' controls.
 type controlFleet struct {
 	t         *testing.T
-	ddb       *awsfake.Proxy
+	ddb       *faultproxy.Proxy
 	terminate func(ids ...string)
 	nodes     []*node
 	scheds    map[string]*scheduler

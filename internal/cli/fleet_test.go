@@ -16,6 +16,7 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
@@ -123,10 +124,10 @@ func TestConcurrentChecksShareOneElection(t *testing.T) {
 // test when moto_server is not installed (see motoserver.Skip). launch runs
 // n instances of environment env in moto and returns their ids in launch
 // order; moto.EC2 talks to moto directly, for the test's own checks.
-func motoFleet(t *testing.T) (moto *motoserver.Moto, proxy *awsfake.Proxy, launch func(n int, env string) []string) {
+func motoFleet(t *testing.T) (moto *motoserver.Moto, proxy *faultproxy.Proxy, launch func(n int, env string) []string) {
 	t.Helper()
 	moto = motoserver.ForTest(t)
-	proxy = awsfake.NewProxy(moto.URL)
+	proxy = faultproxy.New(moto.URL)
 	t.Cleanup(proxy.Close)
 	launch = func(n int, env string) []string {
 		t.Helper()

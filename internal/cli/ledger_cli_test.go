@@ -15,13 +15,14 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
 // ledgerFixture adds to the EC2 fixture a moto_server DynamoDB behind a
 // fault-injecting proxy (AWS_ENDPOINT_URL_DYNAMODB), one per script.
 type ledgerFixture struct {
-	proxy *awsfake.Proxy
+	proxy *faultproxy.Proxy
 	url   string
 }
 
@@ -50,7 +51,7 @@ func TestLedgerScripts(t *testing.T) {
 				return err
 			}
 			env.Defer(m.Close)
-			p := awsfake.NewProxy(m.URL)
+			p := faultproxy.New(m.URL)
 			env.Defer(p.Close)
 			env.Values[ledgerFixtureKey{}] = &ledgerFixture{proxy: p, url: m.URL}
 			env.Setenv("AWS_ENDPOINT_URL_DYNAMODB", p.URL())

@@ -18,15 +18,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 )
 
 // ledgerNodes are instances of one group in moto, with EC2 and DynamoDB
 // each behind its own fault-injecting proxy, and the ledger table created
 // through the binary.
-func ledgerNodes(t *testing.T, n int) (nodes []*node, ec2p, ddb *awsfake.Proxy, launch func(int) []*node, terminate func(ids ...string)) {
+func ledgerNodes(t *testing.T, n int) (nodes []*node, ec2p, ddb *faultproxy.Proxy, launch func(int) []*node, terminate func(ids ...string)) {
 	t.Helper()
 	moto, ec2p, launchIn := motoFleet(t)
-	ddb = awsfake.NewProxy(moto.URL)
+	ddb = faultproxy.New(moto.URL)
 	t.Cleanup(ddb.Close)
 	launch = func(n int) []*node {
 		var out []*node

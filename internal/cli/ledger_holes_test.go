@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 )
 
 // The ledger's protocol holes (issue 22), each through the binary against
@@ -252,9 +253,9 @@ func TestLedgerAHolderCutOffFromDynamoDBIsGoneBeforeTheRerun(t *testing.T) {
 	// Not parallel: its margin is the second between the old run's SIGKILL
 	// and the rerun, which a starved machine could eat.
 	nodes, _, ddb, _, _ := ledgerNodes(t, 2)
-	proxies := map[string]*awsfake.Proxy{}
+	proxies := map[string]*faultproxy.Proxy{}
 	for _, n := range nodes {
-		p := awsfake.NewProxy(ddb.URL())
+		p := faultproxy.New(ddb.URL())
 		t.Cleanup(p.Close)
 		proxies[n.id] = p
 		n.env = append(slices.DeleteFunc(n.env, func(kv string) bool { return strings.HasPrefix(kv, "AWS_ENDPOINT_URL_DYNAMODB=") }),

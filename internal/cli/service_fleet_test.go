@@ -14,6 +14,7 @@ import (
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/aemm"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
@@ -138,14 +139,14 @@ func TestServiceOnThreeInstancesAgainstMoto(t *testing.T) {
 	moto, ec2p, launchIn := motoFleet(t)
 	lease := 3 * time.Second
 	var nodes []*node
-	proxies := map[string]*awsfake.Proxy{}
+	proxies := map[string]*faultproxy.Proxy{}
 	// moto's conditional writes are atomic only one at a time: every
 	// node's proxy goes through one proxy that serializes them, as
 	// DynamoDB is atomic per item.
-	serial := awsfake.NewProxy(moto.URL)
+	serial := faultproxy.New(moto.URL)
 	t.Cleanup(serial.Close)
 	for _, id := range launchIn(3, "e-main") {
-		p := awsfake.NewProxy(serial.URL())
+		p := faultproxy.New(serial.URL())
 		t.Cleanup(p.Close)
 		n := newNode(t, id, ec2p.URL())
 		n.env = append(n.env, "AWS_ENDPOINT_URL_DYNAMODB="+p.URL(), "LEADERGATE_LEDGER=lg-ledger")
@@ -264,7 +265,7 @@ func nodeByID(nodes []*node, id string) *node {
 func TestServiceMovesOnASpotNotice(t *testing.T) {
 	t.Parallel() // its own emulators, moto_server and services: waits overlap with other fleets
 	moto := motoserver.ForTest(t)
-	ddb := awsfake.NewProxy(moto.URL) // one at a time, as in the test above
+	ddb := faultproxy.New(moto.URL) // one at a time, as in the test above
 	t.Cleanup(ddb.Close)
 	ec := awsfake.NewEC2()
 	t.Cleanup(ec.Close)

@@ -16,7 +16,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
 
-	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
@@ -194,7 +194,7 @@ func (e *Env) dynamo() (*dynamodb.Client, error) {
 			return nil, err
 		}
 		e.moto = m
-		e.ddb = awsfake.NewProxy(m.URL)
+		e.ddb = faultproxy.New(m.URL)
 		e.t.Cleanup(m.Close)
 		e.t.Cleanup(e.ddb.Close)
 	}

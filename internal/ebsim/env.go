@@ -21,6 +21,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 	"github.com/leadergate/leadergate/internal/motoserver"
 )
 
@@ -65,7 +66,7 @@ type Env struct {
 	props     map[string]string
 	resources map[string]string // CloudFormation logical id → physical name
 	moto      *motoserver.Moto
-	ddb       *awsfake.Proxy // in front of moto for the instances
+	ddb       *faultproxy.Proxy // in front of moto for the instances
 	launched  int
 	epoch     time.Time
 }
@@ -158,7 +159,7 @@ func (e *Env) DynamoDB(logicalID string) (endpoint, name string) {
 
 // DynamoDBProxy is the proxy the instances reach DynamoDB through (nil
 // before a bundle declared a table): faults, call counts.
-func (e *Env) DynamoDBProxy() *awsfake.Proxy {
+func (e *Env) DynamoDBProxy() *faultproxy.Proxy {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.ddb
