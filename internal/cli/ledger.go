@@ -57,7 +57,7 @@ func (c *ledgerCreateCmd) Run(g *Globals, d *Deps) error {
 type historyCmd struct {
 	Job    string        `placeholder:"NAME" help:"Only this job's runs."`
 	Since  time.Duration `env:"LEADERGATE_SINCE" default:"168h" placeholder:"D" help:"Runs whose tick is at most D old."`
-	Limit  int           `env:"LEADERGATE_LIMIT" default:"50" placeholder:"N" help:"At most N runs."`
+	Limit  int           `env:"LEADERGATE_LIMIT" placeholder:"N" help:"At most N runs, the newest (default: 50; with --html 1000)."`
 	JSON   bool          `env:"LEADERGATE_JSON" help:"One JSON object per line, for scripts."`
 	HTML   string        `name:"html" env:"LEADERGATE_HTML" placeholder:"FILE" help:"Write the runs as one self-contained HTML page to FILE (- for stdout): each job's ticks on a timeline, by instance, with failures, lost, missed, skipped and paused ticks and where leadership moved."`
 	Region string        `env:"LEADERGATE_REGION" placeholder:"REGION" help:"AWS region (default: AWS_REGION, or this instance's)."`
@@ -67,8 +67,16 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	if g.Ledger == "" {
 		return usageError{errors.New("history: no ledger; pass --ledger TABLE or set LEADERGATE_LEDGER")}
 	}
-	if c.Limit <= 0 || c.Since <= 0 {
+	if c.Limit < 0 || c.Since <= 0 {
 		return usageError{errors.New("history: --limit and --since must be positive")}
+	}
+	if c.Limit == 0 {
+		// A page draws each job's ticks over time: 50 records would be
+		// an hour of one every-minute job.
+		c.Limit = 50
+		if c.HTML != "" {
+			c.Limit = 1000
+		}
 	}
 	if c.HTML != "" && c.JSON {
 		return usageError{errors.New("history: --html and --json: choose one")}
@@ -92,6 +100,7 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 	if err != nil {
 		return err
 	}
+	cut := len(recs) == c.Limit
 	kept := recs[:0]
 	for _, r := range recs {
 		// A deploy task's or a service's record (once, service) sorts
@@ -106,6 +115,14 @@ func (c *historyCmd) Run(g *Globals, d *Deps) error {
 		kept = append(kept, r.AsOf(now))
 	}
 	recs = kept
+	if cut {
+		// Never a silent cut: the oldest shown is not the oldest there is.
+		what := "runs"
+		if c.Limit == 1 {
+			what = "run"
+		}
+		voice.Say(d.Stderr, voice.Info, fmt.Sprintf("only the newest %d %s; older ones within --since %s are not shown (raise --limit)", c.Limit, what, c.Since))
+	}
 	if c.HTML != "" {
 		// Deploy tasks and services are drawn from when they started.
 		return c.writeHistoryHTML(d, group, recs, now)
