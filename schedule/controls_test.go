@@ -118,6 +118,27 @@ func TestControlsThatCannotBeReadRunNoLeaderOnlyJob(t *testing.T) {
 	}
 }
 
+// TestAHangingControlsReadDoesNotHoldBackEveryInstanceJobs: the controls
+// are the ledger's, and only leader-only jobs obey them: while their read
+// hangs, an every-instance job due at the same tick still starts.
+func TestAHangingControlsReadDoesNotHoldBackEveryInstanceJobs(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "# name: leader-only\n* * * * * * true\n# name: local\n[all] * * * * * * true\n")
+	logs := newLogSink()
+	l := &fakeLedger{answer: func(time.Time) (bool, error) { return true, nil }}
+	release := make(chan struct{})
+	c := &fakeControls{read: func() (ControlView, error) { <-release; return pausedView{}, nil }}
+	auth := &fakeAuthority{t: t, answer: func(gate.Job) (gate.Permit, error) { return gate.Permit{Run: true}, nil }}
+	stop := startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: -1, Ledger: l, Controls: c})
+	logs.wait(t, "job started", "job", "local")
+	if n := len(logs.find("job started", "job", "leader-only")); n != 0 {
+		t.Errorf("a leader-only job started %d times before its controls were read", n)
+	}
+	close(release)
+	logs.wait(t, "job started", "job", "leader-only")
+	stop()
+}
+
 // missedHooks records what the hooks heard of ticks not run.
 type missedHooks struct {
 	NopHooks

@@ -262,29 +262,40 @@ func (r *runner) loop(ctx context.Context, c *Crontab) {
 		case <-wake:
 		}
 		now := r.clock.Now()
+		// Every-instance jobs obey no control: they start before the
+		// controls are read, so a slow or hanging ledger (up to
+		// controlTimeout) never makes them late.
+		r.fire(ctx, entries, now, true)
 		r.controlBatch(ctx, now, entries)
-		for i := range entries {
-			e := &entries[i]
-			if e.next.IsZero() || e.next.After(now) {
-				continue
-			}
-			tick := e.next
-			if late := now.Sub(tick); late > maxLateness {
-				r.log.Warn("job skipped: missed its time (the scheduler was stopped or the clock jumped)",
-					"job", e.job.Name, "scheduled_at", tick.In(e.job.TZ).Format(time.RFC3339), "lateness", late)
-			} else if !r.skipPaused(ctx, e.job, tick) {
-				r.start(ctx, e.job, tick, due)
-			}
-			// Next from the tick keeps @every from drifting; from now when
-			// behind, so that missed ticks are not fired in a burst.
-			next := e.job.Next(tick)
-			if !next.IsZero() && !next.After(now) {
-				next = e.job.Next(now)
-			}
-			e.next = next
-			r.opts.Hooks.Planned(e.job, next)
-		}
+		r.fire(ctx, entries, now, false)
 		cursor = now
+	}
+}
+
+// fire starts the entries due at now whose job runs on every instance
+// (everyInstance) or on the leader only (!everyInstance), and plans their
+// next tick.
+func (r *runner) fire(ctx context.Context, entries []entry, now time.Time, everyInstance bool) {
+	for i := range entries {
+		e := &entries[i]
+		if e.job.EveryInstance != everyInstance || e.next.IsZero() || e.next.After(now) {
+			continue
+		}
+		tick := e.next
+		if late := now.Sub(tick); late > maxLateness {
+			r.log.Warn("job skipped: missed its time (the scheduler was stopped or the clock jumped)",
+				"job", e.job.Name, "scheduled_at", tick.In(e.job.TZ).Format(time.RFC3339), "lateness", late)
+		} else if !r.skipPaused(ctx, e.job, tick) {
+			r.start(ctx, e.job, tick, due)
+		}
+		// Next from the tick keeps @every from drifting; from now when
+		// behind, so that missed ticks are not fired in a burst.
+		next := e.job.Next(tick)
+		if !next.IsZero() && !next.After(now) {
+			next = e.job.Next(now)
+		}
+		e.next = next
+		r.opts.Hooks.Planned(e.job, next)
 	}
 }
 
