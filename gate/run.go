@@ -421,9 +421,22 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 	if lock != nil {
 		cmd.ExtraFiles = []*os.File{lock} // fd 3 in the command, so the lock outlives leadergate
 	}
+	// The output also goes to whoever reports on the run: the Observer's
+	// pings and hooks, and the ledger's record of a failed run (history's
+	// output tail). Then the command writes to pipes, not to leadergate's
+	// own stdout and stderr.
+	var taps []io.Writer
 	if o.Observer != nil {
-		out := o.Observer.Output()
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(os.Stdout, out), io.MultiWriter(os.Stderr, out)
+		taps = append(taps, o.Observer.Output())
+	}
+	keeper, _ := claim.(TailKeeper)
+	var tail TailBuffer
+	if keeper != nil {
+		taps = append(taps, &tail)
+	}
+	if len(taps) > 0 {
+		cmd.Stdout = io.MultiWriter(append([]io.Writer{os.Stdout}, taps...)...)
+		cmd.Stderr = io.MultiWriter(append([]io.Writer{os.Stderr}, taps...)...)
 	}
 	// Catch the signals before starting: one that came in between would
 	// kill leadergate and leave the command unsupervised.
@@ -483,6 +496,9 @@ func supervise(ctx context.Context, o Options, path string, lock *os.File, claim
 		recorded := code
 		if timedOut {
 			recorded = exitcode.MaxRuntime
+		}
+		if keeper != nil && recorded != 0 {
+			keeper.SetTail(tail.Bytes())
 		}
 		// A command that a shutdown's SIGTERM stopped did not fail: its
 		// claim is let go, so that it reads lost and --on-lost rerun (or

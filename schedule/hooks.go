@@ -3,7 +3,6 @@ package schedule
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/leadergate/leadergate/gate"
@@ -92,7 +91,7 @@ type Result struct {
 	Err      error  // why it could not start, for NotStarted
 	Duration time.Duration
 	// Tail is the end of the run's output (stdout and stderr as they came),
-	// at most MaxTail bytes.
+	// at most gate.MaxTail bytes.
 	Tail []byte
 }
 
@@ -115,34 +114,6 @@ func outcome(ctx, jobCtx context.Context, code int, err error) string {
 		return Failed
 	}
 	return Succeeded
-}
-
-// MaxTail is the most output a Result keeps (healthchecks.io accepts 10 KB
-// of ping body).
-const MaxTail = 10 << 10
-
-// TailBuffer keeps the last MaxTail bytes written to it; safe for
-// concurrent writers. The stdout and
-// stderr copies write from two goroutines.
-type TailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *TailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - MaxTail; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *TailBuffer) Bytes() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]byte(nil), t.buf...)
 }
 
 // MultiHooks calls each of hs in turn.

@@ -33,13 +33,6 @@ const (
 	ClaimTakenElsewhere = gate.ClaimTakenElsewhere
 )
 
-// TailKeeper is a Held that keeps the end of a failed run's output in the
-// ledger, for history: the scheduler gives it the run's Result.Tail just
-// before finish.
-type TailKeeper interface {
-	SetTail(out []byte)
-}
-
 // claimTick asks the Authority who goes first and takes the tick's turn in
 // the ledger: a failed election is no reason to skip with a ledger. It
 // returns the claim to hold, or nil when the tick is not this instance's.

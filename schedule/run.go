@@ -511,7 +511,7 @@ func (r *runner) attempts(t *tickRun) {
 			}
 			finished = true
 			t.free()
-			if k, ok := t.held.(TailKeeper); ok && res.Failure() {
+			if k, ok := t.held.(gate.TailKeeper); ok && res.Failure() {
 				k.SetTail(res.Tail)
 			}
 			return finish(last)
@@ -547,7 +547,7 @@ func (r *runner) attempt(t *tickRun, n int, finish func(Result) error) (res Resu
 	cmd.Env = append(append(append(make([]string, 0, len(r.environ)+len(j.Env)+5), r.environ...), j.Env...), info.Env()...)
 	stdout := newLineLogger(log, "stdout")
 	stderr := newLineLogger(log, "stderr")
-	tail := &TailBuffer{}
+	tail := &gate.TailBuffer{}
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(stdout, tail), io.MultiWriter(stderr, tail)
 	cmd.WaitDelay = outputDrain
 

@@ -35,7 +35,7 @@ func (c *runCmd) observer(job string, tick time.Time, log *slog.Logger) (obs gat
 type runObserver struct {
 	n    *notify.Notifier
 	info schedule.RunInfo
-	tail schedule.TailBuffer
+	tail gate.TailBuffer
 }
 
 // Started takes the run's id from the gate: under the ledger, the claim's,

@@ -88,7 +88,7 @@ func (c *serviceCmd) Run(g *Globals, d *Deps) error {
 	starts := 0
 	run := func(ctx context.Context, env []string) {
 		out, errOut := schedule.NewOutputWriter(log, "stdout"), schedule.NewOutputWriter(log, "stderr")
-		tail := &runTail{cur: &schedule.TailBuffer{}}
+		tail := &runTail{cur: &gate.TailBuffer{}}
 		s := sup
 		s.Stdout, s.Stderr = io.MultiWriter(out, tail), io.MultiWriter(errOut, tail)
 		s.Env = append(os.Environ(), env...)
@@ -187,13 +187,13 @@ func (c *serviceCmd) notifier(name string, log *slog.Logger) (*notify.Notifier, 
 // starts a new tail, so a failure reports its own run's output.
 type runTail struct {
 	mu  sync.Mutex
-	cur *schedule.TailBuffer
+	cur *gate.TailBuffer
 }
 
 func (t *runTail) next() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.cur = &schedule.TailBuffer{}
+	t.cur = &gate.TailBuffer{}
 }
 
 func (t *runTail) Write(p []byte) (int, error) {
