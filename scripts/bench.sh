@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 sched_pid=""
 cleanup() {
-	[ -n "$sched_pid" ] && kill "$sched_pid" 2>/dev/null || true
+	if [ -n "$sched_pid" ]; then kill "$sched_pid" 2>/dev/null || true; fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -108,7 +108,7 @@ for n in ("leadergate run -- true", "metrics build: run -- true", "go install: r
 PY
 [ "${BENCH_STARTUP_ONLY:-}" = 1 ] && exit 0
 echo "(the same through Go's os/exec, with the test binary standing in for leadergate and the emulator behind it:)"
-go test -run '^$' -bench 'Process' -benchtime 300x . | grep -E '^Benchmark'
+go test -run '^$' -bench 'Process' -benchtime 300x ./internal/cli/ | grep -E '^Benchmark'
 
 echo
 echo "== full election (IMDS + one DescribeInstances), real SDK over HTTP"
