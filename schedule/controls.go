@@ -103,6 +103,7 @@ func (r *runner) controlBatch(ctx context.Context, now time.Time, es []entry) {
 	case err == nil && was != nil:
 		r.log.Info("the controls can be read again: leader-only jobs run")
 	}
+	r.recordUnrecorded(ctx, view)
 	r.takeUp(ctx, view, now)
 }
 
@@ -183,6 +184,7 @@ func (r *runner) skipPaused(ctx context.Context, j Job, tick time.Time) bool {
 	switch {
 	case err != nil:
 		r.log.Warn("job skipped: the controls cannot be read (fail closed)", "job", j.Name, "scheduled_at", at)
+		r.remember(j, tick, "not run: the controls could not be read at its tick, and a paused job must not run ("+err.Error()+")")
 		return true
 	case view == nil:
 		return false

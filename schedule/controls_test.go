@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ type fakeControls struct {
 	missed []time.Time
 	lost   bool          // Note answers "someone else recorded it"
 	noted  chan struct{} // a send per Note, when not nil
+	// noteErr, when not nil, fails the Notes it returns an error for.
+	noteErr func() error
 }
 
 func (c *fakeControls) Read(context.Context) (ControlView, error) {
@@ -29,6 +32,11 @@ func (c *fakeControls) Read(context.Context) (ControlView, error) {
 }
 
 func (c *fakeControls) Note(_ context.Context, job string, tick time.Time, missed bool, reason string) (bool, error) {
+	if c.noteErr != nil {
+		if err := c.noteErr(); err != nil {
+			return false, err
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.notes = append(c.notes, job+" "+reason)
@@ -137,6 +145,79 @@ func TestAHangingControlsReadDoesNotHoldBackEveryInstanceJobs(t *testing.T) {
 	close(release)
 	logs.wait(t, "job started", "job", "leader-only")
 	stop()
+}
+
+// TestTicksNotRunWhileTheLedgerWasDownAreRecordedWhenItAnswers: a tick
+// whose claim failed (the ledger unreachable), or whose controls could not
+// be read (fail closed), has no record; once the ledger answers, each is
+// recorded missed with why and reported like a failed run, so that an
+// outage's ticks are not silent in history.
+func TestTicksNotRunWhileTheLedgerWasDownAreRecordedWhenItAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name, why string
+		readFails bool
+	}{
+		{"claims fail", "billing not run: the ledger could not be reached at its tick (DynamoDB: connection reset)", false},
+		{"controls cannot be read", "billing not run: the controls could not be read at its tick, and a paused job must not run (DynamoDB: connection reset)", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := writeCrontab(t, dir, "# name: billing\n* * * * * * true\n")
+			logs := newLogSink()
+			var down atomic.Bool
+			down.Store(true)
+			outage := errors.New("DynamoDB: connection reset")
+			fail := func() error {
+				if down.Load() {
+					return outage
+				}
+				return nil
+			}
+			l := &fakeLedger{answer: func(time.Time) (bool, error) { return true, fail() }}
+			c := &fakeControls{
+				read: func() (ControlView, error) {
+					if tc.readFails {
+						if err := fail(); err != nil {
+							return nil, err
+						}
+					}
+					return pausedView{}, nil
+				},
+				noteErr: fail,
+			}
+			h := &missedHooks{}
+			stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Ledger: l, Controls: c, Hooks: h})
+			skipped := "job skipped: the ledger cannot be reached, nothing runs"
+			if tc.readFails {
+				skipped = "job skipped: the controls cannot be read (fail closed)"
+			}
+			logs.waitN(t, 2, skipped, "job", "billing")
+			down.Store(false)
+			logs.waitN(t, 2, "job missed: not run at its tick, and recorded once the ledger answered", "job", "billing")
+			stop()
+
+			var notRun []string
+			for _, r := range logs.find(skipped, "job", "billing") {
+				notRun = append(notRun, r.Attrs["scheduled_at"])
+			}
+			h.mu.Lock()
+			reported := map[string]bool{}
+			for _, tick := range h.missed {
+				reported[tick.Format(time.RFC3339)] = true
+			}
+			h.mu.Unlock()
+			for _, at := range notRun[:2] {
+				if !reported[at] {
+					t.Errorf("the tick %s, not run while the ledger was down, was not reported missed (reported: %v)", at, reported)
+				}
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if len(c.notes) < 2 || c.notes[0] != tc.why {
+				t.Errorf("notes = %q; want each tick recorded with %q", c.notes, tc.why)
+			}
+		})
+	}
 }
 
 // missedHooks records what the hooks heard of ticks not run.

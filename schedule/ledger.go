@@ -70,6 +70,9 @@ func (r *runner) claimTick(ctx context.Context, t *tickRun, why trigger, slot ga
 		return nil
 	case err != nil:
 		log.Error("job skipped: the ledger cannot be reached, nothing runs", "error", err)
+		if why == due && t.req == nil {
+			r.remember(j, t.tick, "not run: the ledger could not be reached at its tick ("+err.Error()+")")
+		}
 		return nil
 	case c.Busy:
 		log.Warn("job skipped: its previous run is still running", "ledger", c.Why)

@@ -205,7 +205,8 @@ type runner struct {
 	leaderRuns int
 	leaderCtx  context.Context
 	stopLeader context.CancelCauseFunc
-	controls   controlView // the controls of the tick batch in progress
+	controls   controlView     // the controls of the tick batch in progress
+	unrecorded unrecordedTicks // ticks not run, to record when the ledger answers
 }
 
 // ErrDrained is the context cause of a leader-only run stopped by a drain's
@@ -758,6 +759,7 @@ func (r *runner) stop() {
 	}()
 	select {
 	case <-done:
+		r.unrecordedLeft()
 		r.log.Info("scheduler stopped")
 	case <-time.After(r.opts.Grace + stopSlack):
 		r.log.Error("scheduler stopped with jobs still running", "waited", r.opts.Grace+stopSlack)
