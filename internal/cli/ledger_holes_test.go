@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -335,5 +336,58 @@ func TestLedgerTheEndIsRecordedThroughADynamoDBBlip(t *testing.T) {
 	t.Logf("after a blip of three 500s at the finish, history says: %s", strings.TrimSpace(out))
 	if !strings.Contains(out, `"state":"succeeded"`) {
 		t.Errorf("history %q, want the run succeeded", out)
+	}
+}
+
+// TestLedgerTicksNotRunInAnOutageAreRecordedMissed: a scheduler that runs
+// through a DynamoDB outage (every call answered 500) runs none of the
+// outage's ticks, as it must; once DynamoDB answers again it records each
+// of them missed, with why, and reports them: history has no hole where
+// the outage was. Before, those ticks had no record at all, and the look
+// for missed ticks at start never reaches ticks older than the newest run.
+func TestLedgerTicksNotRunInAnOutageAreRecordedMissed(t *testing.T) {
+	t.Parallel()
+	nodes, _, ddb, _, _ := ledgerNodes(t, 1)
+	n := nodes[0]
+	work := t.TempDir()
+	crontab := filepath.Join(work, "leader-jobs.cron")
+	if err := os.WriteFile(crontab, []byte("# name: billing\n*/2 * * * * * true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startScheduler(t, n, "schedule", "--max-age", "0s", "--log-format", "json", "--timeout", "1s", crontab)
+	if !waitFor(cliWait, func() bool { return s.logged("job finished") }) {
+		t.Fatalf("no run before the outage:\n%s", s.stderr.String())
+	}
+	outage := time.Now()
+	ddb.Inject(awsfake.Fault{Kind: awsfake.InternalError})
+	notRun := []string{"job skipped: the ledger cannot be reached, nothing runs", "job skipped: the controls cannot be read (fail closed)"}
+	if !waitFor(cliWait, func() bool { return s.countSince(outage, notRun...) >= 2 }) {
+		t.Fatalf("the outage's ticks were not skipped:\n%s", s.stderr.String())
+	}
+	back := time.Now()
+	ddb.ClearFaults()
+	if !waitFor(cliWait, func() bool {
+		return s.countSince(back, "job missed: not run at its tick, and recorded once the ledger answered") >= 2
+	}) {
+		t.Fatalf("the outage's ticks were not recorded once DynamoDB answered:\n%s", s.stderr.String())
+	}
+	_, out := n.leadergateOut("history", "--job", "billing", "--json", "--since", "1h")
+	missed := 0
+	for l := range strings.Lines(out) {
+		var h historyLine
+		if json.Unmarshal([]byte(l), &h) != nil || h.State != "missed" {
+			continue
+		}
+		missed++
+		if !strings.HasPrefix(h.Reason, "not run: the ") || !strings.Contains(h.Reason, "at its tick") {
+			t.Errorf("a missed tick's reason is %q, want why it did not run", h.Reason)
+		}
+		if h.Tick.Before(outage.Truncate(time.Second)) || h.Tick.After(back) {
+			t.Errorf("tick %s recorded missed, outside the outage (%s to %s)", h.Tick, outage, back)
+		}
+	}
+	t.Logf("%d ticks of the outage recorded missed; history:\n%s", missed, out)
+	if missed < 2 {
+		t.Errorf("%d ticks recorded missed, want each tick of the outage (at least 2)", missed)
 	}
 }
