@@ -22,6 +22,9 @@ type fakeControls struct {
 	noted  chan struct{} // a send per Note, when not nil
 	// noteErr, when not nil, fails the Notes it returns an error for.
 	noteErr func() error
+	// settleNow: ticks settle at once (Settled is 0), as they do when
+	// missed is set.
+	settleNow bool
 }
 
 func (c *fakeControls) Read(context.Context) (ControlView, error) {
@@ -47,14 +50,14 @@ func (c *fakeControls) Note(_ context.Context, job string, tick time.Time, misse
 }
 
 func (c *fakeControls) Settled(time.Duration) time.Duration {
-	if c.missed != nil {
+	if c.missed != nil || c.settleNow {
 		return 0
 	}
 	return time.Hour
 }
 
 func (c *fakeControls) Missed(_ context.Context, job string, _ func(time.Time) time.Time, _ time.Time) ([]time.Time, int, error) {
-	if job != "billing" {
+	if job != "billing" || len(c.missed) == 0 {
 		return nil, 0, nil
 	}
 	return c.missed, 3, nil
@@ -183,7 +186,8 @@ func TestTicksNotRunWhileTheLedgerWasDownAreRecordedWhenItAnswers(t *testing.T) 
 					}
 					return pausedView{}, nil
 				},
-				noteErr: fail,
+				noteErr:   fail,
+				settleNow: true,
 			}
 			h := &missedHooks{}
 			stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Ledger: l, Controls: c, Hooks: h})
@@ -217,6 +221,38 @@ func TestTicksNotRunWhileTheLedgerWasDownAreRecordedWhenItAnswers(t *testing.T) 
 				t.Errorf("notes = %q; want each tick recorded with %q", c.notes, tc.why)
 			}
 		})
+	}
+}
+
+// TestATickNotRunHereIsNotRecordedBeforeItSettles: a tick this instance
+// could not claim may still be claimed and run by another instance (after
+// the takeover delay and the jitter): it is not recorded missed before
+// then, or the record would keep it from running.
+func TestATickNotRunHereIsNotRecordedBeforeItSettles(t *testing.T) {
+	dir := t.TempDir()
+	path := writeCrontab(t, dir, "# name: billing\n* * * * * * true\n")
+	logs := newLogSink()
+	var down atomic.Bool
+	down.Store(true)
+	l := &fakeLedger{answer: func(time.Time) (bool, error) {
+		if down.Load() {
+			return false, errors.New("DynamoDB: connection reset")
+		}
+		return true, nil
+	}}
+	c := &fakeControls{read: func() (ControlView, error) { return pausedView{}, nil }} // Settled: an hour
+	stop := startRun(t, Options{File: path, Authority: gate.Assume(true), Logger: logs.logger(), Refresh: -1, Ledger: l, Controls: c})
+	logs.wait(t, "job skipped: the ledger cannot be reached, nothing runs", "job", "billing")
+	down.Store(false)
+	logs.waitN(t, 2, "job finished", "job", "billing") // two batches read the controls since
+	stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.notes) != 0 {
+		t.Errorf("notes = %q; a tick was recorded before it settled", c.notes)
+	}
+	if n := len(logs.find("job missed: not run at its tick, and not recorded before the scheduler stopped")); n == 0 {
+		t.Error("stopping with a tick not recorded said nothing")
 	}
 }
 

@@ -56,9 +56,9 @@ func (r *runner) remember(j Job, tick time.Time, reason string) {
 	u.ticks = append(u.ticks, unrecordedTick{j, tick, reason})
 }
 
-// recordUnrecorded records the remembered ticks, in the background, now
-// that the controls could be read; those whose write fails are kept for
-// the next time.
+// recordUnrecorded records the remembered ticks that have settled, in the
+// background, now that the controls could be read; the others, and those
+// whose write fails, are kept for the next time.
 func (r *runner) recordUnrecorded(ctx context.Context, view ControlView) {
 	r.mu.Lock()
 	u := &r.unrecorded
@@ -77,7 +77,10 @@ func (r *runner) recordUnrecorded(ctx context.Context, view ControlView) {
 		}
 		var kept []unrecordedTick
 		for _, p := range ticks {
-			if ctx.Err() != nil {
+			// Not before the tick has settled (the takeover delay and the
+			// jitter after it): another instance may still claim and run
+			// it, and a record written first would keep it from running.
+			if ctx.Err() != nil || r.clock.Now().Before(p.tick.Add(r.opts.Controls.Settled(p.job.Jitter))) {
 				kept = append(kept, p)
 				continue
 			}
@@ -110,14 +113,14 @@ func (r *runner) recordUnrecorded(ctx context.Context, view ControlView) {
 	}()
 }
 
-// unrecordedLeft says, as the scheduler stops, which ticks not run it could
-// not record: the ledger never answered again while it ran.
+// unrecordedLeft says, as the scheduler stops, which ticks not run it did
+// not record: the ledger did not answer again, or they had not settled.
 func (r *runner) unrecordedLeft() {
 	r.mu.Lock()
 	u := r.unrecorded
 	r.mu.Unlock()
 	for _, p := range u.ticks {
-		r.log.Error("job missed: not run at its tick, and the ledger never answered again to record it", "job", p.job.Name,
+		r.log.Error("job missed: not run at its tick, and not recorded before the scheduler stopped", "job", p.job.Name,
 			"scheduled_at", p.tick.In(p.job.TZ).Format(time.RFC3339), "reason", p.reason)
 	}
 	if u.dropped > 0 {
