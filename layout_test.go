@@ -11,10 +11,11 @@ import (
 // testMachinery reports whether pkg is for tests only: the moto_server
 // launcher (and the LEADERGATE_REQUIRE_MOTO switch it reads), the fault
 // proxy in front of it, the deployment simulator, the fake clock, the EMF
-// checks, the browser driver, AWS's metadata mock and testscript.
+// checks, the browser driver, AWS's metadata mock, the process helpers and
+// testscript.
 func testMachinery(pkg string) bool {
 	for _, suffix := range []string{"/internal/motoserver", "/internal/awsfake/faultproxy", "/internal/ebsim", "/clocktest",
-		"/emftest", "/internal/headless", "/internal/aemm"} {
+		"/emftest", "/internal/headless", "/internal/aemm", "/internal/proctest"} {
 		if strings.HasSuffix(pkg, suffix) {
 			return true
 		}

@@ -1,7 +1,6 @@
 package gate
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/internal/exitcode"
+	"github.com/leadergate/leadergate/internal/proctest"
 )
 
 // superviseTestMain makes this test binary the guard (`leadergate __guard
@@ -34,42 +34,13 @@ func superviseTestMain() (int, bool) {
 	return 0, false
 }
 
-// syncBuffer is a bytes.Buffer that the logger and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// alive reports whether pid runs (a zombie does not).
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
-}
-
 // waitGone waits for every pid to end, failing after a bound that only a
 // broken supervisor reaches.
 func waitGone(t *testing.T, pids ...int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for _, pid := range pids {
-		for alive(pid) {
+		for proctest.Alive(pid) {
 			if time.Now().After(deadline) {
 				t.Fatalf("process %d still runs", pid)
 			}
@@ -110,7 +81,7 @@ func testExe(t *testing.T) string {
 
 func TestSupervisorRestartsACrashingCommandAndReportsTheLoop(t *testing.T) {
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs proctest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	var codes []int

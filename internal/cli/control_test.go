@@ -8,6 +8,7 @@ import (
 
 	"github.com/leadergate/leadergate/internal/clock/clocktest"
 	"github.com/leadergate/leadergate/internal/exitcode"
+	"github.com/leadergate/leadergate/internal/proctest"
 	"github.com/leadergate/leadergate/ledger"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestTriggerWaitSaysWhenNobodyStartsIt(t *testing.T) {
 	at := time.Date(2026, 3, 14, 3, 4, 17, 0, time.UTC)
 	clk := clocktest.New(at)
-	var stdout, stderr syncBuffer
+	var stdout, stderr proctest.Buffer
 	d := &Deps{Stdout: &stdout, Stderr: &stderr, Clock: clk}
 	k := ledger.Key{Group: "e-main", Job: "biling", Tick: at}
 	done := make(chan error, 1)

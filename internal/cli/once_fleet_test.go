@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/proctest"
 )
 
 // onceProc is one `leadergate once` started in the background, as
@@ -104,7 +106,7 @@ func TestOnceOnThreeInstancesAgainstMoto(t *testing.T) {
 	killed := time.Now()
 	runner.cmd.Process.Signal(syscall.SIGKILL) // leadergate only: its command must die with it
 	<-runner.done
-	if !waitFor(10*time.Second, func() bool { return !processAlive(pid) }) {
+	if !waitFor(10*time.Second, func() bool { return !proctest.Alive(pid) }) {
 		t.Fatalf("the task (pid %d) outlived its SIGKILLed leadergate", pid)
 	}
 	diedAfter := time.Since(killed)
@@ -148,15 +150,4 @@ func TestOnceOnThreeInstancesAgainstMoto(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "once#migrate@v1") || !strings.Contains(out, "once#migrate@v2") {
 		t.Errorf("history: exit %d:\n%s", code, out)
 	}
-}
-
-// processAlive reports whether pid runs (a zombie does not).
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }

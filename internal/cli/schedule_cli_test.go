@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadergate/leadergate/internal/proctest"
 	"github.com/leadergate/leadergate/schedule"
 )
 
@@ -254,7 +255,7 @@ func TestScheduleBinarySIGTERMStopsJobsAndChildren(t *testing.T) {
 				t.Fatalf("pid file holds %d pids, want the shell's and its child's", len(pids))
 			}
 			for _, pid := range pids {
-				if !alive(pid) {
+				if !proctest.Alive(pid) {
 					t.Fatalf("pid %d is not running before SIGTERM", pid)
 				}
 			}
@@ -264,7 +265,7 @@ func TestScheduleBinarySIGTERMStopsJobsAndChildren(t *testing.T) {
 				who := []string{"the job's shell", "the job's background child"}[i]
 				// SIGKILL is delivered at once but a process takes a moment
 				// to die: poll, with a bound.
-				if !waitFor(cliWait, func() bool { return !alive(pid) }) {
+				if !waitFor(cliWait, func() bool { return !proctest.Alive(pid) }) {
 					t.Errorf("%s (pid %d) still runs after the scheduler exited", who, pid)
 				}
 			}
@@ -425,7 +426,7 @@ func TestScheduleBinaryCheck(t *testing.T) {
 type schedProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *proctest.Buffer
 	done   chan struct{} // closed once the process has been waited for
 }
 
@@ -450,7 +451,7 @@ func startSchedule(t *testing.T, dir string, args ...string) *schedProc {
 // startBinary is startSchedule with the leadergate binary at bin.
 func startBinary(t *testing.T, bin, dir string, args ...string) *schedProc {
 	t.Helper()
-	s := &schedProc{t: t, stderr: &syncBuffer{}, done: make(chan struct{})}
+	s := &schedProc{t: t, stderr: &proctest.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = cliEnv(dir)
 	s.cmd.Dir = dir
@@ -633,19 +634,4 @@ func countLines(lines []string, want string) int {
 		}
 	}
 	return n
-}
-
-// alive reports whether pid is a live process: neither gone nor a zombie
-// (an orphan's zombie may wait long for an init that does not reap).
-func alive(pid int) bool {
-	if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return !errors.Is(err, os.ErrNotExist)
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) == 0 || (f[0] != "Z" && f[0] != "X")
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/leadergate/leadergate/elect"
 	"github.com/leadergate/leadergate/internal/awsfake"
+	"github.com/leadergate/leadergate/internal/proctest"
 )
 
 // schedGrace is the schedulers' --grace; a SIGTERMed scheduler must exit
@@ -248,13 +248,13 @@ type scheduler struct {
 	id     string
 	marker string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *proctest.Buffer
 	done   chan struct{} // closed when the process has been waited for
 }
 
 func startScheduler(t *testing.T, n *node, args ...string) *scheduler {
 	t.Helper()
-	s := &scheduler{id: n.id, stderr: &syncBuffer{}, done: make(chan struct{})}
+	s := &scheduler{id: n.id, stderr: &proctest.Buffer{}, done: make(chan struct{})}
 	for _, kv := range n.env {
 		if v, ok := strings.CutPrefix(kv, "LEADERGATE_MARKER="); ok {
 			s.marker = v
@@ -319,23 +319,6 @@ func (s *scheduler) countSince(since time.Time, msgs ...string) int {
 		}
 	}
 	return n
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ranLine is one run of the job, as it wrote it: who, which tick, when.

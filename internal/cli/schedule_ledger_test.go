@@ -13,6 +13,7 @@ import (
 	"github.com/leadergate/leadergate/gate"
 	"github.com/leadergate/leadergate/internal/clock/clocktest"
 	"github.com/leadergate/leadergate/internal/metrics"
+	"github.com/leadergate/leadergate/internal/proctest"
 	"github.com/leadergate/leadergate/ledger"
 	"github.com/leadergate/leadergate/schedule"
 )
@@ -134,7 +135,7 @@ func TestScheduleLedgerCountsClaimsLostRunsAndCatchUps(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var logs syncBuffer
+			var logs proctest.Buffer
 			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			t.Cleanup(func() {
 				if t.Failed() {

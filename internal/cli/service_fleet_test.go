@@ -16,6 +16,7 @@ import (
 	"github.com/leadergate/leadergate/internal/awsfake"
 	"github.com/leadergate/leadergate/internal/awsfake/faultproxy"
 	"github.com/leadergate/leadergate/internal/motoserver"
+	"github.com/leadergate/leadergate/internal/proctest"
 )
 
 // sampler checks every 100 ms that at most one node's service command is
@@ -61,7 +62,7 @@ func (s *sampler) sample() {
 		b, _ := os.ReadFile(f)
 		for _, l := range strings.Fields(string(b)) {
 			pid, err := strconv.Atoi(l)
-			if err != nil || !processAlive(pid) {
+			if err != nil || !proctest.Alive(pid) {
 				continue
 			}
 			id := strings.TrimSuffix(filepath.Base(f), ".pid")
@@ -87,7 +88,7 @@ func (s *sampler) holder() (string, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for pid, id := range s.owner {
-		if processAlive(pid) {
+		if proctest.Alive(pid) {
 			return id, pid
 		}
 	}
@@ -105,7 +106,7 @@ func (s *sampler) startedAfter(t *testing.T, pid int, within time.Duration) (str
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for p, f := range s.first {
-			if p != pid && processAlive(p) && (at.IsZero() || f.Before(at)) && f.After(s.first[pid]) {
+			if p != pid && proctest.Alive(p) && (at.IsZero() || f.Before(at)) && f.After(s.first[pid]) {
 				id, newPid, at = s.owner[p], p, f
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/proctest"
 )
 
 // TestServiceWithoutTheLedgerFollowsTheElectionAndSaysSo: with --assume
@@ -25,7 +27,7 @@ func TestServiceWithoutTheLedgerFollowsTheElectionAndSaysSo(t *testing.T) {
 	if !waitFor(20*time.Second, func() bool {
 		b, _ := os.ReadFile(pidFile)
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		return pid > 0 && processAlive(pid)
+		return pid > 0 && proctest.Alive(pid)
 	}) {
 		t.Fatalf("the leader did not start the command:\n%s", leader.stderr.String())
 	}
@@ -36,7 +38,7 @@ func TestServiceWithoutTheLedgerFollowsTheElectionAndSaysSo(t *testing.T) {
 		t.Errorf("no warning that two may overlap without the ledger:\n%s", leader.stderr.String())
 	}
 	leader.stopWithin(t, 10*time.Second)
-	if !waitFor(10*time.Second, func() bool { return !processAlive(pid) }) {
+	if !waitFor(10*time.Second, func() bool { return !proctest.Alive(pid) }) {
 		t.Errorf("the command (pid %d) outlived leadergate's SIGTERM", pid)
 	}
 	follower.stopWithin(t, 10*time.Second)

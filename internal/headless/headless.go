@@ -13,7 +13,6 @@ package headless
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -22,10 +21,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/leadergate/leadergate/internal/proctest"
 )
 
 // ErrNoChromium: no Chromium on PATH.
@@ -38,7 +38,7 @@ var names = []string{"chromium", "chromium-browser", "google-chrome"}
 type Browser struct {
 	cmd     *exec.Cmd
 	toB     *os.File // the browser's fd 3
-	stderr  *lockedBuffer
+	stderr  *proctest.Buffer
 	msgs    chan message
 	readErr chan error
 	session string
@@ -47,19 +47,6 @@ type Browser struct {
 	// Requests lists every URL the page asked for (Network.requestWillBeSent),
 	// the page itself included.
 	Requests []string
-}
-
-// lockedBuffer is the browser's stderr: written by exec's copy, read for
-// error messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
 }
 
 type message struct {
@@ -115,7 +102,7 @@ func Start(ctx context.Context, dir string) (*Browser, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Browser{stderr: new(lockedBuffer), msgs: make(chan message, 64), readErr: make(chan error, 1), toB: fromUs}
+	b := &Browser{stderr: new(proctest.Buffer), msgs: make(chan message, 64), readErr: make(chan error, 1), toB: fromUs}
 	b.cmd = exec.Command(bin,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -177,9 +164,7 @@ func (b *Browser) read(r *os.File) {
 }
 
 func (b *Browser) stderrTail() string {
-	b.stderr.mu.Lock()
-	defer b.stderr.mu.Unlock()
-	s := b.stderr.buf.String()
+	s := b.stderr.String()
 	if len(s) > 4000 {
 		s = s[len(s)-4000:]
 	}

@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leadergate/leadergate/gate"
+	"github.com/leadergate/leadergate/internal/proctest"
 	"github.com/leadergate/leadergate/schedule"
 )
 
@@ -85,23 +85,6 @@ func (t *timing) note(d time.Duration) {
 	t.mu.Lock()
 	t.longest = max(t.longest, d)
 	t.mu.Unlock()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func runScheduler(t *testing.T, crontab string, h schedule.Hooks) (stop func()) {
@@ -199,7 +182,7 @@ func TestPingsFollowHealthchecksProtocol(t *testing.T) {
 // one warning line. The time the hooks take on the job's path is logged.
 func TestPingsNeverDelayAJob(t *testing.T) {
 	srv := newRecorder(t)
-	var logs syncBuffer
+	var logs proctest.Buffer
 	n := New(Config{PingTimeout: 300 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	h := &timing{inner: n, finished: make(chan schedule.Result, 1000)}
@@ -248,7 +231,7 @@ func TestPingsNeverDelayAJob(t *testing.T) {
 // none; a hook that hangs is stopped at its timeout.
 func TestFailureHookGetsTheReport(t *testing.T) {
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs proctest.Buffer
 	n := New(Config{OnFailure: `echo default > ` + dir + `/default.$LEADERGATE_JOB`, HookTimeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	h := &timing{inner: n, finished: make(chan schedule.Result, 1000)}
@@ -309,7 +292,7 @@ func TestFailureHookGetsTheReport(t *testing.T) {
 // TestMailtoWithoutSendmail: MAILTO= is reported once at start when the
 // host has no sendmail.
 func TestMailtoWithoutSendmail(t *testing.T) {
-	var logs syncBuffer
+	var logs proctest.Buffer
 	n := New(Config{Sendmail: "", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	n.cfg.Sendmail = "" // whatever this host has
 	jobs := []schedule.Job{{Name: "a", Env: []string{"MAILTO=ops@example.com"}}, {Name: "b", Env: []string{"MAILTO=ops@example.com"}}}
@@ -318,7 +301,7 @@ func TestMailtoWithoutSendmail(t *testing.T) {
 	if got := strings.Count(logs.String(), "MAILTO is not supported on this host"); got != 1 {
 		t.Errorf("%d MAILTO warnings, want 1:\n%s", got, logs.String())
 	}
-	logs = syncBuffer{}
+	logs = proctest.Buffer{}
 	m := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	m.cfg.Sendmail = ""
 	m.Loaded([]schedule.Job{{Name: "a", Env: []string{`MAILTO=""`}}})
