@@ -16,13 +16,14 @@ import (
 
 const nginxRule = "../.platform/nginx/conf.d/elasticbeanstalk/leadergate.conf"
 
-// nginxServer runs nginx on 127.0.0.1 with a configuration shaped like
-// Elastic Beanstalk's on Amazon Linux 2 and 2023: a default server whose
-// root is the application directory and which includes
-// conf.d/elasticbeanstalk/*.conf, here the given files. It returns the
-// server's base URL. It skips when nginx is missing, unless
-// LEADERGATE_REQUIRE_NGINX=1 (CI).
-func nginxServer(t *testing.T, docroot string, includes map[string]string) string {
+// nginxServer runs nginx with a configuration shaped like Elastic
+// Beanstalk's on Amazon Linux 2 and 2023: a default server whose root is
+// the application directory and which includes conf.d/elasticbeanstalk/*.conf,
+// here the given files. It listens on a Unix socket of the test's own (a
+// free TCP port picked for it could be taken by a parallel test before
+// nginx binds it) and returns a GET of a path on it. It skips when nginx
+// is missing, unless LEADERGATE_REQUIRE_NGINX=1 (CI).
+func nginxServer(t *testing.T, docroot string, includes map[string]string) (fetch func(path string) (int, string)) {
 	t.Helper()
 	ngx, err := exec.LookPath("nginx")
 	if err != nil {
@@ -45,13 +46,7 @@ func nginxServer(t *testing.T, docroot string, includes map[string]string) strin
 			t.Fatal(err)
 		}
 	}
-	// A free port: nginx binds it right after.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	sock := filepath.Join(prefix, "nginx.sock")
 	user := ""
 	if os.Geteuid() == 0 {
 		// Workers would drop to nobody, who cannot enter the test's
@@ -72,13 +67,13 @@ http {
     uwsgi_temp_path %[2]s/uwsgi;
     scgi_temp_path %[2]s/scgi;
     server {
-        listen %[3]s default_server;
+        listen unix:%[3]s default_server;
         root %[4]s;
         # Include the Elastic Beanstalk generated locations
         include %[2]s/conf.d/elasticbeanstalk/*.conf;
     }
 }
-`, user, prefix, addr, docroot)
+`, user, prefix, sock, docroot)
 	confPath := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -99,13 +94,23 @@ http {
 		cancel()
 		<-exited
 	})
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	t.Cleanup(client.CloseIdleConnections)
+	fetch = func(path string) (int, string) {
+		t.Helper()
+		return getWith(t, client, "http://nginx"+path)
+	}
 	// Ready when it accepts a connection; a dead nginx ends the wait.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		c, err := net.DialTimeout("unix", sock, time.Second)
 		if err == nil {
 			c.Close()
-			return "http://" + addr
+			return fetch
 		}
 		select {
 		case err := <-exited:
@@ -114,14 +119,18 @@ http {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s in 30s", addr)
+			t.Fatalf("nginx did not listen on %s in 30s", sock)
 		}
 	}
 }
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second}
+	return getWith(t, &http.Client{Timeout: 10 * time.Second}, url)
+}
+
+func getWith(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
 	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -153,16 +162,16 @@ func TestWebServerDoesNotServeSecrets(t *testing.T) {
 		f.write(f.bundle+"/leader-jobs.root.cron", []byte("0 3 * * * /usr/bin/certbot renew\n"), 0o644)
 		f.write(f.bundle+"/index.html", []byte("hello\n"), 0o644)
 		// Before: the platform's nginx would hand them out.
-		base := nginxServer(t, f.bundle, map[string]string{"php.conf": platformLocations})
-		if code, body := get(t, base+"/leader-jobs.cron"); code != http.StatusOK || !strings.Contains(body, "send-reminders") {
+		fetch := nginxServer(t, f.bundle, map[string]string{"php.conf": platformLocations})
+		if code, body := fetch("/leader-jobs.cron"); code != http.StatusOK || !strings.Contains(body, "send-reminders") {
 			t.Fatalf("the test server does not serve the bundle: %d %q", code, body)
 		}
 		f.mustRun()
-		if code, _ := get(t, base+"/index.html"); code != http.StatusOK {
+		if code, _ := fetch("/index.html"); code != http.StatusOK {
 			t.Errorf("GET /index.html = %d, want 200: the test server is broken", code)
 		}
 		for _, p := range secrets {
-			if code, _ := get(t, base+p); code != http.StatusNotFound {
+			if code, _ := fetch(p); code != http.StatusNotFound {
 				t.Errorf("after the install GET %s = %d, want 404", p, code)
 			}
 		}
@@ -178,9 +187,9 @@ func TestWebServerDoesNotServeSecrets(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		base := nginxServer(t, docroot, map[string]string{"leadergate.conf": string(rule), "php.conf": platformLocations})
+		fetch := nginxServer(t, docroot, map[string]string{"leadergate.conf": string(rule), "php.conf": platformLocations})
 		for _, p := range append(secrets, "/sub/leader-jobs.cron", "/.leadergate/", "/.leadergate") {
-			code, body := get(t, base+p)
+			code, body := fetch(p)
 			if code != http.StatusForbidden {
 				t.Errorf("GET %s = %d, want 403", p, code)
 			}
@@ -189,7 +198,7 @@ func TestWebServerDoesNotServeSecrets(t *testing.T) {
 			}
 		}
 		for _, p := range []string{"/index.html", "/notleader-jobs.cron.txt"} {
-			if code, _ := get(t, base+p); code != http.StatusOK {
+			if code, _ := fetch(p); code != http.StatusOK {
 				t.Errorf("GET %s = %d, want 200: the rule refuses more than leadergate's files", p, code)
 			}
 		}
