@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,7 +126,7 @@ func start(bin, dir string, args []string) (*Mock, error) {
 		}
 		if _, err := m.Token(); err == nil {
 			m.Started = time.Now()
-			if err := loopbackOnly(port); err != nil {
+			if err := loopbackOnly(port, m.cmd.Process.Pid); err != nil {
 				m.Close()
 				return nil, err
 			}
@@ -183,10 +184,13 @@ func (m *Mock) Close() {
 
 // loopbackOnly reads the kernel's socket table (Linux) to confirm that the
 // only listener on port is bound to 127.0.0.1, not to a wildcard address:
-// tests talk to 127.0.0.1 only, and so must what they start.
-func loopbackOnly(port int) error {
+// tests talk to 127.0.0.1 only, and so must what they start. It also
+// confirms that the listener is the mock's own (process pid): the free
+// port was picked before the mock bound it, and a parallel test's server
+// that took it in between would answer a token too.
+func loopbackOnly(port, pid int) error {
 	want := fmt.Sprintf(":%04X", port)
-	var found []string
+	var found, inodes []string
 	read := false
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		b, err := os.ReadFile(f)
@@ -196,13 +200,17 @@ func loopbackOnly(port int) error {
 		read = true
 		for _, line := range strings.Split(string(b), "\n")[1:] {
 			fields := strings.Fields(line)
-			// local_address is fields[1]; state 0A is LISTEN.
-			if len(fields) > 3 && fields[3] == "0A" && strings.HasSuffix(fields[1], want) {
+			// local_address is fields[1]; state 0A is LISTEN; inode fields[9].
+			if len(fields) > 9 && fields[3] == "0A" && strings.HasSuffix(fields[1], want) {
 				found = append(found, fields[1])
+				inodes = append(inodes, "socket:["+fields[9]+"]")
 			}
 		}
 	}
-	if read && len(found) == 0 {
+	if !read {
+		return nil
+	}
+	if len(found) == 0 {
 		return fmt.Errorf("no listener on port %d in /proc/net/tcp{,6}, though ec2-metadata-mock answers there", port)
 	}
 	for _, a := range found {
@@ -210,5 +218,15 @@ func loopbackOnly(port int) error {
 			return fmt.Errorf("ec2-metadata-mock listens on %s (hex, from /proc/net), not only on 127.0.0.1", a)
 		}
 	}
-	return nil
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && slices.Contains(inodes, l) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: another process listens on port %d", errNotMine, port)
 }
+
+// errNotMine: the picked port was taken by another process before the
+// mock bound it; starting again on another port helps.
+var errNotMine = errors.New("the listener is not ec2-metadata-mock's")
