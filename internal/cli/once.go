@@ -196,7 +196,16 @@ func (c *onceCmd) run(base context.Context, d *Deps, key string, res ledger.Once
 		_ = finish(gate.End{Code: code})
 		return fmt.Errorf("once: %w", err)
 	}
-	if ferr := finish(gate.End{Code: code}); ferr != nil {
+	// Stopped by a signal (a deploy cancelled, the instance shutting down)
+	// and not done: the task did not fail by itself. Its claim is let go,
+	// as a dead runner's lease runs out, so that a waiter or the next once
+	// runs it again (--on-lost), rather than recorded failed for good.
+	var sig signalled
+	stopped := errors.As(context.Cause(base), &sig) && code != 0
+	if stopped {
+		say(d.Stderr, levelWarning, fmt.Sprintf("once %s: stopped by %s (exit %d); its claim is let go: a waiter, or the next once with this key, runs it again (--on-lost %s)", key, sig.s, code, c.OnLost))
+	}
+	if ferr := finish(gate.End{Code: code, Stopped: stopped}); ferr != nil {
 		if errors.Is(ferr, ledger.ErrLeaseLost) {
 			return &ledger.Error{Code: exitcode.TempFail, Err: fmt.Errorf("once %s: %w", key, ferr),
 				Fix: "another instance may run it again; see leadergate history"}

@@ -151,3 +151,39 @@ func TestOnceOnThreeInstancesAgainstMoto(t *testing.T) {
 		t.Errorf("history: exit %d:\n%s", code, out)
 	}
 }
+
+// TestOnceStoppedBySIGTERMIsRunAgain: a deploy task whose runner is stopped
+// by SIGTERM (a cancelled deploy, an instance shutting down) did not fail
+// by itself: its claim is let go, and the next once with its key (the
+// redeploy) runs it again, with fence 2. Before, it was recorded failed,
+// and every later once answered with the stopped run's exit code.
+func TestOnceStoppedBySIGTERMIsRunAgain(t *testing.T) {
+	t.Parallel()
+	nodes, _, _, _, _ := ledgerNodes(t, 1)
+	n := nodes[0]
+	log := filepath.Join(t.TempDir(), "runs.log")
+	args := []string{"once", "--key", "migrate@v7", "--max-age", "0s", "--lease", "3s", "--takeover-after", "1s", "--grace", "500ms",
+		"--", "sh", "-c", `echo "$ID $LEADERGATE_FENCE $$" >> ` + log + `; [ "$LEADERGATE_FENCE" = 1 ] && exec sleep 60; exit 0`}
+	p := &onceProc{startScheduler(t, n, args...)}
+	if !waitFor(30*time.Second, func() bool { return len(onceRuns(log)) == 1 }) {
+		t.Fatalf("the task did not start:\n%s", p.stderr.String())
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exit(t, 10*time.Second); code == 0 {
+		t.Errorf("once stopped by SIGTERM mid-run exited 0")
+	}
+	if !strings.Contains(p.stderr.String(), "its claim is let go") {
+		t.Errorf("once stopped by SIGTERM did not say what becomes of the task:\n%s", p.stderr.String())
+	}
+	code, stderr := n.leadergate(args...)
+	runs := onceRuns(log)
+	if code != 0 || len(runs) != 2 || runs[1][1] != "2" {
+		t.Fatalf("the redeploy's once: exit %d, runs %q; want the task run again (fence 2), exit 0:\n%s", code, runs, stderr)
+	}
+	_, out := n.leadergateOut("history", "--json", "--since", "1h")
+	if !strings.Contains(out, `"state":"succeeded"`) || !strings.Contains(out, `"fence":2`) {
+		t.Errorf("history after the rerun:\n%s", out)
+	}
+}
