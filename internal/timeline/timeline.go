@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -168,8 +169,11 @@ func build(recs []ledger.Record, o Options) view {
 		v.Range = "no ticks in the last " + human(o.Since)
 		return v
 	}
-	slices.SortStableFunc(recs, func(a, b ledger.Record) int {
-		return cmp.Or(a.Tick.Compare(b.Tick), strings.Compare(a.Job, b.Job))
+	// sort.SliceStable, not slices.SortStableFunc: a generic sort compiles
+	// a copy of itself for each struct type, and the binary every cron line
+	// starts must stay under 16 MiB.
+	sort.SliceStable(recs, func(i, j int) bool {
+		return cmp.Or(recs[i].Tick.Compare(recs[j].Tick), strings.Compare(recs[i].Job, recs[j].Job)) < 0
 	})
 	t0, t1 := recs[0].Tick, recs[0].Tick
 	for _, r := range recs {
