@@ -33,6 +33,26 @@ type sampler struct {
 	done  chan struct{}
 }
 
+// watchService starts a sampler over dir, for the service processes of
+// procs (read at the test's end, so processes started later count), shows
+// their stderr if the test fails, and waits until one holder's command runs.
+func watchService(t *testing.T, dir string, procs map[string]*scheduler) *sampler {
+	t.Helper()
+	s := startSampler(dir)
+	t.Cleanup(func() {
+		s.close()
+		if t.Failed() {
+			for id, p := range procs {
+				t.Logf("stderr of %s:\n%s", id, p.stderr.String())
+			}
+		}
+	})
+	if !waitFor(30*time.Second, func() bool { id, _ := s.holder(); return id != "" }) {
+		t.Fatal("no instance started the service")
+	}
+	return s
+}
+
 func startSampler(dir string) *sampler {
 	s := &sampler{dir: dir, first: map[int]time.Time{}, last: map[int]time.Time{}, owner: map[int]string{},
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -166,18 +186,7 @@ func TestServiceOnThreeInstancesAgainstMoto(t *testing.T) {
 	for _, n := range nodes {
 		start(n)
 	}
-	s := startSampler(dir)
-	t.Cleanup(func() {
-		s.close()
-		if t.Failed() {
-			for id, p := range procs {
-				t.Logf("stderr of %s:\n%s", id, p.stderr.String())
-			}
-		}
-	})
-	if !waitFor(30*time.Second, func() bool { id, _ := s.holder(); return id != "" }) {
-		t.Fatal("no instance started the service")
-	}
+	s := watchService(t, dir, procs)
 
 	// Steady state, and what it costs.
 	for _, p := range proxies {
@@ -303,18 +312,7 @@ func TestServiceMovesOnASpotNotice(t *testing.T) {
 			"--takeover-after", "1s", "--grace", "500ms", "--imds-poll", "1s", "--log-format", "json",
 			"--", "sh", "-c", `echo $$ >> `+filepath.Join(dir, "$ID.pid")+`; exec sleep 1000`)
 	}
-	s := startSampler(dir)
-	t.Cleanup(func() {
-		s.close()
-		if t.Failed() {
-			for id, p := range procs {
-				t.Logf("stderr of %s:\n%s", id, p.stderr.String())
-			}
-		}
-	})
-	if !waitFor(30*time.Second, func() bool { id, _ := s.holder(); return id != "" }) {
-		t.Fatal("no instance started the service")
-	}
+	s := watchService(t, dir, procs)
 	holder, pid := s.holder()
 	if holder != nodes[0].id {
 		t.Fatalf("%s holds the service, not the leader %s", holder, nodes[0].id)
