@@ -3,10 +3,12 @@ package schedule
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/leadergate/leadergate/gate"
 )
@@ -253,6 +255,18 @@ func TestATickNotRunHereIsNotRecordedBeforeItSettles(t *testing.T) {
 	}
 	if n := len(logs.find("job missed: not run at its tick, and not recorded before the scheduler stopped")); n == 0 {
 		t.Error("stopping with a tick not recorded said nothing")
+	}
+}
+
+// TestALongReasonIsCutWhereACharacterStarts: the reason a tick did not run
+// (an error that can be long) is kept in its record, which DynamoDB only
+// takes as UTF-8: it is cut to 300 bytes where a character starts.
+func TestALongReasonIsCutWhereACharacterStarts(t *testing.T) {
+	r := &runner{opts: Options{Controls: &fakeControls{}}}
+	r.remember(Job{Name: "billing"}, t0, strings.Repeat("é", 200)) // 400 bytes
+	got := r.unrecorded.ticks[0].reason
+	if !utf8.ValidString(got) || len(got) > 300+len("…") || !strings.HasSuffix(got, "é…") {
+		t.Errorf("reason cut to %q (%d bytes), want valid UTF-8 of at most 300 bytes and an ellipsis", got, len(got))
 	}
 }
 

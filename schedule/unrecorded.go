@@ -3,6 +3,7 @@ package schedule
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 )
 
 // A leader-only tick that did not run because the ledger could not be
@@ -39,7 +40,13 @@ func (r *runner) remember(j Job, tick time.Time, reason string) {
 		return
 	}
 	if len(reason) > 300 { // an SDK error can be long; the record keeps its start
-		reason = reason[:300] + "…"
+		// Cut where a character starts: DynamoDB refuses a string that
+		// is not UTF-8, and the record would then never be written.
+		cut := 300
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut] + "…"
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
