@@ -263,7 +263,7 @@ func TestATickNotRunHereIsNotRecordedBeforeItSettles(t *testing.T) {
 // takes as UTF-8: it is cut to 300 bytes where a character starts.
 func TestALongReasonIsCutWhereACharacterStarts(t *testing.T) {
 	r := &runner{opts: Options{Controls: &fakeControls{}}}
-	r.remember(Job{Name: "billing"}, t0, strings.Repeat("é", 200)) // 400 bytes
+	r.remember(Job{Name: "billing"}, t0, "x"+strings.Repeat("é", 200)) // 401 bytes: byte 300 is inside an é
 	got := r.unrecorded.ticks[0].reason
 	if !utf8.ValidString(got) || len(got) > 300+len("…") || !strings.HasSuffix(got, "é…") {
 		t.Errorf("reason cut to %q (%d bytes), want valid UTF-8 of at most 300 bytes and an ellipsis", got, len(got))
