@@ -229,12 +229,14 @@ func TestCatchUpRunsAgainOnBecomingLeader(t *testing.T) {
 	var leader atomic.Bool
 	var mu sync.Mutex
 	asked := 0
+	askedAt := make(chan struct{}, 10) // a send per catch-up pass
 	l := &fakeLedger{
 		answer: func(time.Time) (bool, error) { return true, nil },
 		catchUp: func(j Job, n time.Time) (time.Time, bool, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			asked++
+			askedAt <- struct{}{}
 			// Nothing missed at start; the tick a leader that went away
 			// missed is there once this instance becomes leader.
 			return missed, asked > 1, nil
@@ -245,8 +247,15 @@ func TestCatchUpRunsAgainOnBecomingLeader(t *testing.T) {
 	}}
 	stop := startRun(t, Options{File: path, Authority: auth, Logger: logs.logger(), Refresh: 10 * time.Second, Ledger: l, Clock: clock})
 	logs.wait(t, "this instance is a follower")
-	clock.WaitFor(t, t0.Add(10*time.Second))                        // the refresh waits
-	clock.WaitFor(t, time.Date(2025, 11, 25, 4, 0, 0, 0, time.UTC)) // the loop runs: the start's catch-up is done
+	// The start's catch-up pass, an event: waiting on the clock for the
+	// loop's next tick was met by the refresh's earlier wait, sometimes
+	// before the pass had run (a failure under -race).
+	select {
+	case <-askedAt:
+	case <-time.After(wait):
+		t.Fatal("no catch-up pass at start")
+	}
+	clock.WaitFor(t, t0.Add(10*time.Second)) // the refresh waits
 	mu.Lock()
 	if asked != 1 {
 		t.Errorf("catch-up asked %d times at start, want 1", asked)
