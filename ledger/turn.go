@@ -54,12 +54,13 @@ func (t *Turn) At(req gate.TurnRequest) time.Time {
 }
 
 func (t *Turn) sleepUntil(ctx context.Context, at time.Time) error {
-	if d := at.Sub(t.Ledger.Now()); d > 0 {
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-t.clock().After(d):
-		}
+	if !at.After(t.Ledger.Now()) {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-clock.Until(t.clock(), at):
 	}
 	return nil
 }

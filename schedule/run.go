@@ -244,7 +244,10 @@ func (r *runner) loop(ctx context.Context, c *Crontab) {
 		r.opts.Hooks.Alive()
 		var wake <-chan time.Time
 		if at, ok := earliest(entries); ok {
-			wake = r.clock.After(min(at.Sub(r.clock.Now()), maxSleep))
+			if limit := r.clock.Now().Add(maxSleep); limit.Before(at) {
+				at = limit
+			}
+			wake = clock.Until(r.clock, at)
 		} else {
 			wake = r.clock.After(maxSleep)
 		}

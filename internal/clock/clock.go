@@ -29,6 +29,21 @@ type Real struct{}
 func (Real) Now() time.Time                         { return time.Now() }
 func (Real) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+// Until sends the time once c shows t (at once when t has passed). A clock
+// that can wait for an instant itself (a test's manual clock) is asked to:
+// computed as After(t - Now()), a wait whose Now was read just before the
+// clock moved would be registered for later than t, and moving the clock to
+// t would not wake it.
+func Until(c Clock, t time.Time) <-chan time.Time {
+	c = Or(c)
+	if u, ok := c.(interface {
+		Until(time.Time) <-chan time.Time
+	}); ok {
+		return u.Until(t)
+	}
+	return c.After(t.Sub(c.Now()))
+}
+
 // Or returns c, or Real when c is nil, so a zero-valued field means the
 // system clock.
 func Or(c Clock) Clock {

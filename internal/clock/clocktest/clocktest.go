@@ -52,12 +52,32 @@ func (c *Manual) After(d time.Duration) <-chan time.Time {
 		ch <- c.now
 		return ch
 	}
-	c.waiters = append(c.waiters, waiter{at: c.now.Add(d), ch: ch})
+	c.wait(c.now.Add(d), ch)
+	return ch
+}
+
+// Until is clock.Until: the channel gets the time once the clock has been
+// moved to t (at once when it shows t already), however the caller's
+// reading of the time and the test's move interleave.
+func (c *Manual) Until(t time.Time) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if !t.After(c.now) {
+		ch <- c.now
+		return ch
+	}
+	c.wait(t, ch)
+	return ch
+}
+
+// wait adds a waiter; c.mu is held.
+func (c *Manual) wait(at time.Time, ch chan time.Time) {
+	c.waiters = append(c.waiters, waiter{at: at, ch: ch})
 	select {
 	case c.added <- struct{}{}:
 	default:
 	}
-	return ch
 }
 
 // Set moves the clock to t and wakes the waiters due by then.
