@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,14 +68,16 @@ func TestTwoCrontabsWithAJobOfTheSameNameBothRunEveryTick(t *testing.T) {
 		t.Fatalf("the two schedulers did not both run 4 ticks within 40s: app %v, root %v", ticks(appLog), ticks(rootLog))
 	}
 	// Every tick the application's job ran (once both were up), the root's
-	// ran too, and the other way round (the last tick may still be going).
+	// ran too, and the other way round (the last tick may still be going:
+	// common comes from a map, so it is sorted first).
+	slices.SortFunc(common, time.Time.Compare)
 	a, r := ticks(appLog), ticks(rootLog)
 	for _, tk := range common[:len(common)-1] {
 		if !r[tk] {
 			t.Errorf("tick %s ran the application's report but not root's: one ledger key for two jobs", tk.Format("15:04:05"))
 		}
 	}
-	first, last := minTime(common), maxTime(common)
+	first, last := common[0], common[len(common)-1]
 	for tk := range r {
 		if !tk.Before(first) && tk.Before(last) && !a[tk] {
 			t.Errorf("tick %s ran root's report but not the application's", tk.Format("15:04:05"))
@@ -83,22 +86,4 @@ func TestTwoCrontabsWithAJobOfTheSameNameBothRunEveryTick(t *testing.T) {
 	if !strings.Contains(root.stderr.String(), `"job":"root/report"`) {
 		t.Errorf("the root scheduler's job is not named root/report in its log")
 	}
-}
-
-func maxTime(ts []time.Time) (m time.Time) {
-	for _, t := range ts {
-		if t.After(m) {
-			m = t
-		}
-	}
-	return m
-}
-
-func minTime(ts []time.Time) (m time.Time) {
-	for _, t := range ts {
-		if m.IsZero() || t.Before(m) {
-			m = t
-		}
-	}
-	return m
 }
