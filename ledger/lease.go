@@ -182,15 +182,16 @@ func (s *Lease) Keep(ctx context.Context, stopAhead time.Duration, log *slog.Log
 		wait := every
 		for {
 			stopAt := s.rec.LeaseUntil.Add(-stopAhead)
-			if until := stopAt.Sub(c.Now()); until < wait {
-				wait = max(until, 0)
+			next := c.Now().Add(wait)
+			if stopAt.Before(next) {
+				next = stopAt
 			}
 			select {
 			case <-quit:
 				return
 			case <-held.Done():
 				return
-			case <-c.After(wait):
+			case <-clock.Until(c, next):
 			}
 			if !c.Now().Before(stopAt) {
 				log.Error("service lease not renewed in time; stopping the command before the lease runs out",

@@ -109,9 +109,9 @@ func (l *Ledger) Once(ctx context.Context, k Key, o OnceOptions) (OnceResult, er
 				}
 			}
 		}
-		wait := poll
-		if !found && err == nil {
-			wait = min(poll, max(o.ClaimAt.Sub(l.Now()), 0))
+		next := l.Now().Add(poll)
+		if !found && err == nil && o.ClaimAt.Before(next) {
+			next = o.ClaimAt
 		}
 		select {
 		case <-ctx.Done():
@@ -119,7 +119,7 @@ func (l *Ledger) Once(ctx context.Context, k Key, o OnceOptions) (OnceResult, er
 				return OnceResult{}, lastErr
 			}
 			return OnceResult{Waited: waited}, context.Cause(ctx)
-		case <-c.After(wait):
+		case <-clock.Until(c, next):
 		}
 	}
 }
