@@ -65,23 +65,8 @@ const look = `(() => {
 // page asked for nothing but itself and has no script; and that the
 // screenshot has each state's colour where its mark is.
 func TestTheBrowserShowsEveryOutcome(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a wedged browser fails, never hangs
-	defer cancel()
-	b := headless.ForTest(t, ctx)
-
 	recs, now := everyOutcome()
-	var html bytes.Buffer
-	if err := Render(&html, recs, Options{Group: "e-abc123", Now: now, Since: 24 * time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "history.html")
-	if err := os.WriteFile(file, html.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	url := "file://" + file
-	if err := b.Open(ctx, url); err != nil {
-		t.Fatal(err)
-	}
+	ctx, b, url := openRendered(t, recs, Options{Group: "e-abc123", Now: now, Since: 24 * time.Hour})
 	// The screenshot first: it sets the page's width, and the boxes below
 	// are measured in that layout.
 	shot, err := b.Screenshot(ctx, 1200)
@@ -258,22 +243,8 @@ func has(img image.Image, r image.Rectangle, c color.RGBA) bool {
 // run's output; the page has no script, and its structure is intact (one
 // job section, every record a mark).
 func TestTheBrowserShowsHostileValuesAsText(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a wedged browser fails, never hangs
-	defer cancel()
-	b := headless.ForTest(t, ctx)
-
 	recs, now := hostileOutcome()
-	var html bytes.Buffer
-	if err := Render(&html, recs, Options{Group: hostile, Now: now, Since: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "history.html")
-	if err := os.WriteFile(file, html.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Open(ctx, "file://"+file); err != nil {
-		t.Fatal(err)
-	}
+	ctx, b, _ := openRendered(t, recs, Options{Group: hostile, Now: now, Since: time.Hour})
 	var s struct {
 		Title, Text, Tail string
 		Scripts           int
@@ -331,4 +302,28 @@ func TestTheBrowserShowsHostileValuesAsText(t *testing.T) {
 			t.Errorf("the page does not show %q; it shows:\n%s", want, s.Text)
 		}
 	}
+}
+
+// openRendered renders recs into a file, as history --html writes it, and
+// opens it in a headless Chromium: the context its calls run under (a
+// wedged browser fails the test, never hangs it), the browser and the
+// page's URL.
+func openRendered(t *testing.T, recs []ledger.Record, o Options) (context.Context, *headless.Browser, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	b := headless.ForTest(t, ctx)
+	var html bytes.Buffer
+	if err := Render(&html, recs, o); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "history.html")
+	if err := os.WriteFile(file, html.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := "file://" + file
+	if err := b.Open(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, b, url
 }
